@@ -1,0 +1,1 @@
+/* placeholder: being written */ typedef int mx_placeholder_core_module;

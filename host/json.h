@@ -1,0 +1,9 @@
+/* JSON for Lua on top of lua-cjson 2.1.0, keeping arrays, null and integers exact. */
+#ifndef MX_JSON_H
+#define MX_JSON_H
+#include <lua.h>
+
+/* Opens the `mxdeploy.json` module (also used by the sandbox's own Lua state). */
+int luaopen_mxdeploy_json(lua_State *L);
+
+#endif

@@ -1,0 +1,1 @@
+/* placeholder */ typedef int mx_placeholder_lua_module;
