@@ -1,1 +1,29 @@
-/* placeholder: being written */ typedef int mx_placeholder_core_module;
+#include "core_module.h"
+
+#include <lauxlib.h>
+
+#include "credentials.h"
+#include "embedded.h"
+#include "http.h"
+#include "json.h"
+#include "scheduler.h"
+
+int luaopen_mxdeploy_core(lua_State *L) {
+    lua_newtable(L);
+    mx_sched_open(L);
+    mx_http_open(L);
+    mx_creds_open(L);
+    lua_pushstring(L, curl_version());
+    lua_setfield(L, -2, "curl_version");
+    return 1;
+}
+
+void mx_core_install(lua_State *L) {
+    luaL_getsubtable(L, LUA_REGISTRYINDEX, LUA_PRELOAD_TABLE);
+    lua_pushcfunction(L, luaopen_mxdeploy_core);
+    lua_setfield(L, -2, "mxdeploy.core");
+    lua_pushcfunction(L, luaopen_mxdeploy_json);
+    lua_setfield(L, -2, "mxdeploy.json");
+    lua_pop(L, 1);
+    mx_embedded_install(L, mx_embedded_bindings);
+}

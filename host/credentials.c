@@ -1,1 +1,218 @@
-/* placeholder: being written */ typedef int mx_placeholder_credentials;
+#include "credentials.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include <lauxlib.h>
+
+#define CREDS_MT "mxdeploy.credentials"
+
+static void wipe(char **p) {
+    if (*p) {
+        memset(*p, 0, strlen(*p));
+        free(*p);
+        *p = NULL;
+    }
+}
+
+static char *dup_or_die(const char *s) {
+    char *d = strdup(s);
+    if (!d) abort();
+    return d;
+}
+
+static char *trim(char *s) {
+    while (*s == ' ' || *s == '\t')
+        s++;
+    char *e = s + strlen(s);
+    while (e > s && (e[-1] == ' ' || e[-1] == '\t' || e[-1] == '\n' || e[-1] == '\r'))
+        *--e = '\0';
+    return s;
+}
+
+/* Where the credentials file is; empty when no location can be derived. */
+static void default_path(char *out, size_t n) {
+    const char *p = getenv("MXDEPLOY_CREDENTIALS");
+    if (p && *p) {
+        snprintf(out, n, "%s", p);
+        return;
+    }
+    const char *xdg = getenv("XDG_CONFIG_HOME"), *home = getenv("HOME");
+    if (xdg && *xdg)
+        snprintf(out, n, "%s/mxdeploy/credentials", xdg);
+    else if (home && *home)
+        snprintf(out, n, "%s/.config/mxdeploy/credentials", home);
+    else
+        out[0] = '\0';
+}
+
+/*
+ * Reads `profile` from the INI-style file into the fields still empty in c. Returns 0 when fine
+ * (file missing counts as fine unless `required`), or pushes an error message and returns -1.
+ */
+static int read_profile(lua_State *L, struct mx_creds *c, const char *path, const char *profile,
+                        int required) {
+    struct stat st;
+    if (stat(path, &st) != 0) {
+        if (!required) return 0;
+        lua_pushfstring(L, "credentials file %s: %s", path, strerror(errno));
+        return -1;
+    }
+    if (st.st_mode & 077) {
+        lua_pushfstring(L,
+                        "credentials file %s is readable by others (mode %o); run: chmod 600 %s",
+                        path, (int)(st.st_mode & 0777), path);
+        return -1;
+    }
+    FILE *f = fopen(path, "r");
+    if (!f) {
+        lua_pushfstring(L, "credentials file %s: %s", path, strerror(errno));
+        return -1;
+    }
+    char line[4096];
+    int in_profile = 0, found = 0, lineno = 0;
+    while (fgets(line, sizeof line, f)) {
+        lineno++;
+        char *s = trim(line);
+        if (*s == '\0' || *s == '#' || *s == ';') continue;
+        if (*s == '[') {
+            char *e = strchr(s, ']');
+            if (e) *e = '\0';
+            in_profile = strcmp(trim(s + 1), profile) == 0;
+            found |= in_profile;
+            continue;
+        }
+        if (!in_profile) continue;
+        char *eq = strchr(s, '=');
+        if (!eq) {
+            fclose(f);
+            memset(line, 0, sizeof line);
+            lua_pushfstring(L, "credentials file %s:%d: expected key = value", path, lineno);
+            return -1;
+        }
+        *eq = '\0';
+        char *key = trim(s), *val = trim(eq + 1);
+        char **slot = strcmp(key, "username") == 0 ? &c->username
+                      : strcmp(key, "apikey") == 0 ? &c->apikey
+                      : strcmp(key, "token") == 0  ? &c->token
+                                                   : NULL;
+        if (slot && !*slot && *val) *slot = dup_or_die(val);
+        memset(line, 0, sizeof line);
+    }
+    fclose(f);
+    if (!found && required) {
+        lua_pushfstring(L, "credentials file %s has no profile [%s]", path, profile);
+        return -1;
+    }
+    return 0;
+}
+
+static void take_field(lua_State *L, int opts, const char *name, char **slot) {
+    if (opts == 0) return;
+    lua_getfield(L, opts, name);
+    if (lua_type(L, -1) == LUA_TSTRING && lua_rawlen(L, -1) > 0)
+        *slot = dup_or_die(lua_tostring(L, -1));
+    else if (!lua_isnil(L, -1))
+        luaL_error(L, "bad argument #1 to 'credentials' (%s must be a string)", name);
+    lua_pop(L, 1);
+}
+
+static void take_env(const char *var, char **slot) {
+    const char *v = getenv(var);
+    if (!*slot && v && *v) *slot = dup_or_die(v);
+}
+
+int mx_creds_new(lua_State *L) {
+    int opts = lua_istable(L, 1) ? 1 : 0;
+    if (!opts && !lua_isnoneornil(L, 1)) luaL_typeerror(L, 1, "table or nil");
+    struct mx_creds *c = lua_newuserdatauv(L, sizeof *c, 0);
+    memset(c, 0, sizeof *c);
+    luaL_setmetatable(L, CREDS_MT);
+    int ud = lua_gettop(L);
+    take_field(L, opts, "username", &c->username);
+    take_field(L, opts, "apikey", &c->apikey);
+    take_field(L, opts, "token", &c->token);
+    const char *profile = NULL, *file = NULL;
+    if (opts) {
+        lua_getfield(L, opts, "profile");
+        profile = lua_tostring(L, -1);
+        lua_getfield(L, opts, "file");
+        file = lua_tostring(L, -1);
+    }
+    int explicit_profile = profile != NULL;
+    if (!profile) profile = getenv("MXDEPLOY_PROFILE");
+    explicit_profile |= profile != NULL;
+    if (!profile) profile = "default";
+    snprintf(c->profile, sizeof c->profile, "%s", profile);
+    if (!explicit_profile) {
+        take_env("MENDIX_USERNAME", &c->username);
+        take_env("MENDIX_APIKEY", &c->apikey);
+        take_env("MENDIX_TOKEN", &c->token);
+    }
+    char path[4096];
+    if (file)
+        snprintf(path, sizeof path, "%s", file);
+    else
+        default_path(path, sizeof path);
+    if (path[0] && read_profile(L, c, path, profile, explicit_profile || file != NULL) != 0)
+        return lua_error(L);
+    lua_settop(L, ud);
+    return 1;
+}
+
+struct mx_creds *mx_creds_test(lua_State *L, int idx) {
+    return luaL_testudata(L, idx, CREDS_MT);
+}
+
+static int creds_has(lua_State *L) {
+    struct mx_creds *c = luaL_checkudata(L, 1, CREDS_MT);
+    const char *what = luaL_checkstring(L, 2);
+    int yes = strcmp(what, "apikey") == 0   ? c->username && c->apikey
+              : strcmp(what, "token") == 0  ? c->token != NULL
+              : strcmp(what, "username") == 0 ? c->username != NULL
+                                            : luaL_argerror(L, 2, "expected 'apikey' or 'token'");
+    lua_pushboolean(L, yes);
+    return 1;
+}
+
+static int creds_profile(lua_State *L) {
+    struct mx_creds *c = luaL_checkudata(L, 1, CREDS_MT);
+    lua_pushstring(L, c->profile);
+    return 1;
+}
+
+static int creds_tostring(lua_State *L) {
+    struct mx_creds *c = luaL_checkudata(L, 1, CREDS_MT);
+    lua_pushfstring(L, "credentials (profile %s; api key %s; token %s)", c->profile,
+                    c->username && c->apikey ? "set" : "missing", c->token ? "set" : "missing");
+    return 1;
+}
+
+static int creds_gc(lua_State *L) {
+    struct mx_creds *c = luaL_checkudata(L, 1, CREDS_MT);
+    wipe(&c->username);
+    wipe(&c->apikey);
+    wipe(&c->token);
+    return 0;
+}
+
+void mx_creds_open(lua_State *L) {
+    luaL_Reg methods[] = {{"has", creds_has},
+                          {"profile", creds_profile},
+                          {"__tostring", creds_tostring},
+                          {"__gc", creds_gc},
+                          {NULL, NULL}};
+    if (luaL_newmetatable(L, CREDS_MT)) {
+        luaL_setfuncs(L, methods, 0);
+        lua_pushvalue(L, -1);
+        lua_setfield(L, -2, "__index");
+        lua_pushliteral(L, "credentials");
+        lua_setfield(L, -2, "__metatable");
+    }
+    lua_pop(L, 1);
+    lua_pushcfunction(L, mx_creds_new);
+    lua_setfield(L, -2, "credentials");
+}

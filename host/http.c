@@ -1,1 +1,762 @@
-/* placeholder: being written */ typedef int mx_placeholder_http;
+/*
+ * core.http(req): one HTTP exchange as a scheduler op. libcurl does the transfer; this file adds
+ * redirects that never carry credentials to another origin, streamed multipart uploads, atomic
+ * streamed downloads, progress, tracing with redaction, and errors that say whether the request
+ * provably never reached the server (the only case where a POST may be retried).
+ */
+#include "http.h"
+
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#include <lauxlib.h>
+
+#include "credentials.h"
+#include "scheduler.h"
+
+int mx_http_trace = 0;
+
+static long max_host_connections = 64;
+
+struct buf {
+    char *p;
+    size_t len, cap;
+};
+
+static void buf_add(struct buf *b, const void *data, size_t n) {
+    if (b->len + n + 1 > b->cap) {
+        size_t cap = b->cap ? b->cap : 1024;
+        while (cap < b->len + n + 1)
+            cap *= 2;
+        b->p = realloc(b->p, cap);
+        if (!b->p) abort();
+        b->cap = cap;
+    }
+    memcpy(b->p + b->len, data, n);
+    b->len += n;
+    b->p[b->len] = '\0';
+}
+
+static void buf_free(struct buf *b) {
+    free(b->p);
+    memset(b, 0, sizeof *b);
+}
+
+struct http_op {
+    mx_op base;
+    CURL *easy;
+    struct curl_slist *headers; /* user headers as sent on this hop */
+    struct buf user_headers;    /* "Name: value\n" lines as given */
+    char *auth_lines[2];        /* credential header lines; NULL once dropped */
+    curl_mime *mime;
+    char *method, *url, *origin;
+    char *body;
+    size_t body_len;
+    char *upload_path;
+    char *output, *tmp_path;
+    FILE *out;
+    struct buf resp_body, resp_headers; /* headers: "name\0value\0" pairs of the last response */
+    long status;
+    int redirects, max_redirects;
+    int insecure, trace;
+    long timeout_ms, connect_timeout_ms, low_speed_time;
+    CURLcode result;
+    char errbuf[CURL_ERROR_SIZE];
+    int progress_ref;
+    double last_progress;
+    curl_off_t up_now, up_total, down_now, down_total;
+    int progress_dirty;
+    double t0;
+};
+
+/* ---- redaction ----------------------------------------------------------------------------- */
+
+static int secret_param(const char *name, size_t n) {
+    static const char *const words[] = {"key", "token", "secret", "password", "pass",
+                                        "auth", "signature", "sig", "credential"};
+    char low[64];
+    if (n >= sizeof low) n = sizeof low - 1;
+    for (size_t i = 0; i < n; i++)
+        low[i] = (char)tolower((unsigned char)name[i]);
+    low[n] = '\0';
+    for (size_t i = 0; i < sizeof words / sizeof *words; i++)
+        if (strstr(low, words[i])) return 1;
+    return 0;
+}
+
+void mx_redact_url(const char *url, char *out, size_t n) {
+    struct buf b = {0};
+    const char *p = url;
+    const char *scheme_end = strstr(url, "://");
+    if (scheme_end) {
+        const char *host = scheme_end + 3;
+        const char *slash = host + strcspn(host, "/?#");
+        const char *at = memchr(host, '@', (size_t)(slash - host));
+        buf_add(&b, url, (size_t)(host - url));
+        if (at) {
+            buf_add(&b, "***@", 4);
+            host = at + 1;
+        }
+        p = host;
+    }
+    const char *q = strchr(p, '?');
+    if (!q) {
+        buf_add(&b, p, strlen(p));
+    } else {
+        buf_add(&b, p, (size_t)(q + 1 - p));
+        const char *s = q + 1;
+        while (*s && *s != '#') {
+            size_t len = strcspn(s, "&#");
+            const char *eq = memchr(s, '=', len);
+            if (eq && secret_param(s, (size_t)(eq - s))) {
+                buf_add(&b, s, (size_t)(eq + 1 - s));
+                buf_add(&b, "***", 3);
+            } else {
+                buf_add(&b, s, len);
+            }
+            s += len;
+            if (*s == '&') buf_add(&b, s++, 1);
+        }
+        buf_add(&b, s, strlen(s));
+    }
+    snprintf(out, n, "%s", b.p ? b.p : "");
+    buf_free(&b);
+}
+
+/* ---- curl callbacks (never call into Lua from here except the protected progress call) ----- */
+
+static size_t on_header(char *data, size_t size, size_t nmemb, void *ud) {
+    struct http_op *h = ud;
+    size_t n = size * nmemb;
+    if (n >= 5 && strncmp(data, "HTTP/", 5) == 0) { /* a new response (redirect hop, 100) */
+        h->resp_headers.len = 0;
+        return n;
+    }
+    const char *colon = memchr(data, ':', n);
+    if (!colon) return n;
+    for (const char *c = data; c < colon; c++) {
+        char lc = (char)tolower((unsigned char)*c);
+        buf_add(&h->resp_headers, &lc, 1);
+    }
+    buf_add(&h->resp_headers, "", 1);
+    const char *v = colon + 1, *end = data + n;
+    while (v < end && (*v == ' ' || *v == '\t'))
+        v++;
+    while (end > v && (end[-1] == '\r' || end[-1] == '\n' || end[-1] == ' '))
+        end--;
+    buf_add(&h->resp_headers, v, (size_t)(end - v));
+    buf_add(&h->resp_headers, "", 1);
+    return n;
+}
+
+static size_t on_body(char *data, size_t size, size_t nmemb, void *ud) {
+    struct http_op *h = ud;
+    size_t n = size * nmemb;
+    long status = 0;
+    curl_easy_getinfo(h->easy, CURLINFO_RESPONSE_CODE, &status);
+    if (h->out && status >= 200 && status < 300) return fwrite(data, 1, n, h->out);
+    buf_add(&h->resp_body, data, n);
+    return n;
+}
+
+static void report_progress(struct http_op *h, int final);
+
+static int on_progress(void *ud, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
+                       curl_off_t ulnow) {
+    struct http_op *h = ud;
+    if (dlnow != h->down_now || ulnow != h->up_now) h->progress_dirty = 1;
+    h->down_total = dltotal;
+    h->down_now = dlnow;
+    h->up_total = ultotal;
+    h->up_now = ulnow;
+    report_progress(h, 0);
+    return 0;
+}
+
+/* Calls the Lua progress callback, protected, on the scheduler's idle callback thread (so a
+ * raised error never long-jumps through libcurl), at most every 100 ms and once at the end. */
+static void report_progress(struct http_op *h, int final) {
+    if (h->progress_ref == LUA_NOREF || !h->progress_dirty) return;
+    double now = mx_now();
+    if (!final && now - h->last_progress < 0.1) return;
+    lua_State *T = mx_sched_callback_thread(h->base.sched);
+    if (!T) return; /* already inside a callback */
+    h->last_progress = now;
+    h->progress_dirty = 0;
+    int up = h->up_total > 0 && h->down_now == 0;
+    lua_rawgeti(T, LUA_REGISTRYINDEX, h->progress_ref);
+    lua_pushnumber(T, (lua_Number)(up ? h->up_now : h->down_now));
+    lua_pushnumber(T, (lua_Number)(up ? h->up_total : h->down_total));
+    lua_pushstring(T, up ? "up" : "down");
+    if (mx_sched_callback(h->base.sched, 3) != LUA_OK) {
+        fprintf(stderr, "mxdeploy: progress callback failed (disabled): %s\n",
+                lua_tostring(T, -1) ? lua_tostring(T, -1) : "?");
+        luaL_unref(T, LUA_REGISTRYINDEX, h->progress_ref);
+        h->progress_ref = LUA_NOREF;
+    }
+    lua_settop(T, 0);
+}
+
+/* ---- setting up an exchange ------------------------------------------------------------------ */
+
+static char *dup_or_die(const char *s) {
+    char *d = strdup(s ? s : "");
+    if (!d) abort();
+    return d;
+}
+
+/* "scheme://host:port" of url (default ports filled in), newly allocated. */
+static char *origin_of(const char *url) {
+    CURLU *u = curl_url();
+    char *scheme = NULL, *host = NULL, *port = NULL, *out = NULL;
+    if (curl_url_set(u, CURLUPART_URL, url, 0) == CURLUE_OK &&
+        curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) == CURLUE_OK &&
+        curl_url_get(u, CURLUPART_HOST, &host, 0) == CURLUE_OK &&
+        curl_url_get(u, CURLUPART_PORT, &port, CURLU_DEFAULT_PORT) == CURLUE_OK) {
+        size_t n = strlen(scheme) + strlen(host) + strlen(port) + 8;
+        out = malloc(n);
+        if (!out) abort();
+        snprintf(out, n, "%s://%s:%s", scheme, host, port);
+        for (char *c = out; *c; c++)
+            *c = (char)tolower((unsigned char)*c);
+    }
+    curl_free(scheme);
+    curl_free(host);
+    curl_free(port);
+    curl_url_cleanup(u);
+    return out;
+}
+
+static int credential_header(const char *line) {
+    static const char *const names[] = {"authorization:", "mendix-username:", "mendix-apikey:",
+                                        "cookie:", "proxy-authorization:"};
+    for (size_t i = 0; i < sizeof names / sizeof *names; i++)
+        if (strncasecmp(line, names[i], strlen(names[i])) == 0) return 1;
+    return 0;
+}
+
+/* Builds the header list for this hop; credential headers only while on the original origin. */
+static void build_headers(struct http_op *h, int same_origin) {
+    curl_slist_free_all(h->headers);
+    h->headers = NULL;
+    char *p = h->user_headers.p;
+    while (p && *p) {
+        char *nl = strchr(p, '\n');
+        *nl = '\0';
+        if (same_origin || !credential_header(p)) h->headers = curl_slist_append(h->headers, p);
+        *nl = '\n';
+        p = nl + 1;
+    }
+    for (int i = 0; i < 2; i++)
+        if (h->auth_lines[i] && same_origin)
+            h->headers = curl_slist_append(h->headers, h->auth_lines[i]);
+    h->headers = curl_slist_append(h->headers, "Expect:");
+}
+
+static void setup_hop(struct http_op *h) {
+    CURL *e = h->easy;
+    curl_easy_setopt(e, CURLOPT_URL, h->url);
+    curl_easy_setopt(e, CURLOPT_HTTPHEADER, h->headers);
+    curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, NULL);
+    curl_easy_setopt(e, CURLOPT_NOBODY, 0L);
+    curl_easy_setopt(e, CURLOPT_HTTPGET, 1L);
+    if (strcmp(h->method, "HEAD") == 0) {
+        curl_easy_setopt(e, CURLOPT_NOBODY, 1L);
+    } else if (h->mime) {
+        curl_easy_setopt(e, CURLOPT_MIMEPOST, h->mime);
+    } else if (h->body) {
+        curl_easy_setopt(e, CURLOPT_POSTFIELDS, h->body);
+        curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)h->body_len);
+    } else if (strcmp(h->method, "POST") == 0 || strcmp(h->method, "PUT") == 0 ||
+               strcmp(h->method, "PATCH") == 0) {
+        curl_easy_setopt(e, CURLOPT_POSTFIELDS, "");
+        curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)0);
+    }
+    if (strcmp(h->method, "GET") != 0 && strcmp(h->method, "HEAD") != 0 &&
+        strcmp(h->method, "POST") != 0)
+        curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, h->method);
+    h->resp_body.len = 0;
+    h->resp_headers.len = 0;
+}
+
+static void setup_easy(struct http_op *h) {
+    CURL *e = h->easy = curl_easy_init();
+    if (!e) abort();
+    curl_easy_setopt(e, CURLOPT_PRIVATE, (char *)h);
+    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(e, CURLOPT_ERRORBUFFER, h->errbuf);
+    curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
+    curl_easy_setopt(e, CURLOPT_HEADERDATA, h);
+    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(e, CURLOPT_WRITEDATA, h);
+    curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
+    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, "");
+    curl_easy_setopt(e, CURLOPT_USERAGENT, "mxdeploy/0.1 (+libcurl)");
+    curl_easy_setopt(e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
+    curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
+    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, h->timeout_ms);
+    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, h->connect_timeout_ms);
+    curl_easy_setopt(e, CURLOPT_LOW_SPEED_LIMIT, 1L);
+    curl_easy_setopt(e, CURLOPT_LOW_SPEED_TIME, h->low_speed_time);
+    curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, h->insecure ? 0L : 1L);
+    curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, h->insecure ? 0L : 2L);
+    curl_easy_setopt(e, CURLOPT_XFERINFOFUNCTION, on_progress);
+    curl_easy_setopt(e, CURLOPT_XFERINFODATA, h);
+    curl_easy_setopt(e, CURLOPT_NOPROGRESS, 0L);
+    setup_hop(h);
+}
+
+static void start_transfer(struct http_op *h) {
+    char shown[2048];
+    mx_redact_url(h->url, shown, sizeof shown);
+    int n = snprintf(h->base.what, sizeof h->base.what, "%s %s", h->method, shown);
+    (void)n; /* a long URL is cut: this is only a description for mx.pending() */
+    h->t0 = mx_now();
+    curl_multi_add_handle(mx_sched_multi(h->base.sched), h->easy);
+}
+
+/* ---- completion ---------------------------------------------------------------------------- */
+
+static void trace_exchange(struct http_op *h, CURLcode rc) {
+    if (!mx_http_trace && !h->trace) return;
+    char shown[2048];
+    mx_redact_url(h->url, shown, sizeof shown);
+    curl_off_t up = 0, down = 0;
+    curl_easy_getinfo(h->easy, CURLINFO_SIZE_UPLOAD_T, &up);
+    curl_easy_getinfo(h->easy, CURLINFO_SIZE_DOWNLOAD_T, &down);
+    double ms = (mx_now() - h->t0) * 1000.0;
+    if (rc == CURLE_OK)
+        fprintf(stderr, "[http] %s %s -> %ld in %.1f ms (sent %ld B, received %ld B)\n", h->method,
+                shown, h->status, ms, (long)up, (long)down);
+    else
+        fprintf(stderr, "[http] %s %s -> failed after %.1f ms: %s\n", h->method, shown, ms,
+                h->errbuf[0] ? h->errbuf : curl_easy_strerror(rc));
+}
+
+static int is_redirect(long status) {
+    return status == 301 || status == 302 || status == 303 || status == 307 || status == 308;
+}
+
+/* Follows a redirect as a new hop; returns 1 when a new hop was started. */
+static int follow_redirect(struct http_op *h) {
+    char *location = NULL;
+    curl_easy_getinfo(h->easy, CURLINFO_REDIRECT_URL, &location);
+    if (!location || h->redirects >= h->max_redirects) return 0;
+    char *next = dup_or_die(location);
+    free(h->url);
+    h->url = next;
+    h->redirects++;
+    if (h->status == 303 || ((h->status == 301 || h->status == 302) && strcmp(h->method, "POST") == 0)) {
+        if (strcmp(h->method, "HEAD") != 0) {
+            free(h->method);
+            h->method = dup_or_die("GET");
+        }
+        free(h->body);
+        h->body = NULL;
+        h->body_len = 0;
+        if (h->mime) {
+            curl_easy_setopt(h->easy, CURLOPT_MIMEPOST, NULL);
+            curl_mime_free(h->mime);
+            h->mime = NULL;
+        }
+    }
+    char *origin = origin_of(h->url);
+    int same = origin && h->origin && strcmp(origin, h->origin) == 0;
+    free(origin);
+    if (!same) /* credentials never follow to another origin, not even back again */
+        for (int i = 0; i < 2; i++) {
+            if (h->auth_lines[i]) memset(h->auth_lines[i], 0, strlen(h->auth_lines[i]));
+            free(h->auth_lines[i]);
+            h->auth_lines[i] = NULL;
+        }
+    if (!same) { /* user-given credential headers dropped too, for good */
+        struct buf kept = {0};
+        char *p = h->user_headers.p;
+        while (p && *p) {
+            char *nl = strchr(p, '\n');
+            if (!credential_header(p)) buf_add(&kept, p, (size_t)(nl + 1 - p));
+            p = nl + 1;
+        }
+        buf_free(&h->user_headers);
+        h->user_headers = kept;
+    }
+    build_headers(h, same);
+    setup_hop(h);
+    start_transfer(h);
+    return 1;
+}
+
+static void http_curl_done(mx_op *op, CURLcode rc) {
+    struct http_op *h = (struct http_op *)op;
+    curl_multi_remove_handle(mx_sched_multi(op->sched), h->easy);
+    h->result = rc;
+    curl_easy_getinfo(h->easy, CURLINFO_RESPONSE_CODE, &h->status);
+    trace_exchange(h, rc);
+    report_progress(h, 1);
+    if (rc == CURLE_OK && is_redirect(h->status) && follow_redirect(h)) return;
+    if (h->out) {
+        int ok = rc == CURLE_OK && h->status >= 200 && h->status < 300;
+        if (fclose(h->out) != 0) ok = 0;
+        h->out = NULL;
+        if (ok && rename(h->tmp_path, h->output) != 0) ok = 0;
+        if (!ok) unlink(h->tmp_path);
+    }
+    mx_op_complete(op);
+}
+
+static void set_field_str(lua_State *L, const char *k, const char *v) {
+    lua_pushstring(L, v);
+    lua_setfield(L, -2, k);
+}
+
+static void set_field_num(lua_State *L, const char *k, lua_Number v) {
+    lua_pushnumber(L, v);
+    lua_setfield(L, -2, k);
+}
+
+/* Results: resp, or nil and an error table. */
+static int http_push(mx_op *op, lua_State *L) {
+    struct http_op *h = (struct http_op *)op;
+    char shown[2048];
+    mx_redact_url(h->url, shown, sizeof shown);
+    if (h->result != CURLE_OK) {
+        lua_pushnil(L);
+        lua_createtable(L, 0, 6);
+        int timeout = h->result == CURLE_OPERATION_TIMEDOUT;
+        set_field_str(L, "kind", timeout ? "timeout" : "network");
+        set_field_str(L, "message", h->errbuf[0] ? h->errbuf : curl_easy_strerror(h->result));
+        lua_pushinteger(L, h->result);
+        lua_setfield(L, -2, "curl_code");
+        /* Provably never reached: no byte of the request was sent. */
+        long sent = 0;
+        curl_easy_getinfo(h->easy, CURLINFO_REQUEST_SIZE, &sent);
+        lua_pushboolean(L, sent > 0);
+        lua_setfield(L, -2, "reached");
+        set_field_str(L, "method", h->method);
+        set_field_str(L, "url", shown);
+        return 2;
+    }
+    lua_createtable(L, 0, 8);
+    lua_pushinteger(L, h->status);
+    lua_setfield(L, -2, "status");
+    lua_newtable(L);
+    const char *p = h->resp_headers.p, *end = p ? p + h->resp_headers.len : NULL;
+    while (p && p < end) {
+        const char *name = p;
+        const char *value = name + strlen(name) + 1;
+        lua_getfield(L, -1, name);
+        if (lua_isstring(L, -1))
+            lua_pushfstring(L, "%s, %s", lua_tostring(L, -1), value);
+        else
+            lua_pushstring(L, value);
+        lua_setfield(L, -3, name);
+        lua_pop(L, 1);
+        p = value + strlen(value) + 1;
+    }
+    lua_setfield(L, -2, "headers");
+    if (!(h->output && h->status >= 200 && h->status < 300)) {
+        lua_pushlstring(L, h->resp_body.p ? h->resp_body.p : "", h->resp_body.len);
+        lua_setfield(L, -2, "body");
+    } else {
+        set_field_str(L, "file", h->output);
+    }
+    set_field_str(L, "url", shown);
+    set_field_str(L, "method", h->method);
+    set_field_num(L, "time", mx_now() - h->base.started);
+    curl_off_t up = 0, down = 0;
+    curl_easy_getinfo(h->easy, CURLINFO_SIZE_UPLOAD_T, &up);
+    curl_easy_getinfo(h->easy, CURLINFO_SIZE_DOWNLOAD_T, &down);
+    set_field_num(L, "size_up", (lua_Number)up);
+    set_field_num(L, "size_down", (lua_Number)down);
+    lua_pushinteger(L, h->redirects);
+    lua_setfield(L, -2, "redirects");
+    return 1;
+}
+
+static void http_cancel(mx_op *op) {
+    struct http_op *h = (struct http_op *)op;
+    if (h->easy) curl_multi_remove_handle(mx_sched_multi(op->sched), h->easy);
+    if (h->out) {
+        fclose(h->out);
+        h->out = NULL;
+        unlink(h->tmp_path);
+    }
+}
+
+static void http_destroy(mx_op *op) {
+    struct http_op *h = (struct http_op *)op;
+    if (h->out) {
+        fclose(h->out);
+        unlink(h->tmp_path);
+    }
+    if (h->easy) curl_easy_cleanup(h->easy);
+    curl_slist_free_all(h->headers);
+    curl_mime_free(h->mime);
+    for (int i = 0; i < 2; i++) {
+        if (h->auth_lines[i]) memset(h->auth_lines[i], 0, strlen(h->auth_lines[i]));
+        free(h->auth_lines[i]);
+    }
+    if (h->user_headers.p) memset(h->user_headers.p, 0, h->user_headers.len);
+    buf_free(&h->user_headers);
+    buf_free(&h->resp_body);
+    buf_free(&h->resp_headers);
+    free(h->method);
+    free(h->url);
+    free(h->origin);
+    free(h->body);
+    free(h->upload_path);
+    free(h->output);
+    free(h->tmp_path);
+    if (h->progress_ref != LUA_NOREF)
+        luaL_unref(mx_sched_state(op->sched), LUA_REGISTRYINDEX, h->progress_ref);
+}
+
+static const struct mx_op_vtable http_vt = {"http", http_push, http_cancel, http_destroy,
+                                            http_curl_done};
+
+/* ---- core.http(req) -------------------------------------------------------------------------- */
+
+static int http_k(lua_State *L, int status, lua_KContext base) {
+    (void)status;
+    return mx_await_results(L, base);
+}
+
+static const char *opt_string(lua_State *L, const char *field) {
+    lua_getfield(L, 1, field);
+    const char *v = NULL;
+    if (lua_type(L, -1) == LUA_TSTRING)
+        v = lua_tostring(L, -1);
+    else if (!lua_isnil(L, -1))
+        luaL_error(L, "bad argument #1 to 'http' (field '%s' must be a string)", field);
+    lua_pop(L, 1); /* the string stays alive: it is referenced by the request table */
+    return v;
+}
+
+static double opt_number(lua_State *L, const char *field, double dflt) {
+    lua_getfield(L, 1, field);
+    double v = dflt;
+    if (lua_type(L, -1) == LUA_TNUMBER)
+        v = lua_tonumber(L, -1);
+    else if (!lua_isnil(L, -1))
+        luaL_error(L, "bad argument #1 to 'http' (field '%s' must be a number)", field);
+    lua_pop(L, 1);
+    if (v < 0) luaL_error(L, "bad argument #1 to 'http' (field '%s' must not be negative)", field);
+    return v;
+}
+
+static int opt_bool(lua_State *L, const char *field) {
+    lua_getfield(L, 1, field);
+    int v = lua_toboolean(L, -1);
+    lua_pop(L, 1);
+    return v;
+}
+
+static int has_crlf(const char *s) {
+    return strpbrk(s, "\r\n") != NULL;
+}
+
+/* Reads req.headers into h->user_headers as "Name: value\n" lines. */
+static void read_headers(lua_State *L, struct http_op *h) {
+    lua_getfield(L, 1, "headers");
+    if (lua_isnil(L, -1)) {
+        lua_pop(L, 1);
+        return;
+    }
+    if (!lua_istable(L, -1)) luaL_error(L, "bad argument #1 to 'http' (headers must be a table)");
+    lua_pushnil(L);
+    while (lua_next(L, -2)) {
+        if (lua_type(L, -2) != LUA_TSTRING || !lua_isstring(L, -1))
+            luaL_error(L, "bad argument #1 to 'http' (headers must map names to strings)");
+        const char *name = lua_tostring(L, -2), *value = lua_tostring(L, -1);
+        if (has_crlf(name) || has_crlf(value) || strchr(name, ':') || !*name)
+            luaL_error(L, "bad argument #1 to 'http' (invalid header '%s')", name);
+        buf_add(&h->user_headers, name, strlen(name));
+        buf_add(&h->user_headers, ": ", 2);
+        buf_add(&h->user_headers, value, strlen(value));
+        buf_add(&h->user_headers, "\n", 1);
+        lua_pop(L, 1);
+    }
+    lua_pop(L, 1);
+}
+
+static void read_auth(lua_State *L, struct http_op *h) {
+    lua_getfield(L, 1, "auth");
+    if (lua_isnil(L, -1)) {
+        lua_pop(L, 1);
+        return;
+    }
+    struct mx_creds *c = mx_creds_test(L, -1);
+    if (!c) luaL_error(L, "bad argument #1 to 'http' (auth must be credentials from core.credentials)");
+    const char *scheme = opt_string(L, "auth_scheme");
+    if (!scheme) scheme = "apikey";
+    char line[8192];
+    if (strcmp(scheme, "apikey") == 0) {
+        if (!c->username || !c->apikey)
+            luaL_error(L, "no API key: set MENDIX_USERNAME and MENDIX_APIKEY, or username and "
+                          "apikey in profile [%s] of the credentials file", c->profile);
+        snprintf(line, sizeof line, "Mendix-Username: %s", c->username);
+        h->auth_lines[0] = dup_or_die(line);
+        snprintf(line, sizeof line, "Mendix-ApiKey: %s", c->apikey);
+        h->auth_lines[1] = dup_or_die(line);
+    } else if (strcmp(scheme, "token") == 0) {
+        if (!c->token)
+            luaL_error(L, "no personal access token: set MENDIX_TOKEN, or token in profile [%s] "
+                          "of the credentials file", c->profile);
+        snprintf(line, sizeof line, "Authorization: MxToken %s", c->token);
+        h->auth_lines[0] = dup_or_die(line);
+    } else {
+        luaL_error(L, "bad argument #1 to 'http' (auth_scheme must be 'apikey' or 'token')");
+    }
+    memset(line, 0, sizeof line);
+    lua_pop(L, 1);
+}
+
+static void read_upload(lua_State *L, struct http_op *h) {
+    const char *file = opt_string(L, "file");
+    if (!file) return;
+    FILE *f = fopen(file, "rb");
+    if (!f) luaL_error(L, "cannot read upload file %s", file);
+    fclose(f);
+    h->upload_path = dup_or_die(file);
+    h->mime = curl_mime_init(h->easy);
+    const char *field = opt_string(L, "file_field");
+    curl_mimepart *part = curl_mime_addpart(h->mime);
+    curl_mime_name(part, field ? field : "file");
+    curl_mime_filedata(part, file); /* streamed from disk by libcurl */
+    lua_getfield(L, 1, "form");
+    if (lua_istable(L, -1)) {
+        lua_pushnil(L);
+        while (lua_next(L, -2)) {
+            if (lua_type(L, -2) != LUA_TSTRING || !lua_isstring(L, -1))
+                luaL_error(L, "bad argument #1 to 'http' (form must map names to strings)");
+            curl_mimepart *p = curl_mime_addpart(h->mime);
+            curl_mime_name(p, lua_tostring(L, -2));
+            size_t n;
+            const char *v = lua_tolstring(L, -1, &n);
+            curl_mime_data(p, v, n);
+            lua_pop(L, 1);
+        }
+    }
+    lua_pop(L, 1);
+}
+
+static void read_output(lua_State *L, struct http_op *h) {
+    const char *output = opt_string(L, "output");
+    if (!output) return;
+    size_t n = strlen(output) + 16;
+    h->output = dup_or_die(output);
+    h->tmp_path = malloc(n);
+    if (!h->tmp_path) abort();
+    snprintf(h->tmp_path, n, "%s.partXXXXXX", output);
+    int fd = mkstemp(h->tmp_path);
+    if (fd < 0) luaL_error(L, "cannot write download file %s", output);
+    h->out = fdopen(fd, "wb");
+    if (!h->out) {
+        close(fd);
+        unlink(h->tmp_path);
+        luaL_error(L, "cannot write download file %s", output);
+    }
+}
+
+/* Frees the half-built op when argument checking raised an error. */
+static int http_build(lua_State *L) {
+    struct http_op *h = lua_touserdata(L, 2);
+    const char *url = opt_string(L, "url");
+    if (!url) luaL_error(L, "bad argument #1 to 'http' (field 'url' is required)");
+    h->origin = origin_of(url);
+    if (!h->origin || (strncmp(url, "http://", 7) != 0 && strncmp(url, "https://", 8) != 0))
+        luaL_error(L, "bad argument #1 to 'http' (not an http(s) URL)");
+    h->url = dup_or_die(url);
+    const char *method = opt_string(L, "method");
+    h->method = dup_or_die(method ? method : "GET");
+    for (char *c = h->method; *c; c++) {
+        if (!isalpha((unsigned char)*c)) luaL_error(L, "bad argument #1 to 'http' (bad method)");
+        *c = (char)toupper((unsigned char)*c);
+    }
+    size_t blen = 0;
+    lua_getfield(L, 1, "body");
+    if (lua_type(L, -1) == LUA_TSTRING) {
+        const char *b = lua_tolstring(L, -1, &blen);
+        h->body = malloc(blen + 1);
+        if (!h->body) abort();
+        memcpy(h->body, b, blen + 1);
+        h->body_len = blen;
+    } else if (!lua_isnil(L, -1)) {
+        luaL_error(L, "bad argument #1 to 'http' (field 'body' must be a string)");
+    }
+    lua_pop(L, 1);
+    h->timeout_ms = (long)(opt_number(L, "timeout", 0) * 1000.0);
+    h->connect_timeout_ms = (long)(opt_number(L, "connect_timeout", 30) * 1000.0);
+    h->low_speed_time = (long)opt_number(L, "low_speed_time", 60);
+    h->max_redirects = (int)opt_number(L, "max_redirects", 5);
+    h->insecure = opt_bool(L, "insecure");
+    h->trace = opt_bool(L, "trace");
+    read_headers(L, h);
+    read_auth(L, h);
+    setup_easy(h);
+    read_upload(L, h);
+    if (h->mime && h->body) luaL_error(L, "bad argument #1 to 'http' (body and file exclude each other)");
+    read_output(L, h);
+    lua_getfield(L, 1, "on_progress");
+    if (lua_isfunction(L, -1))
+        h->progress_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    else if (!lua_isnil(L, -1))
+        luaL_error(L, "bad argument #1 to 'http' (on_progress must be a function)");
+    return 0;
+}
+
+static int l_http(lua_State *L) {
+    luaL_checktype(L, 1, LUA_TTABLE);
+    lua_settop(L, 1);
+    mx_sched *s = mx_sched_get(L);
+    struct http_op *h = (struct http_op *)mx_op_new(s, &http_vt, sizeof *h);
+    h->progress_ref = LUA_NOREF;
+    lua_pushcfunction(L, http_build);
+    lua_pushvalue(L, 1);
+    lua_pushlightuserdata(L, h);
+    if (lua_pcall(L, 2, 0, 0) != LUA_OK) {
+        http_destroy(&h->base);
+        free(h);
+        return lua_error(L);
+    }
+    build_headers(h, 1);
+    setup_hop(h);
+    start_transfer(h);
+    lua_settop(L, 0);
+    return mx_await(L, &h->base, http_k);
+}
+
+/* http_config{max_host_connections=, trace=} */
+static int l_http_config(lua_State *L) {
+    luaL_checktype(L, 1, LUA_TTABLE);
+    mx_sched *s = mx_sched_get(L);
+    lua_getfield(L, 1, "max_host_connections");
+    if (!lua_isnil(L, -1)) {
+        max_host_connections = (long)luaL_checkinteger(L, -1);
+        curl_multi_setopt(mx_sched_multi(s), CURLMOPT_MAX_HOST_CONNECTIONS, max_host_connections);
+    }
+    lua_getfield(L, 1, "trace");
+    if (!lua_isnil(L, -1)) mx_http_trace = lua_toboolean(L, -1);
+    lua_pushinteger(L, max_host_connections);
+    return 1;
+}
+
+static int l_redact_url(lua_State *L) {
+    char out[4096];
+    mx_redact_url(luaL_checkstring(L, 1), out, sizeof out);
+    lua_pushstring(L, out);
+    return 1;
+}
+
+void mx_http_open(lua_State *L) {
+    luaL_Reg funcs[] = {{"http", l_http},
+                        {"http_config", l_http_config},
+                        {"redact_url", l_redact_url},
+                        {NULL, NULL}};
+    luaL_setfuncs(L, funcs, 0);
+}

@@ -1,0 +1,100 @@
+/*
+ * The scheduler: one thread, one curl multi handle, one timer heap, and one loop that is the only
+ * place tasks are resumed.
+ *
+ * A C function that waits creates an operation (mx_op), then calls mx_await(). Inside a task (and
+ * wherever yielding is possible) that yields the private sentinel and the op to the scheduler, which
+ * resumes the task when the op completes. Where yielding is impossible (a metamethod called from C,
+ * a sort comparator, a require'd chunk, plain lua5.4) mx_await drives the loop until the op is done,
+ * so the call blocks correctly instead of failing. Every op has a cancel hook that runs however the
+ * wait ends (done, timeout, error, cancel, interrupt).
+ */
+#ifndef MX_SCHEDULER_H
+#define MX_SCHEDULER_H
+
+#include <curl/curl.h>
+#include <lua.h>
+
+typedef struct mx_sched mx_sched;
+typedef struct mx_op mx_op;
+typedef struct mx_task mx_task;
+
+enum mx_op_state { MX_OP_PENDING, MX_OP_DONE };
+
+struct mx_op_vtable {
+    const char *kind;
+    /* Pushes the results (after the scheduler's `true`); returns how many. */
+    int (*push)(mx_op *op, lua_State *L);
+    /* Stops the underlying work (remove transfer, timer, ...) before the op is freed. */
+    void (*cancel)(mx_op *op);
+    /* Frees what the op owns (not the op struct itself). */
+    void (*destroy)(mx_op *op);
+    /* A finished curl transfer owned by this op (only for ops that added an easy handle). */
+    void (*curl_done)(mx_op *op, CURLcode result);
+};
+
+struct mx_op {
+    const struct mx_op_vtable *vt;
+    mx_sched *sched;
+    enum mx_op_state state;
+    mx_task *task;    /* the task waiting on it, once it is awaited from a task */
+    int blocking;     /* awaited by a blocking (non-yielding) call */
+    double started;   /* mx_now() at creation */
+    double due;       /* timers: when it fires */
+    int heap_index;   /* timers: position in the heap, -1 when not in it */
+    char what[160];   /* for mx.pending(): URL, "2.0 s", ... */
+};
+
+/* The scheduler of this Lua state (created on first use). */
+mx_sched *mx_sched_get(lua_State *L);
+CURLM *mx_sched_multi(mx_sched *s);
+double mx_now(void);
+
+/* Allocates a zeroed op of `size` bytes (>= sizeof(mx_op)). */
+mx_op *mx_op_new(mx_sched *s, const struct mx_op_vtable *vt, size_t size);
+/* Marks an op done and wakes whoever waits on it. */
+void mx_op_complete(mx_op *op);
+/* Arms a timer: the op completes at `due` (timer ops). */
+void mx_op_set_timer(mx_op *op, double due);
+void mx_op_clear_timer(mx_op *op);
+
+/*
+ * Waits for `op`. Results reach the continuation `k` as: stack[base+1] = ok flag,
+ * then results (ok) or the error object (not ok). Call mx_await_results(L, base) in `k`.
+ * `ctx` must be the stack top at the call (base).
+ */
+int mx_await(lua_State *L, mx_op *op, lua_KFunction k);
+/* In a continuation: raises the error or returns the number of results left on the stack. */
+int mx_await_results(lua_State *L, lua_KContext base);
+
+/* Runs the loop until every task has finished. Returns 0, or 1 when interrupted. */
+int mx_sched_run(lua_State *L);
+
+/* Spawns a task running the function at stack[-nargs-1] with nargs arguments; pushes the task. */
+mx_task *mx_sched_spawn(lua_State *L, int nargs);
+/* After the task finished: pushes its results and returns their count, or raises its error. */
+int mx_task_push_outcome(lua_State *L, mx_task *t);
+int mx_task_finished(const mx_task *t);
+
+/* The main Lua state of the scheduler. */
+lua_State *mx_sched_state(mx_sched *s);
+/* An idle thread for protected callbacks from C (progress); NULL while one is running. */
+lua_State *mx_sched_callback_thread(mx_sched *s);
+/* lua_pcall on the callback thread (function and nargs pushed on it); waits inside fail. */
+int mx_sched_callback(mx_sched *s, int nargs);
+
+/* Extra file descriptor the loop watches (the REPL's stdin). cb runs on the main Lua state. */
+void mx_sched_watch_fd(mx_sched *s, int fd, void (*cb)(void *ud), void *ud);
+
+/* SIGINT: cancel every task with an "interrupted" error (async-signal-safe part is separate). */
+void mx_sched_interrupt(void);
+int mx_sched_interrupted(void);
+void mx_sched_clear_interrupt(void);
+
+/* Tasks that failed with nobody waiting: prints them to stderr, returns how many. */
+int mx_sched_report_unobserved(lua_State *L);
+
+/* Opens the scheduler part of `mxdeploy.core` into the table at the stack top. */
+void mx_sched_open(lua_State *L);
+
+#endif
