@@ -1,0 +1,146 @@
+-- mxdeploy.arguments: checks the arguments of an operation call before any request is sent, and
+-- turns them into path values, a JSON body, query parameters, an upload or a download.
+-- Every refusal is an `argument` error: bad argument #n to 'ns.name' (Param: what is wrong).
+
+local errors = require("mxdeploy.errors")
+local json = require("mxdeploy.json")
+local operations = require("mxdeploy.operations")
+
+local M = {}
+
+local function days_in_month(y, m)
+  local d = { 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31 }
+  if m == 2 and (y % 4 == 0 and (y % 100 ~= 0 or y % 400 == 0)) then return 29 end
+  return d[m]
+end
+
+-- Rules for path parameters: return nil when valid, else what is wrong.
+M.rules = {
+  date = function(v)
+    local y, m, d = v:match("^(%d%d%d%d)%-(%d%d)%-(%d%d)$")
+    if not y then return "date in the format YYYY-MM-DD expected, got '" .. v .. "'" end
+    y, m, d = tonumber(y), tonumber(m), tonumber(d)
+    if m < 1 or m > 12 or d < 1 or d > days_in_month(y, m) then
+      return "no such date '" .. v .. "'"
+    end
+  end,
+  uuid = function(v)
+    if not v:match("^%x%x%x%x%x%x%x%x%-%x%x%x%x%-%x%x%x%x%-%x%x%x%x%-%x%x%x%x%x%x%x%x%x%x%x%x$") then
+      return "UUID expected (xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx), got '" .. v .. "'"
+    end
+  end,
+  -- Private Cloud environment IDs: at most 8 characters (spec), used in Kubernetes resource
+  -- names, so lower-case letters and digits starting with a letter.
+  pc_environment_id = function(v)
+    if #v > 8 or not v:match("^[a-z][a-z0-9]*$") then
+      return "Private Cloud environment ID must be 1 to 8 lower-case letters or digits starting with a letter, got '" .. v .. "'"
+    end
+  end,
+  cli_version = function(v)
+    if not v:match("^%d+%.%d+%.%d+$") then
+      return "mxpc-cli version like 2.5.1 expected, got '" .. v .. "'"
+    end
+  end,
+}
+
+local function typename(v) return errors.typename(v) end
+
+local function fail(op, index, what)
+  errors.raise(errors.argument(op.full_name, index, what), 4)
+end
+
+local function check_field(op, index, f, v)
+  if v == nil or v == json.null then return end
+  local t = f.type
+  local ok
+  if t == "array" then ok = type(v) == "table"
+  elseif t == "number" then ok = type(v) == "number"
+  else ok = type(v) == t end
+  if not ok then
+    fail(op, index, f.name .. ": " .. t .. " expected, got " .. typename(v))
+  end
+end
+
+--- Checks a call's arguments (the `...` of a generated function). Returns a table:
+--- {path = {values in path order}, body =, query =, file =, output =}.
+function M.check(op, ...)
+  local n = select("#", ...)
+  local args = { ... }
+  local out = { path = {} }
+  for i, p in ipairs(op.params) do
+    local v = args[i]
+    if type(v) == "number" then v = (math.type(v) == "integer" or v ~= math.floor(v)) and tostring(v) or ("%d"):format(v) end
+    if type(v) ~= "string" then
+      fail(op, i, p .. ": string expected, got " .. typename(v))
+    end
+    if v == "" then fail(op, i, p .. ": non-empty string expected") end
+    local rule = op.rules[p]
+    if rule then
+      local problem = M.rules[rule](v)
+      if problem then fail(op, i, p .. ": " .. problem) end
+    end
+    out.path[i] = v
+  end
+  local i = #op.params + 1
+  if op.input == "upload" then
+    local file = args[i]
+    if type(file) ~= "string" then
+      fail(op, i, "file: path of the package expected, got " .. typename(file))
+    end
+    local fh, msg = io.open(file, "rb")
+    if not fh then fail(op, i, "file: cannot open '" .. file .. "' (" .. tostring(msg) .. ")") end
+    local size = fh:seek("end")
+    fh:close()
+    if size > operations.UPLOAD_LIMIT then
+      fail(op, i, ("file: '%s' is %.2f GB; Mendix Cloud refuses packages over 1 GB"):format(file, size / 2 ^ 30))
+    end
+    out.file, out.size = file, size
+    i = i + 1
+  elseif op.input == "download" and type(args[i]) ~= "table" then
+    local output = args[i]
+    if output ~= nil and type(output) ~= "string" then
+      fail(op, i, "output: file path expected, got " .. typename(output))
+    end
+    out.output = output
+    i = i + 1
+  end
+  local opts = args[i]
+  if opts ~= nil and type(opts) ~= "table" then
+    fail(op, i, "table expected, got " .. typename(opts))
+  end
+  if n > i then
+    fail(op, i + 1, "no more arguments expected, got " .. typename(args[i + 1]))
+  end
+  if op.input == nil then
+    if opts ~= nil and next(opts) ~= nil then
+      fail(op, i, "this operation takes no body or query parameters")
+    end
+    return out
+  end
+  opts = opts or {}
+  local fields = {}
+  for _, f in ipairs(op.fields or {}) do
+    fields[f.name] = f
+    if f.required and opts[f.name] == nil then
+      fail(op, i, f.name .. ": " .. f.type .. " expected, got nil")
+    end
+    check_field(op, i, f, opts[f.name])
+  end
+  if op.input == "body" then
+    out.body = opts
+  else
+    -- query, upload and download options: only documented keys
+    for k in pairs(opts) do
+      if not fields[k] then
+        local names = {}
+        for _, f in ipairs(op.fields or {}) do names[#names + 1] = f.name end
+        fail(op, i, "unknown parameter '" .. tostring(k) .. "'"
+          .. (#names > 0 and (" (expected " .. table.concat(names, ", ") .. ")") or ""))
+      end
+    end
+    out.query = opts
+  end
+  return out
+end
+
+return M

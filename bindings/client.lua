@@ -1,0 +1,295 @@
+-- mxdeploy.client: `mx.connect{...}` and the per-API namespaces of a client, whose functions
+-- are generated from mxdeploy.operations.
+--
+--   local c = mx.connect{profile=, username=, apikey=, token=, base_urls={v1=, ...},
+--                        retry=, timeout=, insecure=, poll_interval=}
+--   c.v1, c.v2, c.v4, c.build, c.backups, c.pc, c.pcbuild
+--
+-- Credentials are resolved (through core.credentials) at the first call that needs them, so a
+-- client can be created with nothing configured; a missing credential is a one-line
+-- `credentials` error naming what to set.
+
+local core = require("mxdeploy.core")
+local json = require("mxdeploy.json")
+local errors = require("mxdeploy.errors")
+local operations = require("mxdeploy.operations")
+local arguments = require("mxdeploy.arguments")
+local request = require("mxdeploy.request")
+local retry_policy = require("mxdeploy.retry_policy")
+local jobs = require("mxdeploy.jobs")
+
+local M = {}
+
+local Client = {}
+Client.__index = Client
+M.Client = Client
+
+-- function -> operation row, for help() and introspection
+M.function_ops = setmetatable({}, { __mode = "k" })
+
+local CONNECT_OPTIONS = {
+  profile = "string", username = "string", apikey = "string", token = "string",
+  base_urls = "table", retry = "table|boolean", timeout = "number", insecure = "boolean",
+  poll_interval = "number", credentials = "userdata|table",
+}
+
+local function check_options(opts)
+  if opts == nil then return {} end
+  if type(opts) ~= "table" then
+    errors.raise(errors.argument("connect", 1, "table expected, got " .. errors.typename(opts)), 3)
+  end
+  for k, v in pairs(opts) do
+    local want = CONNECT_OPTIONS[k]
+    if not want then
+      errors.raise(errors.argument("connect", 1, "unknown option '" .. tostring(k) .. "'"), 3)
+    end
+    if not want:find(type(v), 1, true) then
+      errors.raise(errors.argument("connect", 1, k .. ": " .. want .. " expected, got " .. errors.typename(v)), 3)
+    end
+  end
+  for k, v in pairs(opts.base_urls or {}) do
+    if not operations.namespace[k] then
+      errors.raise(errors.argument("connect", 1, "base_urls: unknown API '" .. tostring(k)
+        .. "' (expected v1, v2, v4, build, backups, pc, pcbuild)"), 3)
+    end
+    if type(v) ~= "string" or not v:match("^https?://") then
+      errors.raise(errors.argument("connect", 1, "base_urls." .. k .. ": http(s) URL expected"), 3)
+    end
+  end
+  return opts
+end
+
+--- The credentials of this client (resolved once).
+function Client:credentials()
+  if self._creds then return self._creds end
+  local o = self.options
+  if o.credentials then self._creds = o.credentials return self._creds end
+  local ok, creds = pcall(core.credentials, {
+    profile = o.profile, username = o.username, apikey = o.apikey, token = o.token,
+  })
+  if not ok then
+    local msg = errors.is(creds) and creds.message or tostring(creds)
+    errors.raise(errors.credentials(msg), 0)
+  end
+  self._creds = creds
+  return creds
+end
+
+local function where_to_set(self)
+  local profile = self.options.profile or os.getenv("MENDIX_PROFILE") or "default"
+  return profile
+end
+
+function Client:auth_for(nsinfo)
+  local creds = self:credentials()
+  local has = creds.has and creds:has(nsinfo.auth)
+  if not has then
+    local profile = where_to_set(self)
+    if nsinfo.auth == "apikey" then
+      errors.raise(errors.credentials(("%s needs an API key: set MENDIX_USERNAME and MENDIX_APIKEY, "
+        .. "or username and apikey in profile '%s' of the credentials file"):format(nsinfo.title, profile)), 0)
+    else
+      errors.raise(errors.credentials(("%s needs a personal access token: set MENDIX_TOKEN, "
+        .. "or token in profile '%s' of the credentials file"):format(nsinfo.title, profile)), 0)
+    end
+  end
+  return creds
+end
+
+function Client:base_url(ns)
+  local b = (self.options.base_urls or {})[ns] or operations.namespace[ns].base
+  return (b:gsub("/+$", ""))
+end
+
+--- URL of an operation with its path values.
+function Client:url_of(op, path_values)
+  local i = 0
+  local route = op.route:gsub("{%w+}", function()
+    i = i + 1
+    return request.escape(path_values[i])
+  end)
+  return self:base_url(op.ns) .. route
+end
+
+--- Sends an operation's request. `a` = output of arguments.check. Returns the response.
+function Client:send(op, a)
+  local nsinfo = operations.namespace[op.ns]
+  local headers = {}
+  local req = {
+    method = op.method, url = self:url_of(op, a.path), headers = headers,
+    auth = self:auth_for(nsinfo), auth_scheme = nsinfo.auth,
+    policy = self.policy, timeout = self.options.timeout, insecure = self.options.insecure,
+  }
+  if nsinfo.auth == "apikey" and op.input ~= "upload" then
+    -- the v1/v2/Build/Backups docs send it on every call except uploads
+    headers["Content-Type"] = "application/json"
+  end
+  if op.input == "body" then
+    req.json = a.body or {}
+  elseif op.input == "query" then
+    req.query = a.query
+  elseif op.input == "upload" then
+    req.file = a.file
+    if op.ns == "pcbuild" then
+      local name = a.query and a.query.fileName or a.file:match("([^/]+)$")
+      req.form = { fileName = name }
+    else
+      req.query = a.query
+    end
+  elseif op.input == "download" then
+    req.query = a.query
+    req.output = a.output
+  end
+  return request.request(req)
+end
+
+local function result_of(resp)
+  if resp.json ~= nil then return resp.json end
+  if resp.body and #resp.body > 0 then return resp.body end
+  return true
+end
+
+local function make_operation(self, ns_table, op)
+  local fn
+  if op.completes == "job" then
+    local spec = op.job
+    fn = function(...)
+      local a = arguments.check(op, ...)
+      local ok, resp = pcall(self.send, self, op, a)
+      if not ok then
+        local e = resp
+        if errors.is(e, "http") and spec.already_done_codes and spec.already_done_codes[e.code] then
+          return jobs.new{ ns = ns_table, op = op, args = a.path, response = e.body,
+                           already_done = true, interval = self.poll_interval }
+        end
+        error(e, 0)
+      end
+      local body = resp.json
+      return jobs.new{ ns = ns_table, op = op, args = a.path, response = body,
+                       interval = self.poll_interval }, resp
+    end
+  elseif op.input == "download" then
+    fn = function(...)
+      local a = arguments.check(op, ...)
+      local resp = self:send(op, a)
+      if a.output then return a.output, resp end
+      return result_of(resp), resp
+    end
+  else
+    fn = function(...)
+      local a = arguments.check(op, ...)
+      local resp = self:send(op, a)
+      return result_of(resp), resp
+    end
+  end
+  M.function_ops[fn] = op
+  return fn
+end
+
+-- Lazy iterator over every item of a paginated list operation.
+local function make_iterator(list_fn, op)
+  local pages = op.pages
+  local default_limit = op.ns == "pcbuild" and 50 or 100
+  local fn = function(...)
+    local a = arguments.check(op, ...)
+    local query = {}
+    for k, v in pairs(a.query or {}) do query[k] = v end
+    local offset = query.offset or 0
+    local limit = query.limit or default_limit
+    local path = a.path
+    local page, i, done = nil, 0, false
+    return function()
+      while true do
+        if page and i < #page then
+          i = i + 1
+          return page[i]
+        end
+        if done then return nil end
+        query.offset, query.limit = offset, limit
+        local args = { table.unpack(path) }
+        args[#args + 1] = query
+        local body = list_fn(table.unpack(args, 1, #path + 1))
+        local items = type(body) == "table" and body[pages.items] or nil
+        if type(items) ~= "table" then items = {} end
+        page, i = items, 0
+        local n = #items
+        offset = offset + n
+        local total = type(body) == "table" and tonumber(body.total) or nil
+        local served_limit = type(body) == "table" and type(body.pagination) == "table"
+          and tonumber(body.pagination.limit) or nil
+        if n == 0 or n < (served_limit or limit) or (total and offset >= total) then
+          done = true
+        end
+      end
+    end
+  end
+  M.function_ops[fn] = op
+  return fn
+end
+
+--- Fetches `url` WITHOUT credentials (signed log / archive / package URLs) into `output`
+--- (atomic), or returns the body when no output is given.
+function M.download(url, output, opts)
+  opts = opts or {}
+  local resp = request.request{ method = "GET", url = url, output = output, timeout = opts.timeout,
+    on_progress = opts.on_progress, retry = opts.retry, policy = opts.policy, insecure = opts.insecure }
+  if output then return output, resp end
+  return resp.body, resp
+end
+
+local function add_helpers(self, namespaces)
+  local v1 = namespaces.v1
+  local function logs(getter, fname)
+    return function(app, mode, date, output)
+      if output ~= nil and type(output) ~= "string" then
+        errors.raise(errors.argument("v1." .. fname, 4, "output: file path expected, got " .. errors.typename(output)), 2)
+      end
+      local info = getter(app, mode, date)
+      local url = type(info) == "table" and info.DownloadUrl
+      if type(url) ~= "string" then
+        errors.raise(errors.new("http", { status = 200, message = "response has no DownloadUrl",
+          method = "GET" }), 2)
+      end
+      return M.download(url, output, { policy = self.policy, insecure = self.options.insecure })
+    end
+  end
+  v1.download_app_logs = logs(v1.get_app_logs, "download_app_logs")
+  v1.download_access_logs = logs(v1.get_access_logs, "download_access_logs")
+  namespaces.backups.download_archive = function(archive, output)
+    local url = type(archive) == "table" and archive.url or archive
+    if type(url) ~= "string" then
+      errors.raise(errors.argument("backups.download_archive", 1, "archive (with url) or URL expected, got " .. errors.typename(url)), 2)
+    end
+    return M.download(url, output, { policy = self.policy, insecure = self.options.insecure })
+  end
+end
+
+--- Creates a client (see module comment).
+function M.connect(opts)
+  opts = check_options(opts)
+  local self = setmetatable({ options = opts }, Client)
+  self.policy = retry_policy.resolve(request.policy, opts.retry)
+  self.poll_interval = opts.poll_interval or 1
+  local namespaces = {}
+  for _, n in ipairs(operations.namespaces) do namespaces[n.ns] = {} end
+  for _, op in ipairs(operations.list) do
+    local ns_table = namespaces[op.ns]
+    ns_table[op.name] = make_operation(self, ns_table, op)
+  end
+  for _, op in ipairs(operations.list) do
+    if op.each then
+      namespaces[op.ns][op.each] = make_iterator(namespaces[op.ns][op.name], op)
+    end
+  end
+  add_helpers(self, namespaces)
+  for ns, t in pairs(namespaces) do self[ns] = t end
+  return self
+end
+
+function Client:__tostring()
+  local bases = {}
+  for _, n in ipairs(operations.namespaces) do bases[#bases + 1] = n.ns .. "=" .. self:base_url(n.ns) end
+  return "mxdeploy client (" .. table.concat(bases, " ") .. ")"
+end
+
+return M

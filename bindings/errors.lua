@@ -1,0 +1,226 @@
+-- mxdeploy.errors: structured error objects raised by every part of the module.
+--
+-- Every error is a table with metatable `Error` and a `kind`:
+--   "http"        the server answered with status >= 400
+--   "network"     the exchange failed (connect, reset, TLS, ...)
+--   "timeout"     a request or a deadline (mx.timeout, job:wait{timeout=}) ran out
+--   "cancelled"   the task was cancelled
+--   "argument"    a call was refused before any request was sent
+--   "job"         a long-running job failed or did not finish in time
+--   "credentials" no credential of the kind an API needs was configured
+-- `tostring(err)` gives one line; no field ever holds a secret.
+
+local M = {}
+
+local Error = {}
+Error.__index = Error
+M.Error = Error
+
+-- Query parameter names whose values are secrets (signed download URLs, tokens).
+local SECRET_QUERY = {
+  signature = true, sig = true, token = true, access_token = true, apikey = true,
+  api_key = true, key = true, password = true, secret = true, expire = false,
+  ["x-amz-signature"] = true, ["x-amz-credential"] = true, ["x-amz-security-token"] = true,
+}
+
+--- Removes user info and secret query values from a URL.
+function M.redact_url(url)
+  if type(url) ~= "string" then return url end
+  url = url:gsub("^(%a[%w+.-]*://)[^/@]*@", "%1")
+  local base, query = url:match("^([^?]*)%?(.*)$")
+  if not base then return url end
+  local parts = {}
+  for pair in query:gmatch("[^&]+") do
+    local name = pair:match("^([^=]*)")
+    if SECRET_QUERY[name:lower()] then
+      parts[#parts + 1] = name .. "=REDACTED"
+    else
+      parts[#parts + 1] = pair
+    end
+  end
+  return base .. "?" .. table.concat(parts, "&")
+end
+
+--- The path of a URL, without origin and query ("/api/1/apps/calc").
+function M.url_path(url)
+  if type(url) ~= "string" then return "?" end
+  local path = url:match("^%a[%w+.-]*://[^/]*(/[^?#]*)") or url:match("^(/[^?#]*)") or url
+  return path
+end
+
+local function is_null(v)
+  return v == nil or (type(v) == "userdata") or v == false
+end
+
+local function str(v)
+  if is_null(v) then return nil end
+  if type(v) == "table" then return nil end
+  if math.type(v) == "float" and v == math.floor(v) then return ("%d"):format(v) end
+  return tostring(v)
+end
+
+--- Reads a Mendix error code and message from a decoded body of any documented shape:
+---   {errorCode=, errorMessage=}                 v1, v2, Build, Backups
+---   {error={code=, message=, ["invalid-params"]=}}  v4, Private Cloud
+---   {status="failed", error={code=, message=}, details=}  failed Private Cloud job
+---   {code=, message=} / {message=}              anything else
+--- Returns code, message, invalid_params.
+function M.parse_body(body)
+  if type(body) ~= "table" then return nil, nil, nil end
+  local code, message, invalid
+  if body.errorCode ~= nil or body.errorMessage ~= nil then
+    code, message = str(body.errorCode), str(body.errorMessage)
+  elseif type(body.error) == "table" then
+    local e = body.error
+    code = str(e.code) or str(e.errorCode)
+    message = str(e.message) or str(e.errorMessage)
+    invalid = type(e["invalid-params"]) == "table" and e["invalid-params"] or nil
+  elseif type(body.error) == "string" then
+    code, message = str(body.code), str(body.error_description) or body.error
+  else
+    code = str(body.code)
+    message = str(body.message) or str(body.status_message) or str(body.detail)
+  end
+  if type(body["invalid-params"]) == "table" then invalid = body["invalid-params"] end
+  if invalid then
+    local reasons = {}
+    for _, p in ipairs(invalid) do
+      if type(p) == "table" then
+        reasons[#reasons + 1] = (str(p.name) or "?") .. ": " .. (str(p.reason) or "invalid")
+      end
+    end
+    if #reasons > 0 then
+      message = (message and (message .. " ") or "") .. "[" .. table.concat(reasons, "; ") .. "]"
+    end
+  end
+  return code, message, invalid
+end
+
+local REQUEST_ID_HEADERS = { "x-request-id", "x-correlation-id", "request-id", "x-amzn-requestid", "x-amz-request-id" }
+
+function M.request_id(headers)
+  if type(headers) ~= "table" then return nil end
+  for _, h in ipairs(REQUEST_ID_HEADERS) do
+    if headers[h] then return headers[h] end
+  end
+  return nil
+end
+
+--- Creates an error object. `fields` becomes the error (kind is set from the first argument).
+function M.new(kind, fields)
+  local e = fields or {}
+  e.kind = kind
+  if e.url then e.url = M.redact_url(e.url) end
+  return setmetatable(e, Error)
+end
+
+function M.is(v, kind)
+  return getmetatable(v) == Error and (kind == nil or v.kind == kind)
+end
+
+--- Raises `err` (an error object) at `level` (default 2). Table errors carry no position,
+--- so `level` only matters for callers that convert the error to a string themselves.
+function M.raise(err, level)
+  error(err, (level or 1) + 1)
+end
+
+local function where(e)
+  if e.method or e.url then
+    return " (" .. (e.method or "?") .. " " .. M.url_path(e.url) .. ")"
+  end
+  return ""
+end
+
+local function retries_note(e)
+  if e.retries and e.retries > 0 then
+    return " after " .. e.retries .. (e.retries == 1 and " retry" or " retries")
+  end
+  return ""
+end
+
+function Error.__tostring(e)
+  local k = e.kind
+  if k == "http" then
+    local head = "HTTP " .. tostring(e.status)
+    if e.code and tostring(e.code) ~= tostring(e.status) then head = head .. " " .. tostring(e.code) end
+    local msg = e.message and (": " .. e.message) or ""
+    return head .. msg .. where(e) .. retries_note(e)
+  elseif k == "argument" then
+    return e.message
+  elseif k == "job" then
+    local s = "job " .. (e.job_kind or "?") .. " " .. tostring(e.job_id or "?")
+    if e.reason == "deadline" then
+      s = s .. " did not finish within " .. tostring(e.timeout) .. "s"
+    else
+      s = s .. " failed"
+    end
+    if e.last_status then s = s .. " (last status " .. tostring(e.last_status) .. ")" end
+    if e.code then s = s .. " " .. tostring(e.code) end
+    if e.message then s = s .. ": " .. e.message end
+    return s
+  elseif k == "network" or k == "timeout" or k == "cancelled" then
+    local label = k == "network" and "network error" or k
+    return label .. (e.message and (": " .. e.message) or "") .. where(e) .. retries_note(e)
+  else
+    return tostring(k) .. " error: " .. tostring(e.message)
+  end
+end
+
+--- An HTTP error from a response (status >= 400). `req` = {method=, url=}.
+function M.http(req, resp, retries)
+  local body = resp.json
+  if body == nil and resp.body and #resp.body > 0 then
+    local ok, json = pcall(require, "mxdeploy.json")
+    if ok then
+      local okd, decoded = pcall(json.decode, resp.body)
+      if okd then body = decoded end
+    end
+  end
+  local code, message, invalid = M.parse_body(body)
+  if not message and type(resp.body) == "string" and #resp.body > 0 and type(body) ~= "table" then
+    message = resp.body:sub(1, 200):gsub("%s+", " ")
+  end
+  return M.new("http", {
+    status = resp.status, code = code, message = message, invalid_params = invalid,
+    method = req.method, url = req.url, request_id = M.request_id(resp.headers),
+    retries = retries or 0, body = body, headers = resp.headers,
+    retry_after = resp.headers and resp.headers["retry-after"] or nil,
+  })
+end
+
+--- A transport error from core.http's `err` ({kind=, message=, curl_code=, reached=}).
+function M.transport(req, err, retries)
+  return M.new(err.kind or "network", {
+    message = err.message, curl_code = err.curl_code, reached = err.reached,
+    method = req.method, url = req.url, retries = retries or 0,
+  })
+end
+
+local function typename(v)
+  local t = type(v)
+  if t == "userdata" and v == (package.loaded["mxdeploy.json"] or {}).null then return "null" end
+  return t
+end
+M.typename = typename
+
+--- `bad argument #n to 'fname' (what)`, raised before any request.
+function M.argument(fname, index, what)
+  return M.new("argument", {
+    message = ("bad argument #%d to '%s' (%s)"):format(index, fname, what),
+    ["function"] = fname, index = index, detail = what,
+  })
+end
+
+function M.credentials(message)
+  return M.new("credentials", { message = message })
+end
+
+function M.timeout(message, seconds)
+  return M.new("timeout", { message = message, timeout = seconds })
+end
+
+function M.cancelled(message)
+  return M.new("cancelled", { message = message or "cancelled" })
+end
+
+return M

@@ -1,0 +1,147 @@
+-- mxdeploy.request: one HTTP request with the retry policy, JSON bodies and structured errors,
+-- over core.http (which performs exactly one exchange). This is `mx.request`.
+--
+--   mx.request{method=, url=, headers=, query=, json=, body=, file=, form=, output=, timeout=,
+--              connect_timeout=, raw=, retry=, auth=, auth_scheme=, on_progress=, insecure=}
+--   -> {status=, headers=, body=, json=, url=, retries=, time=}
+--
+-- A status >= 400 raises an `http` error (mxdeploy.errors) unless `raw = true`.
+
+local core = require("mxdeploy.core")
+local json = require("mxdeploy.json")
+local errors = require("mxdeploy.errors")
+local retry_policy = require("mxdeploy.retry_policy")
+
+local M = {}
+
+--- Percent-encodes a string for a URL path segment or query value (RFC 3986 unreserved kept).
+function M.escape(s)
+  return (tostring(s):gsub("[^%w%-%._~]", function(c) return ("%%%02X"):format(c:byte()) end))
+end
+
+local function query_value(v)
+  if type(v) == "boolean" then return v and "true" or "false" end
+  if math.type(v) == "float" and v == math.floor(v) and v > -2 ^ 53 and v < 2 ^ 53 then
+    return ("%d"):format(v)
+  end
+  return tostring(v)
+end
+
+--- Appends `query` (a table; keys sorted for a stable URL; array values repeat the key).
+function M.with_query(url, query)
+  if query == nil or next(query) == nil then return url end
+  local keys = {}
+  for k in pairs(query) do keys[#keys + 1] = k end
+  table.sort(keys, function(a, b) return tostring(a) < tostring(b) end)
+  local parts = {}
+  for _, k in ipairs(keys) do
+    local v = query[k]
+    if type(v) == "table" then
+      for _, item in ipairs(v) do
+        parts[#parts + 1] = M.escape(k) .. "=" .. M.escape(query_value(item))
+      end
+    elseif v ~= nil and v ~= json.null then
+      parts[#parts + 1] = M.escape(k) .. "=" .. M.escape(query_value(v))
+    end
+  end
+  if #parts == 0 then return url end
+  return url .. (url:find("?", 1, true) and "&" or "?") .. table.concat(parts, "&")
+end
+
+local function is_json_type(ct)
+  return type(ct) == "string" and (ct:find("application/[%w.+-]*json") or ct:find("%+json")) ~= nil
+end
+M.is_json_type = is_json_type
+
+local function decode_into(resp)
+  if resp.body and #resp.body > 0 and is_json_type(resp.headers and resp.headers["content-type"]) then
+    local ok, value = pcall(json.decode, resp.body)
+    if ok then resp.json = value else resp.json_error = value end
+  end
+  return resp
+end
+
+local ALLOWED = {
+  method = true, url = true, headers = true, query = true, json = true, body = true, file = true,
+  form = true, output = true, timeout = true, connect_timeout = true, low_speed_time = true,
+  raw = true, retry = true, auth = true, auth_scheme = true, on_progress = true, insecure = true,
+  max_redirects = true, trace = true, policy = true,
+}
+
+local function check(req)
+  if type(req) ~= "table" then
+    errors.raise(errors.argument("request", 1, "table expected, got " .. errors.typename(req)), 3)
+  end
+  for k in pairs(req) do
+    if not ALLOWED[k] then
+      errors.raise(errors.argument("request", 1, "unknown field '" .. tostring(k) .. "'"), 3)
+    end
+  end
+  if type(req.url) ~= "string" or not req.url:match("^https?://") then
+    errors.raise(errors.argument("request", 1, "url: absolute http(s) URL expected, got "
+      .. (type(req.url) == "string" and ("'" .. errors.redact_url(req.url) .. "'") or errors.typename(req.url))), 3)
+  end
+  if req.method ~= nil and type(req.method) ~= "string" then
+    errors.raise(errors.argument("request", 1, "method: string expected, got " .. errors.typename(req.method)), 3)
+  end
+  if req.json ~= nil and req.body ~= nil then
+    errors.raise(errors.argument("request", 1, "json and body are exclusive"), 3)
+  end
+  if req.file ~= nil and type(req.file) ~= "string" then
+    errors.raise(errors.argument("request", 1, "file: path expected, got " .. errors.typename(req.file)), 3)
+  end
+end
+
+--- Performs the request (see module comment). `req.policy` is the base retry policy (a client's);
+--- `req.retry` overrides it for this call.
+function M.request(req)
+  check(req)
+  local method = (req.method or "GET"):upper()
+  local url = M.with_query(req.url, req.query)
+  local headers = {}
+  for k, v in pairs(req.headers or {}) do headers[k] = v end
+  local body = req.body
+  if req.json ~= nil then
+    body = json.encode(req.json)
+    local has_ct = false
+    for k in pairs(headers) do if k:lower() == "content-type" then has_ct = true end end
+    if not has_ct then headers["Content-Type"] = "application/json" end
+  end
+  local policy = retry_policy.resolve(req.policy or M.policy, req.retry)
+  local exchange = {
+    method = method, url = url, headers = headers, body = body, file = req.file, form = req.form,
+    output = req.output, timeout = req.timeout, connect_timeout = req.connect_timeout,
+    low_speed_time = req.low_speed_time, on_progress = req.on_progress, auth = req.auth,
+    auth_scheme = req.auth_scheme, insecure = req.insecure, max_redirects = req.max_redirects,
+    trace = req.trace,
+  }
+  local where = { method = method, url = url }
+  local retries = 0
+  while true do
+    local resp, err = core.http(exchange)
+    local delay
+    if resp then
+      delay = retry_policy.decide(policy, method, resp, nil, retries)
+      if not delay then
+        resp.retries = retries
+        decode_into(resp)
+        if resp.status >= 400 and not req.raw then
+          errors.raise(errors.http(where, resp, retries), 2)
+        end
+        return resp
+      end
+    else
+      delay = retry_policy.decide(policy, method, nil, err, retries)
+      if not delay then
+        errors.raise(errors.transport(where, err, retries), 2)
+      end
+    end
+    retries = retries + 1
+    if delay > 0 then core.sleep(delay) end
+  end
+end
+
+--- The base retry policy of `mx.request` (module-level; `mx.retry_policy`).
+M.policy = retry_policy.default
+
+return M

@@ -1,0 +1,94 @@
+-- mxdeploy.tasks: waiting on many things at once. Tasks come from core.spawn; jobs from
+-- mxdeploy.jobs. `wait_all` and `wait_any` accept a list mixing both.
+
+local core = require("mxdeploy.core")
+local errors = require("mxdeploy.errors")
+local jobs = require("mxdeploy.jobs")
+
+local M = {}
+
+local function check_list(fname, list)
+  if type(list) ~= "table" then
+    errors.raise(errors.argument(fname, 1, "list of tasks or jobs expected, got " .. errors.typename(list)), 3)
+  end
+end
+
+-- Tasks for a list: tasks as they are, a job becomes a helper task running job:wait(opts).
+local function as_tasks(list, opts)
+  local tasks, helpers = {}, {}
+  for i, v in ipairs(list) do
+    if jobs.is_job(v) then
+      tasks[i] = core.spawn(function() return v:wait(opts) end)
+      helpers[#helpers + 1] = tasks[i]
+    else
+      tasks[i] = v
+    end
+  end
+  return tasks, helpers
+end
+
+local function cancel_all(helpers)
+  for _, t in ipairs(helpers) do
+    local s = t:status()
+    if s == "ready" or s == "waiting" then t:cancel() end
+  end
+end
+
+--- Waits for every task / job. Returns an array of their first results (a job's result).
+--- The first failure is raised once it is seen (jobs' helper tasks are then cancelled);
+--- `opts` is passed to job:wait (timeout=, interval=, on_progress=).
+function M.wait_all(list, opts)
+  check_list("wait_all", list)
+  local tasks, helpers = as_tasks(list, opts)
+  local results = {}
+  for i, t in ipairs(tasks) do
+    local ok, r = pcall(t.wait, t)
+    if not ok then
+      cancel_all(helpers)
+      error(r, 0)
+    end
+    results[i] = r
+  end
+  return results
+end
+
+--- Waits for the first task / job to finish: returns its index and results, or nil on timeout.
+function M.wait_any(list, timeout, opts)
+  check_list("wait_any", list)
+  if #list == 0 then return nil end
+  local tasks, helpers = as_tasks(list, opts)
+  local ok, idx = pcall(core.wait_any, tasks, timeout)
+  if not ok or not idx then
+    cancel_all(helpers)
+    if not ok then error(idx, 0) end
+    return nil
+  end
+  local others = {}
+  for _, h in ipairs(helpers) do if h ~= tasks[idx] then others[#others + 1] = h end end
+  cancel_all(others)
+  return idx, tasks[idx]:wait()
+end
+
+--- Runs fn(...) in a child task; when it has not finished within `seconds` it is cancelled and
+--- a `timeout` error is raised. Otherwise returns fn's results (or re-raises its error).
+function M.timeout(seconds, fn, ...)
+  if type(seconds) ~= "number" or seconds < 0 then
+    errors.raise(errors.argument("timeout", 1, "seconds expected, got " .. errors.typename(seconds)), 2)
+  end
+  if type(fn) ~= "function" then
+    errors.raise(errors.argument("timeout", 2, "function expected, got " .. errors.typename(fn)), 2)
+  end
+  local t = core.spawn(fn, ...)
+  local ok, idx = pcall(core.wait_any, { t }, seconds)
+  if not ok then
+    t:cancel()
+    error(idx, 0)
+  end
+  if not idx then
+    t:cancel()
+    errors.raise(errors.timeout(("no result within %gs"):format(seconds), seconds), 2)
+  end
+  return t:wait()
+end
+
+return M
