@@ -1,0 +1,309 @@
+/* The host's side of the sandbox: see sandbox_host.h. */
+#include "sandbox_host.h"
+
+#include <signal.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <lauxlib.h>
+#include <lua.h>
+#include <lualib.h>
+
+#include "server.h"
+
+struct mx_sandbox {
+    struct mx_sbserver *srv;
+    char *username, *apikey, *token, *readonly_token;
+    char bases[4][128];
+};
+
+static char *field_dup(lua_State *L, int idx, const char *name) {
+    lua_getfield(L, idx, name);
+    const char *v = lua_tostring(L, -1);
+    char *r = strdup(v ? v : "");
+    lua_pop(L, 1);
+    return r;
+}
+
+static struct mx_sandbox *wrap(struct mx_sbserver *srv) {
+    struct mx_sandbox *sb = calloc(1, sizeof *sb);
+    sb->srv = srv;
+    lua_State *L = luaL_newstate();
+    if (L && mx_sbserver_call(srv, "credentials", NULL, 0, L) == 1 && lua_istable(L, -1)) {
+        sb->username = field_dup(L, -1, "username");
+        sb->apikey = field_dup(L, -1, "apikey");
+        sb->token = field_dup(L, -1, "token");
+        sb->readonly_token = field_dup(L, -1, "readonly_token");
+    } else {
+        sb->username = strdup("");
+        sb->apikey = strdup("");
+        sb->token = strdup("");
+        sb->readonly_token = strdup("");
+    }
+    if (L) lua_close(L);
+    const char *u = mx_sbserver_url(srv);
+    snprintf(sb->bases[0], sizeof sb->bases[0], "%s/deploy/api/1", u);
+    snprintf(sb->bases[1], sizeof sb->bases[1], "%s/deploy/api/v2", u);
+    snprintf(sb->bases[2], sizeof sb->bases[2], "%s/cloud/api/v4", u);
+    snprintf(sb->bases[3], sizeof sb->bases[3], "%s/privatecloud/api/v4", u);
+    return sb;
+}
+
+struct mx_sandbox *mx_sandbox_start_default(char *err, size_t errlen) {
+    struct mx_sbserver_opts o;
+    memset(&o, 0, sizeof o);
+    const char *ts = getenv("MXDEPLOY_SANDBOX_TIME_SCALE");
+    if (ts && *ts) o.time_scale = atof(ts);
+    struct mx_sbserver *srv = mx_sbserver_start(&o, err, errlen);
+    return srv ? wrap(srv) : NULL;
+}
+
+const char *mx_sandbox_url(const struct mx_sandbox *sb) {
+    return mx_sbserver_url(sb->srv);
+}
+const char *mx_sandbox_files_url(const struct mx_sandbox *sb) {
+    return mx_sbserver_files_url(sb->srv);
+}
+const char *mx_sandbox_username(const struct mx_sandbox *sb) {
+    return sb->username;
+}
+const char *mx_sandbox_apikey(const struct mx_sandbox *sb) {
+    return sb->apikey;
+}
+const char *mx_sandbox_token(const struct mx_sandbox *sb) {
+    return sb->token;
+}
+const char *mx_sandbox_readonly_token(const struct mx_sandbox *sb) {
+    return sb->readonly_token;
+}
+
+const char *mx_sandbox_base(const struct mx_sandbox *sb, const char *api) {
+    if (!api) return NULL;
+    if (!strcmp(api, "deploy-v1") || !strcmp(api, "build-v1")) return sb->bases[0];
+    if (!strcmp(api, "deploy-v2") || !strcmp(api, "backups-v2")) return sb->bases[1];
+    if (!strcmp(api, "deploy-v4")) return sb->bases[2];
+    if (!strcmp(api, "pc-deploy") || !strcmp(api, "pc-build")) return sb->bases[3];
+    return NULL;
+}
+
+void mx_sandbox_stop(struct mx_sandbox *sb) {
+    if (!sb) return;
+    mx_sbserver_stop(sb->srv);
+    free(sb->username);
+    free(sb->apikey);
+    free(sb->token);
+    free(sb->readonly_token);
+    free(sb);
+}
+
+/* ---------- mxdeploy.sandboxctl ---------- */
+
+#define CTL_MT "mxdeploy.sandboxctl.handle"
+
+struct ctl_handle {
+    struct mx_sandbox *sb;
+};
+
+static struct ctl_handle *get_handle(lua_State *L) {
+    luaL_checktype(L, 1, LUA_TTABLE);
+    lua_getfield(L, 1, "_handle");
+    struct ctl_handle *h = luaL_checkudata(L, -1, CTL_MT);
+    lua_pop(L, 1);
+    return h;
+}
+
+static struct ctl_handle *live_handle(lua_State *L) {
+    struct ctl_handle *h = get_handle(L);
+    if (!h->sb) luaL_error(L, "sandbox is stopped");
+    return h;
+}
+
+static int handle_gc(lua_State *L) {
+    struct ctl_handle *h = luaL_checkudata(L, 1, CTL_MT);
+    mx_sandbox_stop(h->sb);
+    h->sb = NULL;
+    return 0;
+}
+
+static int ctl_call(lua_State *L, const char *method, int argidx) {
+    struct ctl_handle *h = live_handle(L);
+    if (mx_sbserver_call(h->sb->srv, method, L, argidx, L) < 0) return lua_error(L);
+    return 1;
+}
+
+static int ctl_configure(lua_State *L) {
+    luaL_checktype(L, 2, LUA_TTABLE);
+    ctl_call(L, "configure", 2);
+    lua_settop(L, 1);
+    return 1;
+}
+
+static int ctl_requests(lua_State *L) {
+    return ctl_call(L, "requests", 0);
+}
+
+static int ctl_reset_log(lua_State *L) {
+    ctl_call(L, "reset_log", 0);
+    lua_settop(L, 1);
+    return 1;
+}
+
+static int ctl_world(lua_State *L) {
+    return ctl_call(L, "snapshot", 0);
+}
+
+static int ctl_stop(lua_State *L) {
+    struct ctl_handle *h = get_handle(L);
+    mx_sandbox_stop(h->sb);
+    h->sb = NULL;
+    return 0;
+}
+
+static int ctl_start(lua_State *L) {
+    struct mx_sbserver_opts o;
+    memset(&o, 0, sizeof o);
+    if (!lua_isnoneornil(L, 1)) {
+        luaL_checktype(L, 1, LUA_TTABLE);
+        o.from = L;
+        o.from_idx = 1;
+        lua_getfield(L, 1, "port");
+        o.port = (int)luaL_optinteger(L, -1, 0);
+        lua_getfield(L, 1, "files_port");
+        o.files_port = (int)luaL_optinteger(L, -1, 0);
+        lua_pop(L, 2);
+    }
+    char err[512];
+    struct mx_sbserver *srv = mx_sbserver_start(&o, err, sizeof err);
+    if (!srv) return luaL_error(L, "%s", err);
+    struct mx_sandbox *sb = wrap(srv);
+
+    lua_createtable(L, 0, 12);
+    struct ctl_handle *h = lua_newuserdatauv(L, sizeof *h, 0);
+    h->sb = sb;
+    luaL_setmetatable(L, CTL_MT);
+    lua_setfield(L, -2, "_handle");
+    lua_pushstring(L, mx_sandbox_url(sb));
+    lua_setfield(L, -2, "url");
+    lua_pushstring(L, mx_sandbox_files_url(sb));
+    lua_setfield(L, -2, "files_url");
+    lua_pushstring(L, sb->username);
+    lua_setfield(L, -2, "username");
+    lua_pushstring(L, sb->apikey);
+    lua_setfield(L, -2, "apikey");
+    lua_pushstring(L, sb->token);
+    lua_setfield(L, -2, "token");
+    lua_pushstring(L, sb->readonly_token);
+    lua_setfield(L, -2, "readonly_token");
+    lua_newtable(L);
+    static const char *apis[] = {"deploy-v1", "build-v1",  "deploy-v2", "backups-v2",
+                                 "deploy-v4", "pc-deploy", "pc-build"};
+    for (size_t i = 0; i < sizeof apis / sizeof *apis; i++) {
+        lua_pushstring(L, mx_sandbox_base(sb, apis[i]));
+        lua_setfield(L, -2, apis[i]);
+    }
+    lua_setfield(L, -2, "bases");
+    lua_pushvalue(L, lua_upvalueindex(1));
+    lua_setmetatable(L, -2);
+    return 1;
+}
+
+static int ctl_close(lua_State *L) {
+    return ctl_stop(L);
+}
+
+int luaopen_mxdeploy_sandboxctl(lua_State *L) {
+    if (luaL_newmetatable(L, CTL_MT)) {
+        lua_pushcfunction(L, handle_gc);
+        lua_setfield(L, -2, "__gc");
+    }
+    lua_pop(L, 1);
+    /* metatable of sandbox objects */
+    lua_newtable(L);
+    lua_newtable(L);
+    static const luaL_Reg methods[] = {{"configure", ctl_configure}, {"requests", ctl_requests},
+                                       {"reset_log", ctl_reset_log}, {"world", ctl_world},
+                                       {"stop", ctl_stop},           {NULL, NULL}};
+    luaL_setfuncs(L, methods, 0);
+    lua_setfield(L, -2, "__index");
+    lua_pushcfunction(L, ctl_close);
+    lua_setfield(L, -2, "__close");
+    int mt = lua_gettop(L);
+
+    lua_newtable(L);
+    lua_pushvalue(L, mt);
+    lua_pushcclosure(L, ctl_start, 1);
+    lua_setfield(L, -2, "start");
+    lua_remove(L, mt);
+    return 1;
+}
+
+/* ---------- mxdeploy sandbox ---------- */
+
+static int usage(void) {
+    fprintf(stderr, "usage: mxdeploy sandbox [--port N] [--files-port N] [--state FILE] "
+                    "[--log FILE] [--seed FILE] [--time-scale X]\n");
+    return 2;
+}
+
+int mx_sandbox_command(int argc, char **argv) {
+    struct mx_sbserver_opts o;
+    memset(&o, 0, sizeof o);
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+            usage();
+            return 0;
+        }
+        if (i + 1 >= argc) return usage();
+        const char *v = argv[++i];
+        if (!strcmp(a, "--port"))
+            o.port = atoi(v);
+        else if (!strcmp(a, "--files-port"))
+            o.files_port = atoi(v);
+        else if (!strcmp(a, "--state"))
+            o.state = v;
+        else if (!strcmp(a, "--log"))
+            o.log = v;
+        else if (!strcmp(a, "--seed"))
+            o.seed = v;
+        else if (!strcmp(a, "--time-scale"))
+            o.time_scale = atof(v);
+        else
+            return usage();
+    }
+    /* Block the signals before any thread starts so that only sigwait sees them. */
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &set, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    char err[512];
+    struct mx_sbserver *srv = mx_sbserver_start(&o, err, sizeof err);
+    if (!srv) {
+        fprintf(stderr, "mxdeploy sandbox: %s\n", err);
+        return 1;
+    }
+    struct mx_sandbox *sb = wrap(srv);
+    printf("mxdeploy sandbox: a simulated Mendix Cloud on 127.0.0.1 (Ctrl-C stops it)\n\n");
+    printf("  Deploy API v1, Build API      %s\n", sb->bases[0]);
+    printf("  Deploy API v2, Backups API v2 %s\n", sb->bases[1]);
+    printf("  Deploy API v4                 %s\n", sb->bases[2]);
+    printf("  Private Cloud Deploy / Build  %s\n", sb->bases[3]);
+    printf("  files (log downloads, CLI)    %s/files/\n\n", mx_sandbox_files_url(sb));
+    printf("  Mendix-Username: %s\n", sb->username);
+    printf("  Mendix-ApiKey:   %s\n", sb->apikey);
+    printf("  Authorization:   MxToken %s   (read-only: MxToken %s)\n\n", sb->token,
+           sb->readonly_token);
+    printf("  try: curl -H 'Mendix-Username: %s' -H 'Mendix-ApiKey: %s' %s/apps\n", sb->username,
+           sb->apikey, sb->bases[0]);
+    fflush(stdout);
+    int sig = 0;
+    sigwait(&set, &sig);
+    fprintf(stderr, "mxdeploy sandbox: stopping\n");
+    mx_sandbox_stop(sb);
+    return 0;
+}

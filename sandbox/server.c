@@ -1,0 +1,623 @@
+/* The sandbox HTTP server: see server.h. */
+#include "server.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/time.h>
+#include <time.h>
+#include <unistd.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include <lauxlib.h>
+#include <lua.h>
+#include <lualib.h>
+#include <microhttpd.h>
+
+#include "embedded.h"
+#include "json.h"
+
+extern const struct mx_embedded mx_embedded_sandbox[];
+
+#define MEM_BODY_MAX (1024 * 1024) /* larger bodies (and every multipart body) go to a file */
+#define STACK_SIZE (512 * 1024)
+#define CONN_LIMIT 4096
+#define MAX_DELAY 600.0
+
+struct mx_sbserver;
+
+struct listener {
+    struct mx_sbserver *srv;
+    const char *name; /* "api" | "files" */
+    struct MHD_Daemon *d;
+};
+
+struct mx_sbserver {
+    pthread_mutex_t mu;
+    lua_State *L;
+    int app_ref;
+    struct listener api, files;
+    char url[64], files_url[64];
+};
+
+/* Per-request state, created by the URI log callback. */
+struct rq {
+    char *uri; /* raw request target, path + "?" + query */
+    int started;
+    char *mem;
+    size_t mem_len, mem_cap;
+    int fd; /* temp file or -1 */
+    char tmppath[256];
+    size_t size;
+    int write_failed;
+};
+
+/* ---------- deep copy between states ---------- */
+
+void mx_sb_copy_value(lua_State *from, int idx, lua_State *to, int depth) {
+    idx = lua_absindex(from, idx);
+    luaL_checkstack(to, 4, "sandbox copy");
+    switch (lua_type(from, idx)) {
+    case LUA_TBOOLEAN:
+        lua_pushboolean(to, lua_toboolean(from, idx));
+        break;
+    case LUA_TNUMBER:
+        if (lua_isinteger(from, idx))
+            lua_pushinteger(to, lua_tointeger(from, idx));
+        else
+            lua_pushnumber(to, lua_tonumber(from, idx));
+        break;
+    case LUA_TSTRING: {
+        size_t n;
+        const char *s = lua_tolstring(from, idx, &n);
+        lua_pushlstring(to, s, n);
+        break;
+    }
+    case LUA_TLIGHTUSERDATA:
+        lua_pushlightuserdata(to, lua_touserdata(from, idx));
+        break;
+    case LUA_TTABLE:
+        if (depth > 32) {
+            lua_pushnil(to);
+            break;
+        }
+        lua_newtable(to);
+        lua_pushnil(from);
+        while (lua_next(from, idx)) {
+            int kt = lua_type(from, -2);
+            if (kt == LUA_TSTRING || kt == LUA_TNUMBER || kt == LUA_TBOOLEAN) {
+                mx_sb_copy_value(from, -2, to, depth + 1);
+                mx_sb_copy_value(from, -1, to, depth + 1);
+                if (lua_isnil(to, -1) || lua_isnil(to, -2))
+                    lua_pop(to, 2);
+                else
+                    lua_rawset(to, -3);
+            }
+            lua_pop(from, 1);
+        }
+        break;
+    default:
+        lua_pushnil(to);
+    }
+}
+
+/* ---------- the sandbox's Lua state ---------- */
+
+static int native_now(lua_State *L) {
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    lua_pushnumber(L, (double)ts.tv_sec + ts.tv_nsec / 1e9);
+    return 1;
+}
+
+static int luaopen_native(lua_State *L) {
+    lua_newtable(L);
+    lua_pushcfunction(L, native_now);
+    lua_setfield(L, -2, "now");
+    return 1;
+}
+
+static void preload(lua_State *L, const char *name, lua_CFunction f) {
+    luaL_getsubtable(L, LUA_REGISTRYINDEX, LUA_PRELOAD_TABLE);
+    lua_pushcfunction(L, f);
+    lua_setfield(L, -2, name);
+    lua_pop(L, 1);
+}
+
+static int traceback(lua_State *L) {
+    const char *msg = lua_tostring(L, 1);
+    luaL_traceback(L, L, msg ? msg : "(error object is not a string)", 1);
+    return 1;
+}
+
+/* ---------- responses ---------- */
+
+struct faulty_body {
+    char *buf;
+    size_t len;   /* bytes we will send */
+    size_t limit; /* after this many bytes: END_WITH_ERROR */
+};
+
+static ssize_t faulty_reader(void *cls, uint64_t pos, char *buf, size_t max) {
+    struct faulty_body *fb = cls;
+    if (pos >= fb->limit || pos >= fb->len) return MHD_CONTENT_READER_END_WITH_ERROR;
+    size_t n = fb->limit - (size_t)pos;
+    if (n > max) n = max;
+    memcpy(buf, fb->buf + pos, n);
+    return (ssize_t)n;
+}
+
+static void faulty_free(void *cls) {
+    struct faulty_body *fb = cls;
+    free(fb->buf);
+    free(fb);
+}
+
+static void sleep_seconds(double s) {
+    if (s <= 0) return;
+    if (s > MAX_DELAY) s = MAX_DELAY;
+    struct timespec ts = {(time_t)s, (long)((s - (double)(time_t)s) * 1e9)};
+    while (nanosleep(&ts, &ts) == -1 && errno == EINTR) {
+    }
+}
+
+struct hdr {
+    char *name, *value;
+};
+
+struct answer {
+    int status;
+    struct hdr *hdrs;
+    int nhdrs;
+    char *body;
+    size_t body_len;
+    char *file;
+    double delay;
+    char fault[16];
+};
+
+static void answer_free(struct answer *a) {
+    for (int i = 0; i < a->nhdrs; i++) {
+        free(a->hdrs[i].name);
+        free(a->hdrs[i].value);
+    }
+    free(a->hdrs);
+    free(a->body);
+    free(a->file);
+}
+
+static char *dupl(const char *s, size_t n) {
+    char *p = malloc(n + 1);
+    if (!p) abort();
+    memcpy(p, s, n);
+    p[n] = 0;
+    return p;
+}
+
+static enum MHD_Result collect_header(void *cls, enum MHD_ValueKind kind, const char *key,
+                                      const char *value) {
+    (void)kind;
+    lua_State *L = cls;
+    char lower[256];
+    size_t n = strlen(key);
+    if (n >= sizeof lower) return MHD_YES;
+    for (size_t i = 0; i <= n; i++) {
+        char ch = key[i];
+        lower[i] = (ch >= 'A' && ch <= 'Z') ? (char)(ch + 32) : ch;
+    }
+    lua_pushstring(L, value ? value : "");
+    lua_setfield(L, -2, lower);
+    return MHD_YES;
+}
+
+/* Runs app:handle(req) under the lock and fills `a`. */
+static void run_app(struct listener *li, struct MHD_Connection *c, const char *method, struct rq *r,
+                    struct answer *a) {
+    struct mx_sbserver *s = li->srv;
+    memset(a, 0, sizeof *a);
+    pthread_mutex_lock(&s->mu);
+    lua_State *L = s->L;
+    int top = lua_gettop(L);
+    lua_pushcfunction(L, traceback);
+    lua_rawgeti(L, LUA_REGISTRYINDEX, s->app_ref);
+    lua_getfield(L, -1, "handle");
+    lua_insert(L, -2);
+    lua_createtable(L, 0, 10);
+    lua_pushstring(L, li->name);
+    lua_setfield(L, -2, "listener");
+    lua_pushstring(L, method);
+    lua_setfield(L, -2, "method");
+    const char *uri = r->uri ? r->uri : "/";
+    const char *q = strchr(uri, '?');
+    lua_pushlstring(L, uri, q ? (size_t)(q - uri) : strlen(uri));
+    lua_setfield(L, -2, "path");
+    lua_pushstring(L, q ? q + 1 : "");
+    lua_setfield(L, -2, "query");
+    lua_newtable(L);
+    MHD_get_connection_values(c, MHD_HEADER_KIND, collect_header, L);
+    lua_setfield(L, -2, "headers");
+    if (r->fd >= 0) {
+        lua_pushstring(L, r->tmppath);
+        lua_setfield(L, -2, "body_file");
+    } else if (r->mem) {
+        lua_pushlstring(L, r->mem, r->mem_len);
+        lua_setfield(L, -2, "body");
+    }
+    lua_pushinteger(L, (lua_Integer)r->size);
+    lua_setfield(L, -2, "body_size");
+    if (lua_pcall(L, 2, 1, top + 1) != LUA_OK || !lua_istable(L, -1)) {
+        const char *msg = lua_isstring(L, -1) ? lua_tostring(L, -1) : "handler returned no table";
+        fprintf(stderr, "sandbox: handler error: %s\n", msg);
+        a->status = 500;
+        const char *prefix = "{\"errorCode\":\"SANDBOX_ERROR\",\"errorMessage\":\"internal sandbox "
+                             "error (see the sandbox's stderr)\"}";
+        a->body = dupl(prefix, strlen(prefix));
+        a->body_len = strlen(prefix);
+        a->hdrs = calloc(1, sizeof *a->hdrs);
+        a->hdrs[0].name = dupl("Content-Type", 12);
+        a->hdrs[0].value = dupl("application/json", 16);
+        a->nhdrs = 1;
+        lua_settop(L, top);
+        pthread_mutex_unlock(&s->mu);
+        return;
+    }
+    int t = lua_gettop(L);
+    lua_getfield(L, t, "status");
+    a->status = (int)luaL_optinteger(L, -1, 200);
+    lua_pop(L, 1);
+    lua_getfield(L, t, "body");
+    if (lua_isstring(L, -1)) {
+        size_t n;
+        const char *b = lua_tolstring(L, -1, &n);
+        a->body = dupl(b, n);
+        a->body_len = n;
+    }
+    lua_pop(L, 1);
+    lua_getfield(L, t, "file");
+    if (lua_isstring(L, -1)) {
+        const char *f = lua_tostring(L, -1);
+        a->file = dupl(f, strlen(f));
+    }
+    lua_pop(L, 1);
+    lua_getfield(L, t, "delay");
+    a->delay = lua_isnumber(L, -1) ? lua_tonumber(L, -1) : 0;
+    lua_pop(L, 1);
+    lua_getfield(L, t, "fault");
+    if (lua_isstring(L, -1)) snprintf(a->fault, sizeof a->fault, "%s", lua_tostring(L, -1));
+    lua_pop(L, 1);
+    lua_getfield(L, t, "headers");
+    if (lua_istable(L, -1)) {
+        int cap = 8;
+        a->hdrs = calloc((size_t)cap, sizeof *a->hdrs);
+        lua_pushnil(L);
+        while (lua_next(L, -2)) {
+            if (lua_type(L, -2) == LUA_TSTRING && lua_isstring(L, -1)) {
+                if (a->nhdrs == cap) {
+                    cap *= 2;
+                    a->hdrs = realloc(a->hdrs, (size_t)cap * sizeof *a->hdrs);
+                }
+                size_t kn, vn;
+                const char *k = lua_tolstring(L, -2, &kn);
+                lua_pushvalue(L, -1);
+                const char *v = lua_tolstring(L, -1, &vn);
+                a->hdrs[a->nhdrs].name = dupl(k, kn);
+                a->hdrs[a->nhdrs].value = dupl(v, vn);
+                a->nhdrs++;
+                lua_pop(L, 1);
+            }
+            lua_pop(L, 1);
+        }
+    }
+    lua_settop(L, top);
+    pthread_mutex_unlock(&s->mu);
+}
+
+static enum MHD_Result respond(struct MHD_Connection *c, struct answer *a) {
+    struct MHD_Response *resp = NULL;
+    if (a->file) {
+        int fd = open(a->file, O_RDONLY | O_CLOEXEC);
+        struct stat st;
+        if (fd >= 0 && fstat(fd, &st) == 0) {
+            resp = MHD_create_response_from_fd((uint64_t)st.st_size, fd);
+        } else {
+            if (fd >= 0) close(fd);
+            static const char msg[] = "{\"errorCode\":\"FILE_NOT_FOUND\",\"errorMessage\":\"File "
+                                      "not found\"}";
+            a->status = 404;
+            resp = MHD_create_response_from_buffer(sizeof msg - 1, (void *)msg,
+                                                   MHD_RESPMEM_PERSISTENT);
+        }
+    } else if (strcmp(a->fault, "drop") == 0 || strcmp(a->fault, "truncate") == 0) {
+        struct faulty_body *fb = calloc(1, sizeof *fb);
+        fb->buf = a->body ? a->body : dupl("", 0);
+        fb->len = a->body ? a->body_len : 0;
+        a->body = NULL;
+        if (a->fault[0] == 'd') { /* chunked; half the body, then the connection closes */
+            fb->limit = fb->len / 2;
+            resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 4096, faulty_reader, fb,
+                                                     faulty_free);
+        } else { /* Content-Length promises more than is sent */
+            fb->limit = fb->len;
+            resp = MHD_create_response_from_callback(fb->len + 1024, 4096, faulty_reader, fb,
+                                                     faulty_free);
+        }
+    } else {
+        resp = MHD_create_response_from_buffer(a->body_len, a->body ? a->body : (void *)"",
+                                               MHD_RESPMEM_MUST_COPY);
+    }
+    if (!resp) return MHD_NO;
+    for (int i = 0; i < a->nhdrs; i++)
+        MHD_add_response_header(resp, a->hdrs[i].name, a->hdrs[i].value);
+    enum MHD_Result ret = MHD_queue_response(c, (unsigned)a->status, resp);
+    MHD_destroy_response(resp);
+    return ret;
+}
+
+/* ---------- MHD callbacks ---------- */
+
+static void *uri_logger(void *cls, const char *uri, struct MHD_Connection *c) {
+    (void)cls;
+    (void)c;
+    struct rq *r = calloc(1, sizeof *r);
+    if (!r) return NULL;
+    r->uri = strdup(uri ? uri : "/");
+    r->fd = -1;
+    return r;
+}
+
+static void completed(void *cls, struct MHD_Connection *c, void **con_cls,
+                      enum MHD_RequestTerminationCode toe) {
+    (void)cls;
+    (void)c;
+    (void)toe;
+    struct rq *r = *con_cls;
+    if (!r) return;
+    if (r->fd >= 0) {
+        close(r->fd);
+        unlink(r->tmppath);
+    }
+    free(r->mem);
+    free(r->uri);
+    free(r);
+    *con_cls = NULL;
+}
+
+static int open_tmp(struct rq *r) {
+    const char *dir = getenv("TMPDIR");
+    if (!dir || !*dir) dir = "/tmp";
+    snprintf(r->tmppath, sizeof r->tmppath, "%s/mxsandbox-upload-XXXXXX", dir);
+    r->fd = mkstemp(r->tmppath);
+    if (r->fd < 0) return -1;
+    if (r->mem_len && write(r->fd, r->mem, r->mem_len) != (ssize_t)r->mem_len) return -1;
+    free(r->mem);
+    r->mem = NULL;
+    r->mem_len = r->mem_cap = 0;
+    return 0;
+}
+
+static int append_body(struct rq *r, const char *data, size_t n) {
+    r->size += n;
+    if (r->fd < 0 && r->mem_len + n > MEM_BODY_MAX && open_tmp(r) != 0) return -1;
+    if (r->fd >= 0) {
+        while (n) {
+            ssize_t w = write(r->fd, data, n);
+            if (w < 0) {
+                if (errno == EINTR) continue;
+                return -1;
+            }
+            data += w;
+            n -= (size_t)w;
+        }
+        return 0;
+    }
+    if (r->mem_len + n > r->mem_cap) {
+        size_t cap = r->mem_cap ? r->mem_cap : 4096;
+        while (cap < r->mem_len + n)
+            cap *= 2;
+        char *m = realloc(r->mem, cap);
+        if (!m) return -1;
+        r->mem = m;
+        r->mem_cap = cap;
+    }
+    memcpy(r->mem + r->mem_len, data, n);
+    r->mem_len += n;
+    return 0;
+}
+
+static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *url,
+                               const char *method, const char *version, const char *upload_data,
+                               size_t *upload_data_size, void **con_cls) {
+    (void)url;
+    (void)version;
+    struct listener *li = cls;
+    struct rq *r = *con_cls;
+    if (!r) return MHD_NO;
+    if (!r->started) {
+        r->started = 1;
+        const char *ct = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Type");
+        if (ct && strncasecmp(ct, "multipart/", 10) == 0 && open_tmp(r) != 0) r->write_failed = 1;
+        return MHD_YES;
+    }
+    if (*upload_data_size) {
+        if (!r->write_failed && append_body(r, upload_data, *upload_data_size) != 0)
+            r->write_failed = 1;
+        *upload_data_size = 0;
+        return MHD_YES;
+    }
+    struct answer a;
+    if (r->write_failed) {
+        memset(&a, 0, sizeof a);
+        a.status = 500;
+        const char *m = "{\"errorCode\":\"UPLOAD_COPY_FAILED\",\"errorMessage\":\"Failed to store "
+                        "the request body.\"}";
+        a.body = dupl(m, strlen(m));
+        a.body_len = strlen(m);
+    } else {
+        if (r->fd >= 0) fsync(r->fd);
+        run_app(li, c, method, r, &a);
+    }
+    sleep_seconds(a.delay); /* outside the lock */
+    enum MHD_Result ret = respond(c, &a);
+    answer_free(&a);
+    return ret;
+}
+
+static int start_listener(struct mx_sbserver *s, struct listener *li, const char *name, int port,
+                          char *url, size_t urllen, char *err, size_t errlen) {
+    li->srv = s;
+    li->name = name;
+    struct sockaddr_in addr;
+    memset(&addr, 0, sizeof addr);
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons((uint16_t)port);
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    li->d = MHD_start_daemon(
+        MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION | MHD_USE_POLL, 0, NULL,
+        NULL, handler, li, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
+        MHD_OPTION_CONNECTION_LIMIT, (unsigned)CONN_LIMIT, MHD_OPTION_THREAD_STACK_SIZE,
+        (size_t)STACK_SIZE, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)600,
+        MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned)1024, MHD_OPTION_URI_LOG_CALLBACK, uri_logger,
+        NULL, MHD_OPTION_NOTIFY_COMPLETED, completed, NULL, MHD_OPTION_END);
+    if (!li->d) {
+        snprintf(err, errlen, "cannot listen on 127.0.0.1:%d (%s listener)", port, name);
+        return -1;
+    }
+    const union MHD_DaemonInfo *info = MHD_get_daemon_info(li->d, MHD_DAEMON_INFO_BIND_PORT);
+    snprintf(url, urllen, "http://127.0.0.1:%u", info ? (unsigned)info->port : (unsigned)port);
+    return 0;
+}
+
+struct mx_sbserver *mx_sbserver_start(const struct mx_sbserver_opts *o, char *err, size_t errlen) {
+    struct mx_sbserver *s = calloc(1, sizeof *s);
+    if (!s) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    pthread_mutex_init(&s->mu, NULL);
+    s->app_ref = LUA_NOREF;
+    lua_State *L = luaL_newstate();
+    if (!L) {
+        snprintf(err, errlen, "cannot create a Lua state");
+        free(s);
+        return NULL;
+    }
+    s->L = L;
+    luaL_openlibs(L);
+    preload(L, "mxdeploy.json", luaopen_mxdeploy_json);
+    preload(L, "mxdeploy.sandbox.native", luaopen_native);
+    mx_embedded_install(L, mx_embedded_sandbox);
+
+    /* Hold the lock until the app exists: early requests wait for it. */
+    pthread_mutex_lock(&s->mu);
+    if (start_listener(s, &s->api, "api", o->port, s->url, sizeof s->url, err, errlen) != 0 ||
+        start_listener(s, &s->files, "files", o->files_port, s->files_url, sizeof s->files_url, err,
+                       errlen) != 0) {
+        pthread_mutex_unlock(&s->mu);
+        mx_sbserver_stop(s);
+        return NULL;
+    }
+    lua_pushcfunction(L, traceback);
+    lua_getglobal(L, "require");
+    lua_pushstring(L, "mxdeploy.sandbox");
+    if (lua_pcall(L, 1, 1, -3) != LUA_OK) goto lua_fail;
+    lua_getfield(L, -1, "new");
+    if (o->from && lua_istable(o->from, o->from_idx))
+        mx_sb_copy_value(o->from, o->from_idx, L, 0);
+    else
+        lua_newtable(L);
+    if (o->seed) {
+        lua_pushstring(L, o->seed);
+        lua_setfield(L, -2, "seed");
+    }
+    if (o->state) {
+        lua_pushstring(L, o->state);
+        lua_setfield(L, -2, "state");
+    }
+    if (o->log) {
+        lua_pushstring(L, o->log);
+        lua_setfield(L, -2, "log");
+    }
+    if (o->time_scale > 0) {
+        lua_pushnumber(L, o->time_scale);
+        lua_setfield(L, -2, "time_scale");
+    }
+    lua_pushstring(L, s->url);
+    lua_setfield(L, -2, "api_url");
+    lua_pushstring(L, s->files_url);
+    lua_setfield(L, -2, "files_url");
+    if (lua_pcall(L, 1, 1, 1) != LUA_OK) goto lua_fail;
+    s->app_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    lua_settop(L, 0);
+    pthread_mutex_unlock(&s->mu);
+    return s;
+lua_fail:
+    snprintf(err, errlen, "sandbox: %s", lua_tostring(L, -1) ? lua_tostring(L, -1) : "error");
+    lua_settop(L, 0);
+    pthread_mutex_unlock(&s->mu);
+    mx_sbserver_stop(s);
+    return NULL;
+}
+
+const char *mx_sbserver_url(const struct mx_sbserver *s) {
+    return s->url;
+}
+
+const char *mx_sbserver_files_url(const struct mx_sbserver *s) {
+    return s->files_url;
+}
+
+int mx_sbserver_call(struct mx_sbserver *s, const char *method, lua_State *from, int idx,
+                     lua_State *to) {
+    if (from && idx) idx = lua_absindex(from, idx);
+    pthread_mutex_lock(&s->mu);
+    lua_State *L = s->L;
+    int top = lua_gettop(L);
+    lua_pushcfunction(L, traceback);
+    lua_rawgeti(L, LUA_REGISTRYINDEX, s->app_ref);
+    lua_getfield(L, -1, method);
+    lua_insert(L, -2);
+    if (from && idx)
+        mx_sb_copy_value(from, idx, L, 0);
+    else
+        lua_pushnil(L);
+    int rc = 1;
+    if (lua_pcall(L, 2, 1, top + 1) != LUA_OK) {
+        lua_pushstring(to, lua_tostring(L, -1) ? lua_tostring(L, -1) : "sandbox control error");
+        rc = -1;
+    } else {
+        mx_sb_copy_value(L, -1, to, 0);
+    }
+    lua_settop(L, top);
+    pthread_mutex_unlock(&s->mu);
+    return rc;
+}
+
+void mx_sbserver_stop(struct mx_sbserver *s) {
+    if (!s) return;
+    if (s->api.d) MHD_stop_daemon(s->api.d);
+    if (s->files.d) MHD_stop_daemon(s->files.d);
+    s->api.d = s->files.d = NULL;
+    pthread_mutex_lock(&s->mu);
+    if (s->L) {
+        if (s->app_ref != LUA_NOREF) {
+            lua_rawgeti(s->L, LUA_REGISTRYINDEX, s->app_ref);
+            lua_getfield(s->L, -1, "close");
+            if (lua_isfunction(s->L, -1)) {
+                lua_insert(s->L, -2);
+                lua_pcall(s->L, 1, 0, 0);
+            }
+            lua_settop(s->L, 0);
+        }
+        lua_close(s->L);
+        s->L = NULL;
+    }
+    pthread_mutex_unlock(&s->mu);
+    pthread_mutex_destroy(&s->mu);
+    free(s);
+}

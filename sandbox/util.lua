@@ -1,0 +1,221 @@
+-- Shared helpers of the sandbox routes: responses, errors, ids, time, queries, pagination.
+local json = require("mxdeploy.json")
+local native = require("mxdeploy.sandbox.native")
+
+local U = {}
+U.json = json
+U.null = json.null
+U.now = native.now
+
+function U.array(t)
+  return json.array(t or {})
+end
+
+function U.map(list, f)
+  local out = json.array({})
+  for i, v in ipairs(list or {}) do out[#out + 1] = f(v, i) end
+  return out
+end
+
+function U.copy(v)
+  if type(v) ~= "table" then return v end
+  local t = {}
+  for k, x in pairs(v) do t[k] = U.copy(x) end
+  return setmetatable(t, getmetatable(v))
+end
+
+-- Deep copy that marks every sequence (and listed empty keys) as a JSON array.
+function U.arrays(v)
+  if type(v) ~= "table" then return v end
+  local t = {}
+  for k, x in pairs(v) do t[k] = U.arrays(x) end
+  if #t > 0 or json.is_array(v) then json.array(t) end
+  return t
+end
+
+local seq = 0
+function U.uuid()
+  seq = seq + 1
+  local r = math.random
+  return string.format("%08x-%04x-4%03x-%04x-%012x", r(0, 0x7fffffff), r(0, 0xffff), r(0, 0xfff),
+    0x8000 + r(0, 0x3fff), (math.floor(U.now() * 1000) * 4096 + seq) % 0xffffffffffff)
+end
+
+function U.shortid()
+  local chars = "abcdefghijklmnopqrstuvwxyz0123456789"
+  local t = {}
+  for i = 1, 8 do
+    local k = math.random(1, #chars)
+    t[i] = chars:sub(k, k)
+  end
+  return table.concat(t)
+end
+
+function U.iso(ts)
+  local s = math.floor(ts)
+  return os.date("!%Y-%m-%dT%H:%M:%S", s) .. string.format(".%03dZ", math.floor((ts - s) * 1000))
+end
+
+function U.ms(ts) return math.floor(ts * 1000) end
+
+function U.unescape(s)
+  return (s:gsub("+", " "):gsub("%%(%x%x)", function(h) return string.char(tonumber(h, 16)) end))
+end
+
+function U.unescape_path(s)
+  return (s:gsub("%%(%x%x)", function(h) return string.char(tonumber(h, 16)) end))
+end
+
+function U.parse_query(q)
+  local t = {}
+  for pair in (q or ""):gmatch("[^&]+") do
+    local k, v = pair:match("^([^=]*)=?(.*)$")
+    if k and k ~= "" then t[U.unescape(k)] = U.unescape(v) end
+  end
+  return t
+end
+
+function U.response(status, value, headers)
+  local h = headers or {}
+  local body
+  if value ~= nil then
+    body = type(value) == "string" and value or json.encode(value)
+    h["Content-Type"] = h["Content-Type"] or "application/json"
+  end
+  return { status = status, body = body, headers = h }
+end
+
+function U.ok(value, headers) return U.response(200, value, headers) end
+
+-- v1 / v2 / Build / Backups error body
+function U.mx_error(status, code, message)
+  return U.response(status, { errorCode = code, errorMessage = message or code })
+end
+
+-- v4 / Private Cloud error body
+function U.v4_error(status, message, invalid)
+  local e = { code = status, message = message }
+  if invalid then e["invalid-params"] = json.array(invalid) end
+  return U.response(status, { error = e })
+end
+
+function U.decode_body(req)
+  if not req.body or req.body == "" then return {} end
+  local ok, v = pcall(json.decode, req.body)
+  if ok and type(v) == "table" then return v end
+  return nil
+end
+
+-- Reads up to n bytes of the request body (memory or temp file).
+function U.body_head(req, n)
+  if req.body then return req.body:sub(1, n) end
+  if req.body_file then
+    local f = io.open(req.body_file, "rb")
+    if f then
+      local s = f:read(n) or ""
+      f:close()
+      return s
+    end
+  end
+  return ""
+end
+
+-- Multipart: returns fields {name=value} (small text fields) and the "file" part's filename.
+function U.multipart(req)
+  local ct = req.headers["content-type"] or ""
+  local boundary = ct:match('boundary="?([^";]+)"?')
+  local fields, filename = {}, nil
+  if not boundary then return nil end
+  local head = U.body_head(req, 65536)
+  local tail = ""
+  if req.body_file and (req.body_size or 0) > 65536 then
+    local f = io.open(req.body_file, "rb")
+    if f then
+      f:seek("end", -math.min(65536, req.body_size))
+      tail = f:read("a") or ""
+      f:close()
+    end
+  end
+  local function scan(s)
+    for hdrs, rest in s:gmatch("%-%-" .. boundary:gsub("%p", "%%%0") .. "\r\n(.-)\r\n\r\n()") do
+      local name = hdrs:match('name="([^"]*)"')
+      local fname = hdrs:match('filename="([^"]*)"')
+      if fname then
+        if name == "file" or not filename then filename = fname end
+      elseif name then
+        local value = s:sub(rest):match("^(.-)\r\n%-%-")
+        if value then fields[name] = value end
+      end
+    end
+  end
+  scan(head)
+  if tail ~= "" then scan(tail) end
+  return fields, filename
+end
+
+-- offset/limit from the query; returns slice, offset, limit or an error message.
+function U.page(list, q, default_limit, max_limit)
+  local offset = tonumber(q.offset or "0")
+  local limit = tonumber(q.limit or tostring(default_limit))
+  if not offset or offset < 0 or offset ~= math.floor(offset) then return nil, "offset must be a non-negative integer" end
+  if not limit or limit < 1 or limit ~= math.floor(limit) then return nil, "limit must be a positive integer" end
+  if max_limit and limit > max_limit then limit = max_limit end
+  local out = json.array({})
+  for i = offset + 1, math.min(#list, offset + limit) do out[#out + 1] = list[i] end
+  return out, math.tointeger(offset), math.tointeger(limit)
+end
+
+function U.find(list, key, value)
+  for i, v in ipairs(list or {}) do
+    if v[key] == value then return v, i end
+  end
+end
+
+-- Matches "/a/{x}/b" against a path; returns captures table or nil.
+function U.match(pattern, path)
+  local names = {}
+  local pat = "^" .. pattern:gsub("[%-%.%+%[%]%(%)%$%^%%%?%*]", "%%%0"):gsub("{(%w+)}", function(n)
+    names[#names + 1] = n
+    return "([^/]+)"
+  end) .. "$"
+  local caps = { path:match(pat) }
+  if #caps == 0 then
+    if path:match(pat) == nil then return nil end
+  end
+  local t = {}
+  for i, n in ipairs(names) do t[n] = U.unescape_path(caps[i]) end
+  return t
+end
+
+-- A tiny router: add(method, pattern, fn); dispatch(method, path) -> fn, params | nil, allowed
+function U.router()
+  local r = { routes = {} }
+  function r.add(method, pattern, fn)
+    r.routes[#r.routes + 1] = { method = method, pattern = pattern, fn = fn }
+  end
+  function r.dispatch(method, path)
+    local path_found = false
+    for _, rt in ipairs(r.routes) do
+      local p = U.match(rt.pattern, path)
+      if p then
+        if rt.method == method then return rt.fn, p, rt.pattern end
+        path_found = true
+      end
+    end
+    return nil, path_found
+  end
+  return r
+end
+
+-- Status of a timed process: phases = { {"Queued", d1}, {"Running", d2}, ... final }
+-- elapsed is simulated seconds. Returns the phase name and whether it is the final one.
+function U.phase(phases, elapsed)
+  local t = 0
+  for i = 1, #phases - 1 do
+    t = t + phases[i][2]
+    if elapsed < t then return phases[i][1], false end
+  end
+  return phases[#phases][1], true
+end
+
+return U
