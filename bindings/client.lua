@@ -139,6 +139,7 @@ function Client:send(op, a)
   elseif op.input == "download" then
     req.query = a.query
     req.output = a.output
+    if op.redirect and not a.output then req.max_redirects = 0 end
   end
   return request.request(req)
 end
@@ -173,6 +174,7 @@ local function make_operation(self, ns_table, op)
       local a = arguments.check(op, ...)
       local resp = self:send(op, a)
       if a.output then return a.output, resp end
+      if op.redirect then return resp.headers.location, resp end
       return result_of(resp), resp
     end
   else

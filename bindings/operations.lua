@@ -12,6 +12,7 @@
 --   fields    documented body/query fields: {name, type, required=, doc=}; for "query" inputs
 --             these are the only accepted keys
 --   completes "now" or "job"; job: how the job is polled (see mxdeploy.jobs)
+--   redirect  (downloads) without an output path, return the redirect's Location instead
 --   pages     paginated lists: {items=field, style="v4"|"backups"|"pc"} and `each` iterator name
 --   summary   one line from the docs; source: where the docs describe it; note: extra facts
 
@@ -303,8 +304,10 @@ M.list = {
   { ns = "pc", name = "list_cli_versions", method = "GET", path = "/cli",
     summary = "Get the list of available versions of mxpc-cli.", source = "private-cloud-deploy-api.openapi.yaml get-cli-versions" },
   { ns = "pc", name = "download_cli", method = "POST", path = "/cli/{cliVersionValue}", input = "download",
+    redirect = true,
     fields = { { "os", S, required = true, doc = "windows, linux or macos" }, { "architecture", S, required = true, doc = "x86 or arm" } },
     summary = "Download mxpc-cli: answers 303 to the file, followed without credentials.",
+    note = "With an output path the 303 is followed (credentials are not sent to the file's host); without one the call returns the Location URL (fetch it with mx.download).",
     source = "private-cloud-deploy-api.openapi.yaml get-cli" },
 
   -- Private Cloud Build API --------------------------------------------------------------------
