@@ -13,6 +13,7 @@ struct mx_embedded {
 };
 
 extern const struct mx_embedded mx_embedded_bindings[];
+extern const struct mx_embedded mx_embedded_host[];
 
 /* Adds a searcher for `modules` to package.searchers (after preload). Safe to call per table. */
 void mx_embedded_install(struct lua_State *L, const struct mx_embedded *modules);

@@ -336,8 +336,22 @@ static void configure(lua_State *L, int cjson, const char *fn, int arg) {
     lua_call(L, 1, 0);
 }
 
+/* Pushes a fresh cjson instance with its own configuration. */
+static void push_cjson(lua_State *L) {
+#ifdef MX_CJSON_FROM_REQUIRE /* the loadable module: the static cjson is not PIC; use cjson.so */
+    lua_getglobal(L, "require");
+    lua_pushstring(L, "cjson");
+    lua_call(L, 1, 1);
+    lua_getfield(L, -1, "new");
+    lua_remove(L, -2);
+    lua_call(L, 0, 1);
+#else
+    luaopen_cjson(L);
+#endif
+}
+
 int luaopen_mxdeploy_json(lua_State *L) {
-    luaopen_cjson(L); /* a fresh cjson instance with its own configuration */
+    push_cjson(L);
     int cjson = lua_gettop(L);
     configure(L, cjson, "encode_number_precision", 14);
     configure(L, cjson, "encode_max_depth", 1000);

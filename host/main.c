@@ -1,7 +1,289 @@
-/* placeholder main: dispatches `mxdeploy sandbox`; the full CLI is being written. */
+/*
+ * mxdeploy: a Lua 5.4 interpreter (command line compatible with lua5.4) whose chunks run as tasks
+ * under the scheduler, with the `mxdeploy` module preloaded as the global `mx`.
+ */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <lauxlib.h>
+#include <lualib.h>
+
+#include "core_module.h"
+#include "embedded.h"
+#include "http.h"
+#include "repl.h"
+#include "run.h"
 #include "sandbox_host.h"
+#include "scheduler.h"
+
+#define EXIT_USAGE 2
+#define EXIT_INTERRUPTED 130
+
+static const char *progname = "mxdeploy";
+
+static void usage(FILE *to) {
+    fprintf(to,
+            "usage: %s [options] [script [args]]\n"
+            "       %s sandbox [--port N] [--state FILE] [--log FILE] [--seed FILE]\n"
+            "Options of mxdeploy (before the script):\n"
+            "  --sandbox       run against a local simulated Mendix Cloud (no credentials needed)\n"
+            "  --trace         log every HTTP exchange to stderr (credentials redacted)\n"
+            "  --version       show the version\n"
+            "  --help          show this help\n"
+            "Options as in lua5.4:\n"
+            "  -e stat   execute string 'stat'\n"
+            "  -i        enter interactive mode after executing 'script'\n"
+            "  -l mod    require library 'mod' into global 'mod' (-l g=mod: into global 'g')\n"
+            "  -v        show version information\n"
+            "  -E        ignore environment variables (LUA_INIT, LUA_PATH, LUA_CPATH)\n"
+            "  -W        turn warnings on\n"
+            "  --        stop handling options\n"
+            "  -         stop handling options and execute stdin\n"
+            "Credentials: MENDIX_USERNAME and MENDIX_APIKEY (Deploy v1/v2, Build, Backups),\n"
+            "MENDIX_TOKEN (Deploy v4, Private Cloud), or profiles in ~/.config/mxdeploy/credentials\n"
+            "(chmod 600; choose one with MXDEPLOY_PROFILE). Never put them on the command line.\n",
+            progname, progname);
+}
+
+static void print_version(void) {
+    printf("mxdeploy %s (%s, %s)\n", MX_VERSION, LUA_RELEASE, curl_version());
+    fflush(stdout);
+}
+
+struct options {
+    int sandbox, trace, interactive, version, no_env, warnings, has_e;
+    int script; /* index of the script in argv, 0 if none */
+    int first_lua_arg;
+};
+
+/* Parses mxdeploy's own long options, then lua5.4's. Returns -1 on bad usage. */
+static int parse_args(int argc, char **argv, struct options *o) {
+    int i = 1;
+    for (; i < argc && strncmp(argv[i], "--", 2) == 0 && argv[i][2] != '\0'; i++) {
+        if (strcmp(argv[i], "--sandbox") == 0)
+            o->sandbox = 1;
+        else if (strcmp(argv[i], "--trace") == 0)
+            o->trace = 1;
+        else if (strcmp(argv[i], "--version") == 0)
+            o->version = 1;
+        else if (strcmp(argv[i], "--help") == 0) {
+            usage(stdout);
+            exit(0);
+        } else {
+            fprintf(stderr, "%s: unknown option '%s'\n", progname, argv[i]);
+            return -1;
+        }
+    }
+    o->first_lua_arg = i;
+    for (; i < argc; i++) {
+        const char *a = argv[i];
+        if (a[0] != '-') {
+            o->script = i;
+            return 0;
+        }
+        if (strcmp(a, "--") == 0) {
+            if (i + 1 < argc) o->script = i + 1;
+            return 0;
+        }
+        if (strcmp(a, "-") == 0) {
+            o->script = i;
+            return 0;
+        }
+        switch (a[1]) {
+        case 'i':
+            o->interactive = 1;
+            o->version = 1;
+            if (a[2]) goto bad;
+            break;
+        case 'v':
+            o->version = 1;
+            if (a[2]) goto bad;
+            break;
+        case 'E':
+            o->no_env = 1;
+            if (a[2]) goto bad;
+            break;
+        case 'W':
+            o->warnings = 1;
+            if (a[2]) goto bad;
+            break;
+        case 'e':
+            o->has_e = 1;
+            /* fall through */
+        case 'l':
+            if (a[2] == '\0') {
+                if (++i >= argc || argv[i][0] == '-') {
+                    fprintf(stderr, "%s: '%s' needs argument\n", progname, a);
+                    return -1;
+                }
+            }
+            break;
+        default:
+        bad:
+            fprintf(stderr, "%s: unrecognized option '%s'\n", progname, a);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* arg table as lua5.4 builds it: script at 0, interpreter and options at negative indices. */
+static void create_arg_table(lua_State *L, int argc, char **argv, int script) {
+    int base = script ? script : argc;
+    lua_createtable(L, argc - base, base + 1);
+    for (int i = 0; i < argc; i++) {
+        lua_pushstring(L, argv[i]);
+        lua_rawseti(L, -2, i - base);
+    }
+    lua_setglobal(L, "arg");
+}
+
+/* Runs LUA_INIT_5_4 or LUA_INIT (a chunk, or @file) as lua5.4 does. */
+static int run_lua_init(lua_State *L) {
+    const char *name = "=LUA_INIT_5_4";
+    const char *init = getenv("LUA_INIT_5_4");
+    if (!init) {
+        name = "=LUA_INIT";
+        init = getenv("LUA_INIT");
+    }
+    if (!init) return 0;
+    int status = init[0] == '@' ? luaL_loadfile(L, init + 1)
+                                : luaL_loadbuffer(L, init, strlen(init), name);
+    return mx_run_loaded(L, status, 0);
+}
+
+/* Runs -e and -l options in order; returns nonzero on failure. */
+static int run_options(lua_State *L, char **argv, int from, int to) {
+    for (int i = from; i < to; i++) {
+        const char *a = argv[i];
+        if (a[0] != '-' || (a[1] != 'e' && a[1] != 'l')) continue;
+        const char *val = a[2] ? a + 2 : argv[++i];
+        int rc;
+        if (a[1] == 'e') {
+            rc = mx_run_loaded(L, luaL_loadbuffer(L, val, strlen(val), "=(command line)"), 0);
+        } else {
+            const char *eq = strchr(val, '=');
+            char global[256];
+            const char *mod = eq ? eq + 1 : val;
+            snprintf(global, sizeof global, "%.*s", eq ? (int)(eq - val) : (int)strlen(val), val);
+            if (!eq) { /* lua5.4: the global is the name up to the first '-' */
+                char *dash = strchr(global, '-');
+                if (dash) *dash = '\0';
+            }
+            rc = mx_run_require(L, mod, global);
+        }
+        if (rc) return rc;
+    }
+    return 0;
+}
+
+static int run_script(lua_State *L, int argc, char **argv, int script) {
+    const char *fname = argv[script];
+    if (strcmp(fname, "-") == 0 && strcmp(argv[script - 1], "--") != 0) fname = NULL;
+    int nargs = argc - script - 1;
+    int status = luaL_loadfile(L, fname);
+    if (status == LUA_OK) {
+        luaL_checkstack(L, nargs, "too many arguments to script");
+        for (int i = script + 1; i < argc; i++)
+            lua_pushstring(L, argv[i]);
+    }
+    return mx_run_loaded(L, status, status == LUA_OK ? nargs : 0);
+}
+
+/* Lets thousands of concurrent transfers (and an in-process sandbox) have their sockets. */
+static void raise_fd_limit(void) {
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &rl);
+    }
+}
+
+/* --sandbox: an in-process simulated cloud behind the default client, stopped at exit. */
+static int attach_sandbox(lua_State *L) {
+    static const char code[] =
+        "local sb = require('mxdeploy.sandboxctl').start{}\n"
+        "package.loaded['mxdeploy.active_sandbox'] = sb\n"
+        "mx.use_sandbox(sb)\n"
+        "io.stderr:write('[sandbox] simulated Mendix Cloud at ', sb.url, '\\n')\n";
+    return mx_run_loaded(L, luaL_loadbuffer(L, code, sizeof code - 1, "=(sandbox)"), 0);
+}
+
+struct pmain {
+    int argc;
+    char **argv;
+    struct options *o;
+    int rc;
+};
+
+static int pmain(lua_State *L) {
+    struct pmain *pm = lua_touserdata(L, 1);
+    struct options *o = pm->o;
+    int argc = pm->argc;
+    char **argv = pm->argv;
+    luaL_checkversion(L);
+    if (o->no_env) {
+        lua_pushboolean(L, 1);
+        lua_setfield(L, LUA_REGISTRYINDEX, "LUA_NOENV");
+    }
+    luaL_openlibs(L);
+    mx_core_install(L);
+    mx_embedded_install(L, mx_embedded_host);
+    luaL_getsubtable(L, LUA_REGISTRYINDEX, LUA_PRELOAD_TABLE);
+    lua_pushcfunction(L, luaopen_mxdeploy_sandboxctl);
+    lua_setfield(L, -2, "mxdeploy.sandboxctl");
+    lua_pop(L, 1);
+    create_arg_table(L, argc, argv, o->script);
+    if (o->warnings) lua_warning(L, "@on", 0);
+    if (o->trace) mx_http_trace = 1;
+    pm->rc = 1;
+    if (mx_run_require(L, "mxdeploy", "mx")) return 0;
+    if (o->sandbox && attach_sandbox(L) != 0) return 0;
+    if (!o->no_env && run_lua_init(L)) return 0;
+    int stop = o->script ? o->script : argc;
+    if (run_options(L, argv, o->first_lua_arg, stop)) return 0;
+    if (o->script && run_script(L, argc, argv, o->script)) return 0;
+    if (o->interactive) {
+        mx_repl(L);
+    } else if (!o->script && !o->has_e && !o->version) {
+        if (isatty(STDIN_FILENO)) {
+            print_version();
+            mx_repl(L);
+        } else if (mx_run_loaded(L, luaL_loadfile(L, NULL), 0)) {
+            return 0;
+        }
+    }
+    pm->rc = mx_run_drain(L);
+    return 0;
+}
+
 int main(int argc, char **argv) {
+    if (argv[0] && argv[0][0]) progname = argv[0];
     if (argc > 1 && strcmp(argv[1], "sandbox") == 0) return mx_sandbox_command(argc - 1, argv + 1);
-    return 2;
+    struct options o = {0};
+    if (parse_args(argc, argv, &o) != 0) {
+        usage(stderr);
+        return EXIT_USAGE;
+    }
+    if (o.version) print_version();
+    raise_fd_limit();
+    lua_State *L = luaL_newstate();
+    if (!L) {
+        fprintf(stderr, "%s: cannot create state: not enough memory\n", progname);
+        return 1;
+    }
+    struct pmain pm = {argc, argv, &o, 1};
+    lua_pushcfunction(L, pmain);
+    lua_pushlightuserdata(L, &pm);
+    if (lua_pcall(L, 1, 0, 0) != LUA_OK) {
+        fprintf(stderr, "%s: %s\n", progname, luaL_tolstring(L, -1, NULL));
+        pm.rc = 1;
+    }
+    int interrupted = mx_sched_interrupted();
+    lua_close(L);
+    return interrupted ? EXIT_INTERRUPTED : pm.rc;
 }

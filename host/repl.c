@@ -1,1 +1,247 @@
-/* placeholder */ typedef int mx_placeholder_repl;
+/*
+ * The REPL. Like lua.c: an expression line prints its value, a line whose syntax error ends at
+ * <eof> continues, _PROMPT/_PROMPT2 set the prompts. Unlike lua.c: each line runs as a task, so
+ * calls that wait work here, and spawned tasks keep running while the prompt waits for input
+ * (readline's callback interface on the scheduler's poll). Ctrl-C cancels the running line, or
+ * clears the input at the prompt.
+ */
+#include "repl.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <lauxlib.h>
+#include <readline/history.h>
+#include <readline/readline.h>
+
+#include "run.h"
+#include "scheduler.h"
+
+#define HISTORY_LINES 1000
+
+static lua_State *repl_L;
+static char *pending_line;
+static int got_line, got_eof;
+
+static void history_path(char *out, size_t n) {
+    const char *p = getenv("MXDEPLOY_HISTORY");
+    const char *home = getenv("HOME");
+    if (p)
+        snprintf(out, n, "%s", p);
+    else if (home)
+        snprintf(out, n, "%s/.mxdeploy_history", home);
+    else
+        out[0] = '\0';
+}
+
+static const char *prompt(lua_State *L, int first) {
+    lua_getglobal(L, first ? "_PROMPT" : "_PROMPT2");
+    const char *p = lua_tostring(L, -1);
+    static char buf[256];
+    snprintf(buf, sizeof buf, "%s", p ? p : (first ? "> " : ">> "));
+    lua_pop(L, 1);
+    return buf;
+}
+
+/* ---- completion ---------------------------------------------------------------------------- */
+
+static char **candidates;
+static size_t ncandidates;
+
+static char *next_candidate(const char *text, int state) {
+    (void)text;
+    static size_t i;
+    if (state == 0) i = 0;
+    return i < ncandidates ? strdup(candidates[i++]) : NULL;
+}
+
+static char **complete(const char *text, int start, int end) {
+    (void)start;
+    (void)end;
+    rl_attempted_completion_over = 1;
+    rl_completion_append_character = '\0';
+    for (size_t i = 0; i < ncandidates; i++)
+        free(candidates[i]);
+    free(candidates);
+    candidates = NULL;
+    ncandidates = 0;
+    lua_State *L = repl_L;
+    int top = lua_gettop(L);
+    lua_getfield(L, LUA_REGISTRYINDEX, "mxdeploy.repl");
+    lua_getfield(L, -1, "complete");
+    lua_pushstring(L, text);
+    if (lua_pcall(L, 1, 1, 0) == LUA_OK && lua_istable(L, -1)) {
+        size_t n = lua_rawlen(L, -1);
+        candidates = calloc(n + 1, sizeof *candidates);
+        for (size_t i = 0; candidates && i < n; i++) {
+            lua_rawgeti(L, -1, (lua_Integer)i + 1);
+            const char *c = lua_tostring(L, -1);
+            if (c) candidates[ncandidates++] = strdup(c);
+            lua_pop(L, 1);
+        }
+    }
+    lua_settop(L, top);
+    return rl_completion_matches(text, next_candidate);
+}
+
+/* ---- reading lines while the scheduler runs ------------------------------------------------- */
+
+static void on_line(char *line) {
+    rl_callback_handler_remove();
+    if (!line) {
+        got_eof = 1;
+        return;
+    }
+    pending_line = line;
+    got_line = 1;
+}
+
+static void on_stdin(void *ud) {
+    (void)ud;
+    rl_callback_read_char();
+}
+
+/* Reads one line (NULL at end of input) while other tasks keep running. */
+static char *read_line(lua_State *L, int first) {
+    got_line = got_eof = 0;
+    pending_line = NULL;
+    if (!isatty(STDIN_FILENO)) { /* plain input: no line editing */
+        fputs(prompt(L, first), stdout);
+        fflush(stdout);
+        char buf[8192];
+        if (!fgets(buf, sizeof buf, stdin)) return NULL;
+        buf[strcspn(buf, "\n")] = '\0';
+        return strdup(buf);
+    }
+    mx_sched_interrupt_cancels(0);
+    rl_callback_handler_install(prompt(L, first), on_line);
+    mx_sched_watch_fd(mx_sched_get(L), STDIN_FILENO, on_stdin, NULL);
+    while (!got_line && !got_eof) {
+        mx_sched_step(L, 1000);
+        if (mx_sched_interrupted()) { /* Ctrl-C at the prompt: drop the input */
+            mx_sched_clear_interrupt();
+            rl_free_line_state();
+            rl_callback_sigcleanup();
+            rl_callback_handler_remove();
+            fputs("^C\n", stdout);
+            rl_callback_handler_install(prompt(L, 1), on_line);
+        }
+    }
+    mx_sched_watch_fd(mx_sched_get(L), -1, NULL, NULL);
+    mx_sched_interrupt_cancels(1);
+    if (got_eof) {
+        fputs("\n", stdout);
+        return NULL;
+    }
+    return pending_line;
+}
+
+/* ---- compiling and running a line ------------------------------------------------------------ */
+
+static int incomplete(lua_State *L, int status) {
+    if (status != LUA_ERRSYNTAX) return 0;
+    size_t len;
+    const char *msg = lua_tolstring(L, -1, &len);
+    return len >= 5 && strcmp(msg + len - 5, "<eof>") == 0;
+}
+
+/* Compiles the chunk in `code`: "return <code>" first, then as statements. Returns the
+ * luaL_load status with the function (or message) on the stack; -1 when more input is needed. */
+static int compile(lua_State *L, const char *code) {
+    lua_pushfstring(L, "return %s;", code);
+    int status = luaL_loadbuffer(L, lua_tostring(L, -1), lua_rawlen(L, -1), "=stdin");
+    lua_remove(L, -2);
+    if (status == LUA_OK) return status;
+    lua_pop(L, 1);
+    status = luaL_loadbuffer(L, code, strlen(code), "=stdin");
+    if (incomplete(L, status)) {
+        lua_pop(L, 1);
+        return -1;
+    }
+    return status;
+}
+
+static void print_results(lua_State *L) {
+    lua_getfield(L, -1, "n");
+    int n = (int)lua_tointeger(L, -1);
+    lua_pop(L, 1);
+    for (int i = 1; i <= n; i++) {
+        lua_getfield(L, LUA_REGISTRYINDEX, "mxdeploy.repl");
+        lua_getfield(L, -1, "pretty");
+        lua_rawgeti(L, -3, i);
+        if (lua_pcall(L, 1, 1, 0) != LUA_OK) {
+            lua_pop(L, 1);
+            lua_rawgeti(L, -2, i);
+            luaL_tolstring(L, -1, NULL);
+            lua_remove(L, -2);
+        }
+        printf("%s\n", lua_tostring(L, -1));
+        lua_pop(L, 2);
+    }
+    fflush(stdout);
+}
+
+static void run_chunk(lua_State *L, const char *code) {
+    int status = compile(L, code);
+    if (status != LUA_OK) {
+        fprintf(stderr, "%s\n", lua_tostring(L, -1));
+        lua_pop(L, 1);
+        return;
+    }
+    if (mx_run_task(L, 0) == 0) {
+        print_results(L);
+        lua_pop(L, 1);
+    }
+    if (mx_sched_interrupted()) mx_sched_clear_interrupt();
+}
+
+void mx_repl(lua_State *L) {
+    repl_L = L;
+    lua_getglobal(L, "require");
+    lua_pushstring(L, "mxdeploy.host.repl");
+    if (lua_pcall(L, 1, 1, 0) != LUA_OK) {
+        mx_report_error(L, -1);
+        lua_pop(L, 1);
+        return;
+    }
+    lua_setfield(L, LUA_REGISTRYINDEX, "mxdeploy.repl");
+    char hist[4096];
+    history_path(hist, sizeof hist);
+    rl_readline_name = "mxdeploy";
+    rl_catch_signals = 0;
+    rl_attempted_completion_function = complete;
+    rl_basic_word_break_characters = " \t\n\"\\'`><=;+-*/%^~#&|{}()[],";
+    if (hist[0]) read_history(hist);
+    char *chunk = NULL;
+    for (;;) {
+        char *line = read_line(L, chunk == NULL);
+        if (!line) break;
+        if (chunk) {
+            size_t n = strlen(chunk) + strlen(line) + 2;
+            char *joined = malloc(n);
+            snprintf(joined, n, "%s\n%s", chunk, line);
+            free(chunk);
+            free(line);
+            chunk = joined;
+        } else {
+            chunk = line;
+            if (chunk[0] == '=') chunk[0] = ' '; /* lua 5.1 habit: "=expr" */
+        }
+        int status = compile(L, chunk);
+        if (status == -1) continue; /* incomplete: read more */
+        lua_pop(L, 1);
+        if (chunk[strspn(chunk, " \t")] != '\0') add_history(chunk);
+        run_chunk(L, chunk);
+        free(chunk);
+        chunk = NULL;
+    }
+    free(chunk);
+    if (hist[0]) {
+        write_history(hist);
+        history_truncate_file(hist, HISTORY_LINES);
+        chmod(hist, 0600);
+    }
+}

@@ -59,6 +59,9 @@ struct mx_sched {
     mx_task *current;
     struct watch watch;
     int interrupt_handled;
+    mx_task *interrupt_target;
+    int interrupt_off;
+    int transfers; /* running transfers after the last curl_multi_perform */
     lua_State *cb_thread;
     int cb_ref, in_callback;
 };
@@ -248,8 +251,8 @@ static void fire_timers(mx_sched *s) {
 }
 
 static void collect_transfers(mx_sched *s) {
-    int running, left;
-    curl_multi_perform(s->multi, &running);
+    int left;
+    curl_multi_perform(s->multi, &s->transfers);
     CURLMsg *msg;
     while ((msg = curl_multi_info_read(s->multi, &left)) != NULL) {
         if (msg->msg != CURLMSG_DONE) continue;
@@ -264,10 +267,11 @@ static void collect_transfers(mx_sched *s) {
 static void cancel_task_with(mx_sched *s, mx_task *t, const char *kind, const char *message);
 
 static void handle_interrupt(mx_sched *s) {
-    if (!interrupted || s->interrupt_handled) return;
+    if (!interrupted || s->interrupt_handled || s->interrupt_off) return;
     s->interrupt_handled = 1;
     for (mx_task *t = s->live; t; t = t->next)
-        if (t->state == T_WAITING || t->state == T_READY)
+        if ((t->state == T_WAITING || t->state == T_READY) &&
+            (!s->interrupt_target || s->interrupt_target == t))
             cancel_task_with(s, t, "interrupted", "interrupted");
 }
 
@@ -291,7 +295,7 @@ static void poll_once(mx_sched *s, long max_ms) {
         wfd.events = CURL_WAIT_POLLIN;
         nfds = 1;
     }
-    if (!interrupted || s->interrupt_handled)
+    if (!interrupted || s->interrupt_handled || s->interrupt_off)
         curl_multi_poll(s->multi, nfds ? &wfd : NULL, nfds, (int)timeout, NULL);
     collect_transfers(s);
     fire_timers(s);
@@ -299,29 +303,54 @@ static void poll_once(mx_sched *s, long max_ms) {
     if (nfds && (wfd.revents & CURL_WAIT_POLLIN)) s->watch.cb(s->watch.ud);
 }
 
-static void step(mx_sched *s) {
-    run_ready(s);
-    poll_once(s, -1);
+/*
+ * When nothing can ever wake a waiting task (no ready task, timer, transfer or watched fd), those
+ * tasks fail with a "deadlock" error instead of hanging. Returns 1 when nothing is left to run.
+ */
+static int stalled(mx_sched *s) {
+    if (s->ready_head || s->nheap > 0 || s->watch.cb) return 0;
+    collect_transfers(s); /* finished transfers may be waiting to be read */
+    if (s->ready_head || s->transfers > 0) return 0;
+    int waiting = 0;
+    for (mx_task *t = s->live; t; t = t->next) {
+        if (t->state != T_WAITING) continue;
+        waiting++;
+        cancel_task_with(s, t, "deadlock", "every task is waiting for another task");
+    }
+    return waiting == 0;
 }
 
 int mx_sched_run(lua_State *L) {
     mx_sched *s = mx_sched_get(L);
-    while (s->nlive > 0) {
-        int anything = s->ready_head || s->nheap > 0 || s->watch.cb;
-        int transfers = 0;
-        curl_multi_perform(s->multi, &transfers);
-        if (!anything && transfers == 0) {
-            int waiting = 0;
-            for (mx_task *t = s->live; t; t = t->next)
-                if (t->state == T_WAITING) waiting++;
-            if (waiting == 0) break; /* only unobserved failures remain */
-            for (mx_task *t = s->live; t; t = t->next)
-                if (t->state == T_WAITING)
-                    cancel_task_with(s, t, "deadlock", "every task is waiting for another task");
-        }
-        step(s);
+    for (;;) {
+        run_ready(s);
+        if (s->nlive == 0 || stalled(s)) break;
+        poll_once(s, -1);
     }
     return interrupted ? 1 : 0;
+}
+
+void mx_sched_run_until(lua_State *L, mx_task *t) {
+    mx_sched *s = mx_sched_get(L);
+    for (;;) {
+        run_ready(s);
+        if (mx_task_finished(t) || stalled(s)) break;
+        poll_once(s, -1);
+    }
+}
+
+void mx_sched_step(lua_State *L, long max_ms) {
+    mx_sched *s = mx_sched_get(L);
+    run_ready(s);
+    poll_once(s, max_ms);
+}
+
+void mx_sched_interrupt_cancels(int yes) {
+    if (the_sched) the_sched->interrupt_off = !yes;
+}
+
+void mx_sched_set_interrupt_target(mx_task *t) {
+    if (the_sched) the_sched->interrupt_target = t;
 }
 
 /* ---- awaiting ---------------------------------------------------------------------------- */
@@ -335,6 +364,8 @@ int mx_await_results(lua_State *L, lua_KContext base) {
     lua_remove(L, b + 1);
     return lua_gettop(L) - b;
 }
+
+static int stalled(mx_sched *s);
 
 /* Delivers a finished op to L as (true, results...) and frees it. */
 static int deliver(lua_State *L, mx_op *op) {
@@ -358,6 +389,12 @@ static int block_on(lua_State *L, mx_op *op) {
         }
         run_ready(s);
         if (op->state != MX_OP_PENDING) break;
+        if (stalled(s) && op->state == MX_OP_PENDING) {
+            op_free(op);
+            lua_pushboolean(L, 0);
+            push_core_error(L, "deadlock", "waiting for something that can never happen");
+            return 2;
+        }
         poll_once(s, -1);
     }
     return deliver(L, op);
@@ -574,6 +611,8 @@ static void mark_observed(lua_State *L, mx_task *t) {
     t->self_ref = LUA_NOREF;
 }
 
+static mx_task *check_task(lua_State *L, int idx);
+
 /* Expects the task userdata at stack index `idx`. */
 static int push_outcome(lua_State *L, int idx, mx_task *t) {
     lua_getiuservalue(L, idx, 1);
@@ -603,9 +642,9 @@ static int push_outcome(lua_State *L, int idx, mx_task *t) {
     return lua_error(L);
 }
 
-int mx_task_push_outcome(lua_State *L, mx_task *t) {
-    lua_rawgeti(L, LUA_REGISTRYINDEX, t->self_ref);
-    return push_outcome(L, lua_gettop(L), t);
+int mx_task_push_outcome(lua_State *L, int idx) {
+    idx = lua_absindex(L, idx);
+    return push_outcome(L, idx, check_task(L, idx));
 }
 
 /* ---- join: waiting for one of several tasks (task:wait, wait_any) ------------------------- */

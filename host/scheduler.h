@@ -70,10 +70,20 @@ int mx_await_results(lua_State *L, lua_KContext base);
 /* Runs the loop until every task has finished. Returns 0, or 1 when interrupted. */
 int mx_sched_run(lua_State *L);
 
+/* Runs the loop until task t has finished (other tasks progress meanwhile). */
+void mx_sched_run_until(lua_State *L, mx_task *t);
+/* One turn of the loop: resume ready tasks, then wait (at most max_ms) for I/O and timers. */
+void mx_sched_step(lua_State *L, long max_ms);
+/* Whether Ctrl-C cancels tasks at all (the REPL's prompt turns it off: it clears the line). */
+void mx_sched_interrupt_cancels(int yes);
+/* Limits what Ctrl-C cancels to one task (the REPL's running line); NULL = every task. */
+void mx_sched_set_interrupt_target(mx_task *t);
+
 /* Spawns a task running the function at stack[-nargs-1] with nargs arguments; pushes the task. */
 mx_task *mx_sched_spawn(lua_State *L, int nargs);
-/* After the task finished: pushes its results and returns their count, or raises its error. */
-int mx_task_push_outcome(lua_State *L, mx_task *t);
+/* With the finished task's userdata at idx: pushes its results and returns their count, or
+ * raises its error (with the task's traceback). */
+int mx_task_push_outcome(lua_State *L, int idx);
 int mx_task_finished(const mx_task *t);
 
 /* The main Lua state of the scheduler. */

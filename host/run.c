@@ -1,0 +1,77 @@
+#include "run.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include <lauxlib.h>
+
+#include "embedded.h"
+#include "scheduler.h"
+
+void mx_report_error(lua_State *L, int idx) {
+    idx = lua_absindex(L, idx);
+    const char *msg = luaL_tolstring(L, idx, NULL);
+    fprintf(stderr, "mxdeploy: %s\n", msg);
+    lua_pop(L, 1);
+    if (lua_istable(L, idx)) {
+        lua_getfield(L, idx, "traceback");
+        if (lua_type(L, -1) == LUA_TSTRING) fprintf(stderr, "%s\n", lua_tostring(L, -1));
+        lua_pop(L, 1);
+    }
+    fflush(stderr);
+}
+
+static int push_outcome(lua_State *L) {
+    return mx_task_push_outcome(L, 1);
+}
+
+int mx_run_task(lua_State *L, int nargs) {
+    mx_task *t = mx_sched_spawn(L, nargs);
+    int task = lua_gettop(L);
+    mx_sched_set_interrupt_target(t);
+    mx_sched_run_until(L, t);
+    mx_sched_set_interrupt_target(NULL);
+    lua_pushcfunction(L, push_outcome);
+    lua_pushvalue(L, task);
+    if (lua_pcall(L, 1, LUA_MULTRET, 0) != LUA_OK) {
+        mx_report_error(L, -1);
+        lua_settop(L, task - 1);
+        return 1;
+    }
+    int n = lua_gettop(L) - task;
+    lua_createtable(L, n, 1);
+    lua_insert(L, task + 1);
+    for (int i = n; i >= 1; i--)
+        lua_rawseti(L, task + 1, i);
+    lua_pushinteger(L, n);
+    lua_setfield(L, task + 1, "n");
+    lua_remove(L, task);
+    return 0;
+}
+
+int mx_run_loaded(lua_State *L, int status, int nargs) {
+    if (status != LUA_OK) {
+        fprintf(stderr, "mxdeploy: %s\n", lua_tostring(L, -1));
+        lua_pop(L, 1);
+        return 1;
+    }
+    if (mx_run_task(L, nargs)) return 1;
+    lua_pop(L, 1);
+    return 0;
+}
+
+int mx_run_require(lua_State *L, const char *mod, const char *global) {
+    lua_getglobal(L, "require");
+    lua_pushstring(L, mod);
+    if (mx_run_task(L, 1)) return 1;
+    lua_rawgeti(L, -1, 1);
+    lua_setglobal(L, global);
+    lua_pop(L, 1);
+    return 0;
+}
+
+int mx_run_drain(lua_State *L) {
+    mx_sched_run(L);
+    if (mx_sched_interrupted()) return 130;
+    return mx_sched_report_unobserved(L) > 0 ? 1 : 0;
+}
