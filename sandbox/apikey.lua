@@ -107,7 +107,7 @@ end
 
 local function record_upload(ctx, app, kind)
   local q = ctx.q
-  local fields, filename = U.multipart(ctx.req)
+  local fields, filename, size = U.multipart(ctx.req)
   if not fields or not filename or (ctx.req.body_size or 0) == 0 then
     return nil, E(500, "INVALID_PACKAGE", "Failed to process the deployment package.")
   end
@@ -118,7 +118,7 @@ local function record_upload(ctx, app, kind)
   local version = name:match("(%d+%.%d+%.%d+%.%d+)") or "1.0.0.0"
   local p = {
     PackageId = U.uuid(), Name = name, Description = "Uploaded via the Deploy API", Version = version,
-    Creator = ctx.user.name, CreationDate = U.ms(ctx.now), Size = ctx.req.body_size, kind = "upload",
+    Creator = ctx.user.name, CreationDate = U.ms(ctx.now), Size = size or ctx.req.body_size, kind = "upload",
     t0 = ctx.now, fail = ctx.job_fail and true or nil, MendixVersion = "9.24.0.2965", filename = filename,
   }
   app.packages[#app.packages + 1] = p
@@ -675,12 +675,18 @@ end
 
 -- World setup from the seed: fills in defaults.
 function M.prepare(world, seed)
-  world.default_settings = U.arrays(seed.settings or { Constants = {}, CustomSettings = {}, ScheduledEvents = {} })
+  world.default_settings = U.arrays(seed.settings or {})
+  for _, k in ipairs({ "Constants", "CustomSettings", "ScheduledEvents" }) do
+    world.default_settings[k] = U.array(world.default_settings[k] or {})
+  end
   for _, a in ipairs(world.apps) do
     a.packages = U.array(a.packages or {})
     a.members = U.array(a.members or {})
     for _, e in ipairs(a.environments) do
       e.settings = e.settings and U.arrays(e.settings) or U.arrays(world.default_settings)
+      for _, k in ipairs({ "Constants", "CustomSettings", "ScheduledEvents" }) do
+        e.settings[k] = U.array(e.settings[k] or {})
+      end
       e.tags = U.array(e.tags or {})
       if type(e.snapshots) == "number" then
         local n = e.snapshots

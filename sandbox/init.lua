@@ -272,8 +272,8 @@ function App:files(ctx)
         "(they leaked across origins)</Message></Error>" }
   end
   local p = req.path
-  local kind, env, date = p:match("^/files/(%a[%a%-]*logs)/([%w%-]+)/(%d%d%d%d%-%d%d%-%d%d)$")
-  if kind then
+  local kind, env, date = p:match("^/files/([%a%-]+)/([%w%-]+)/(%d%d%d%d%-%d%d%-%d%d)$")
+  if kind == "logs" or kind == "access-logs" then
     local lines = {}
     for i = 1, 5 do
       lines[i] = string.format("%sT%02d:00:00.000Z INFO - %s - sandbox %s line %d", date, i, env, kind, i)

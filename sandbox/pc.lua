@@ -384,8 +384,13 @@ function M.routes(r)
     if not e then return E(400, why) end
     if type(e.id) ~= "string" or #e.id == 0 or #e.id > 8 then return E(400, "environment.id must be 1 to 8 characters") end
     if type(e.name) ~= "string" then return E(400, "environment.properties.name is required") end
+    if type(e.namespaceId) ~= "string" then -- resolve by cluster + namespace name
+      local c = type(e.clusterId) == "string" and find_cluster(ctx, e.clusterId)
+      local ns = c and U.find(c.namespaces, "name", e.namespace)
+      e.namespaceId = ns and ns.namespaceId
+    end
     if type(e.namespaceId) ~= "string" or not find_namespace(ctx, e.namespaceId) then
-      return E(400, "environment.provider.namespaceId must name an existing namespace")
+      return E(400, "environment.provider must name an existing namespace (namespaceId, or clusterId and namespace)")
     end
     return new_job(ctx, "create_environment", { appId = p.appId, env = e })
   end)

@@ -5,9 +5,10 @@
 -- use the ProjectId (a UUID). Private Cloud resources are separate (clusters, namespaces, apps).
 return {
   users = {
-    -- API-key users (Deploy v1/v2, Build, Backups). can_deploy=false gets the documented 403s.
+    -- API-key users (Deploy v1/v2, Build, Backups). can_deploy=false (transport, backups) and
+    -- can_view_logs=false (log downloads) get the documented 403s.
     { username = "sandbox@example.com", apikey = "sandbox-apikey-0000", name = "Sandbox User", can_deploy = true },
-    { username = "viewer@example.com", apikey = "sandbox-apikey-viewer", name = "Read Only Viewer", can_deploy = false },
+    { username = "viewer@example.com", apikey = "sandbox-apikey-viewer", name = "Read Only Viewer", can_deploy = false, can_view_logs = false },
   },
   tokens = {
     -- Personal access tokens (Deploy v4, Private Cloud Deploy/Build).

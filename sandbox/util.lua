@@ -120,37 +120,53 @@ function U.body_head(req, n)
   return ""
 end
 
--- Multipart: returns fields {name=value} (small text fields) and the "file" part's filename.
+-- Multipart: returns fields {name=value} (small text fields), the file part's filename and the
+-- file part's size in bytes. Only the first and last 64 KiB of a large body are read.
 function U.multipart(req)
   local ct = req.headers["content-type"] or ""
   local boundary = ct:match('boundary="?([^";]+)"?')
-  local fields, filename = {}, nil
+  local fields, filename, fstart = {}, nil, nil
   if not boundary then return nil end
+  local total = req.body_size or 0
   local head = U.body_head(req, 65536)
-  local tail = ""
-  if req.body_file and (req.body_size or 0) > 65536 then
-    local f = io.open(req.body_file, "rb")
-    if f then
-      f:seek("end", -math.min(65536, req.body_size))
-      tail = f:read("a") or ""
-      f:close()
+  local delim = "\r\n--" .. boundary
+  local pat = ("--" .. boundary):gsub("%p", "%%%0") .. "\r\n(.-)\r\n\r\n()"
+  for hdrs, rest in head:gmatch(pat) do
+    local name = hdrs:match('name="([^"]*)"')
+    local fname = hdrs:match('filename="([^"]*)"')
+    if fname then
+      if name == "file" or not filename then filename, fstart = fname, rest end
+    elseif name then
+      local value = head:sub(rest):match("^(.-)\r\n%-%-")
+      if value then fields[name] = value end
     end
   end
-  local function scan(s)
-    for hdrs, rest in s:gmatch("%-%-" .. boundary:gsub("%p", "%%%0") .. "\r\n(.-)\r\n\r\n()") do
-      local name = hdrs:match('name="([^"]*)"')
-      local fname = hdrs:match('filename="([^"]*)"')
-      if fname then
-        if name == "file" or not filename then filename = fname end
-      elseif name then
-        local value = s:sub(rest):match("^(.-)\r\n%-%-")
-        if value then fields[name] = value end
+  local size
+  if fstart then
+    if total <= #head then
+      local e = head:find(delim, fstart, true)
+      if e then size = e - fstart end
+    elseif req.body_file then
+      local f = io.open(req.body_file, "rb")
+      if f then
+        local n = math.min(65536, total)
+        f:seek("set", total - n)
+        local tail = f:read("a") or ""
+        f:close()
+        local e = tail:find(delim, 1, true)
+        if e then size = (total - n + e) - fstart end
+        local tpat = ("--" .. boundary):gsub("%p", "%%%0") .. "\r\n(.-)\r\n\r\n()"
+        for hdrs, rest in tail:gmatch(tpat) do
+          local name = hdrs:match('name="([^"]*)"')
+          if name and not hdrs:match('filename="') then
+            local value = tail:sub(rest):match("^(.-)\r\n%-%-")
+            if value then fields[name] = value end
+          end
+        end
       end
     end
   end
-  scan(head)
-  if tail ~= "" then scan(tail) end
-  return fields, filename
+  return fields, filename, size
 end
 
 -- offset/limit from the query; returns slice, offset, limit or an error message.
