@@ -55,7 +55,8 @@ local V1_START_JOB = { poll = "get_start_status", prefix = 2, id = "JobId", stat
   done = { Started = true }, failed = {}, already_done_codes = { ALREADY_STARTED = true },
   poll_error_fails = true }
 local V2_JOB = { poll = "get_job", prefix = 1, id = "JobId", status = "Status",
-  done = { Completed = true }, failed = { Failed = true }, keep = { "PackageId" } }
+  done = { Completed = true }, failed = { Failed = true }, keep = { "PackageId" },
+  reason = "ErrorMessage" }
 local BUILD_JOB = { poll = "get_package", prefix = 1, id = "PackageId", status = "Status",
   done = { Succeeded = true }, failed = { Failed = true } }
 local function backups_job(id)
@@ -228,7 +229,7 @@ M.list = {
     summary = "Check the progress of an archive creation; a completed archive has a download url.",
     source = "docs/backups-api-v2.md#request-status-archive" },
   { ns = "backups", name = "restore_snapshot", method = "POST", path = "/api/v2/apps/{ProjectId}/environments/{EnvironmentId}/restores",
-    input = "body", fields = { { "source_snapshot_id", S, required = true }, { "db_only", B } },
+    input = "query", fields = { { "source_snapshot_id", S, required = true }, { "db_only", B, doc = "database only (files are not restored)" } },
     completes = "job", job = backups_job("restore_id"),
     summary = "Restore a snapshot to a stopped environment; a job polled until completed or failed.",
     source = "docs/backups-api-v2.md#request-a-restore-of-a-snapshot-to-an-environment" },
