@@ -68,8 +68,8 @@ local function normalize_faults(list)
     if type(f) ~= "table" then error("fault #" .. i .. " must be a table", 0) end
     local r = U.copy(f)
     local route = r.route or "*"
-    local method, path = route:match("^(%u+)%s+(.+)$")
-    r.method = method
+    local method, path = route:match("^(%S+)%s+(.+)$")
+    r.method = method ~= "*" and method or nil
     r.pattern = glob_to_pattern(path or route)
     r.seen, r.fired = 0, 0
     if r.rate_limit then r.rate_left = r.rate_limit.count or 1 end

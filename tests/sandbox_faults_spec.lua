@@ -1,0 +1,244 @@
+-- Sandbox faults (latency, 5xx share, 429 + Retry-After, drop, truncate, non-JSON, documented
+-- errors, failed jobs), the request log, state/seed files and the standalone `mxdeploy sandbox`.
+local S = require("sandbox")
+local core = S.core
+local json = S.json
+
+local function timed(fn)
+  local t0 = core.now()
+  local a, b, c, d = fn()
+  return core.now() - t0, a, b, c, d
+end
+
+describe("sandbox faults", function()
+  local sb, c
+  before_each(function() sb = S.start{ time_scale = 0.001 } c = S.client(sb) end)
+  after_each(function() sb:stop() end)
+
+  it("adds latency per route", function()
+    sb:configure{ faults = { { route = "GET /deploy/api/1/apps", latency = 0.3 } } }
+    local slow = timed(function() return c.v1("GET", "/apps") end)
+    local fast = timed(function() return c.v1("GET", "/apps/calc") end)
+    assert.is_true(slow >= 0.3, "slow took " .. slow)
+    assert.is_true(fast < 0.25, "fast took " .. fast)
+  end)
+
+  it("serves 500 concurrent slow requests in about one delay", function()
+    -- Two curl processes in parallel mode, 250 transfers each (curl caps --parallel-max at 300;
+    -- the mxdeploy client caps connections per host at 64). This measures the server, whose
+    -- thread-per-connection handler sleeps outside the Lua lock.
+    sb:configure{ faults = { { route = "*", latency = 1.0 } } }
+    local files = {}
+    for k = 1, 2 do
+      local cfg, out = os.tmpname(), os.tmpname()
+      local f = assert(io.open(cfg, "w"))
+      f:write('header = "Mendix-Username: ', sb.username, '"\nheader = "Mendix-ApiKey: ', sb.apikey, '"\n')
+      for _ = 1, 250 do f:write('url = "', sb.url, '/deploy/api/1/apps/calc"\noutput = "/dev/null"\n') end
+      f:close()
+      files[k] = { cfg = cfg, out = out }
+    end
+    local cmd = "curl -s --parallel --parallel-immediate --parallel-max 250 --max-time 20 -w '%%{http_code}\\n' -K '%s' > '%s' 2>/dev/null"
+    local t0 = core.now()
+    assert(os.execute("{ " .. cmd:format(files[1].cfg, files[1].out) .. " & " .. cmd:format(files[2].cfg, files[2].out) .. " & wait; }"))
+    local took = core.now() - t0
+    local ok = 0
+    for _, x in ipairs(files) do
+      local f = assert(io.open(x.out))
+      ok = ok + select(2, f:read("a"):gsub("200", ""))
+      f:close()
+      os.remove(x.cfg)
+      os.remove(x.out)
+    end
+    assert.are.equal(500, ok)
+    assert.is_true(took < 2.5, "500 requests took " .. took)
+    assert.are.equal(500, #sb:requests())
+  end)
+
+  it("answers an exact share of requests with 5xx, before they take effect", function()
+    sb:configure{ faults = { { route = "* /deploy/api/1/apps/calc/environments/Test/tags", error_rate = 0.5, status = 503 } } }
+    local statuses = {}
+    for i = 1, 6 do
+      local st, d = c.v1("POST", "/apps/calc/environments/Test/tags", { Tag = "t" .. i })
+      statuses[i] = st
+      if st == 503 then assert.are.equal("SERVICE_UNAVAILABLE", d.errorCode) end
+    end
+    assert.are.same({ 200, 503, 200, 503, 200, 503 }, statuses)
+    sb:configure{ faults = {} }
+    local _, tags = c.v1("GET", "/apps/calc/environments/Test/tags")
+    local names = {}
+    for _, t in ipairs(tags) do names[#names + 1] = t.Tag end
+    assert.are.same({ "sandbox", "t1", "t3", "t5" }, names)
+  end)
+
+  it("rate-limits with 429 and Retry-After in each API's error shape", function()
+    sb:configure{ faults = { { route = "*", rate_limit = { count = 2, retry_after = 3 } } } }
+    local st, d, resp = c.v1("GET", "/apps")
+    assert.are.same({ 429, "3", "TOO_MANY_REQUESTS" }, { st, resp.headers["retry-after"], d.errorCode })
+    st, d = c.v4("GET", "/apps")
+    assert.are.same({ 429, 429 }, { st, d.error.code })
+    st = c.v4("GET", "/apps")
+    assert.are.equal(200, st)
+  end)
+
+  it("drops the connection mid-response after the request took effect", function()
+    sb:configure{ faults = { { route = "POST */tags", drop = true } } }
+    local st, _, _, err = c.v1("POST", "/apps/calc/environments/Test/tags", { Tag = "dropped" })
+    assert.is_nil(st)
+    assert.are.equal("network", err.kind)
+    local _, tags = c.v1("GET", "/apps/calc/environments/Test/tags")
+    assert.are.equal("dropped", tags[#tags].Tag)
+  end)
+
+  it("truncates bodies (Content-Length larger than what is sent)", function()
+    sb:configure{ faults = { { route = "GET /deploy/api/1/apps", truncate = true } } }
+    local st, _, _, err = c.v1("GET", "/apps")
+    assert.is_nil(st)
+    assert.truthy(err.message:find("remaining", 1, true) or err.message:find("partial", 1, true), err.message)
+  end)
+
+  it("replaces bodies with non-JSON", function()
+    sb:configure{ faults = { { route = "GET /cloud/api/v4/apps", body = "<html>gateway</html>" } } }
+    local st, d, resp = c.v4("GET", "/apps")
+    assert.are.same({ 200, "<html>gateway</html>" }, { st, resp.body })
+    assert.is_nil(d)
+  end)
+
+  it("answers documented error codes on demand, once with times=1", function()
+    sb:configure{ faults = { { route = "GET /deploy/api/1/apps/calc", error = "INVALID_APPID", times = 1 } } }
+    local st, d = c.v1("GET", "/apps/calc")
+    assert.are.same({ 400, "INVALID_APPID", "Invalid AppId" }, { st, d.errorCode, d.errorMessage })
+    assert.are.equal(200, (c.v1("GET", "/apps/calc")))
+  end)
+
+  it("fails v1 start jobs with a documented code (job_fail)", function()
+    sb:configure{ faults = { { route = "POST */start", job_fail = "DB_SYNC_FAILED" } } }
+    local _, d = c.v1("POST", "/apps/calc/environments/Test/start", {})
+    local st, s = nil, nil
+    S.eventually(function()
+      st, s = c.v1("GET", "/apps/calc/environments/Test/start/" .. d.JobId)
+      return st ~= 200
+    end, 5)
+    assert.are.same({ 500, "DB_SYNC_FAILED" }, { st, s.errorCode })
+    local _, env = c.v1("GET", "/apps/calc/environments/Test")
+    assert.are.equal("Stopped", env.Status)
+  end)
+
+  it("fails Private Cloud jobs (job_fail) with the error in the job body", function()
+    sb:configure{ faults = { { route = "DELETE /privatecloud/*", job_fail = true } } }
+    local st, job = c.pc("DELETE", "/apps/" .. S.PROJECT .. "/environments/pcenv01")
+    assert.are.equal(202, st)
+    local j = S.eventually(function()
+      local _, x = c.pc("GET", "/jobs/" .. job.id)
+      return x.status == "failed" and x
+    end, 5)
+    assert.is_table(j.error)
+    assert.are.equal(200, (c.pc("GET", "/apps/" .. S.PROJECT .. "/environments/pcenv01")))
+  end)
+end)
+
+describe("sandbox request log", function()
+  it("records method, path, status, listener and credential presence, never their values", function()
+    local logfile = os.tmpname()
+    local sb = S.start{ time_scale = 0.001, log = logfile }
+    local c = S.client(sb)
+    c.v1("GET", "/apps")
+    c.v4("POST", "/apps", {})
+    S.request{ method = "GET", url = sb.url .. "/deploy/api/1/apps" }
+    local log = sb:requests()
+    assert.are.equal(3, #log)
+    assert.are.same({ "GET", "/deploy/api/1/apps", 200, true, "api" },
+      { log[1].method, log[1].path, log[1].status, log[1].credentials, log[1].listener })
+    assert.are.same({ "POST", 405 }, { log[2].method, log[2].status })
+    assert.are.same({ 401, false }, { log[3].status, log[3].credentials })
+    sb:stop()
+    local f = assert(io.open(logfile, "r"))
+    local text = f:read("a")
+    f:close()
+    os.remove(logfile)
+    local lines = {}
+    for line in text:gmatch("[^\n]+") do lines[#lines + 1] = json.decode(line) end
+    assert.are.equal(3, #lines)
+    assert.are.equal("/deploy/api/1/apps", lines[1].path)
+    for _, secret in ipairs({ "sandbox-apikey-0000", "sandbox-pat-rw", "sandbox@example.com" }) do
+      assert.is_nil(text:find(secret, 1, true), "log leaks " .. secret)
+    end
+  end)
+
+  it("lets a test assert that a dry run sent no mutating request", function()
+    local sb = S.start{ time_scale = 0.001 }
+    local c = S.client(sb)
+    c.v1("GET", "/apps/calc/environments")
+    c.v4("GET", "/apps")
+    local mutating = 0
+    for _, r in ipairs(sb:requests()) do
+      if r.method ~= "GET" then mutating = mutating + 1 end
+    end
+    assert.are.equal(0, mutating)
+    sb:reset_log()
+    assert.are.equal(0, #sb:requests())
+    sb:stop()
+  end)
+end)
+
+describe("sandbox state and seed files", function()
+  it("persists the world in the state file across restarts", function()
+    local state = os.tmpname()
+    os.remove(state)
+    local sb = S.start{ time_scale = 0.001, state = state }
+    assert.are.equal(200, (S.client(sb).v1("POST", "/apps/calc/environments/Test/tags", { Tag = "persisted" })))
+    sb:stop()
+    sb = S.start{ time_scale = 0.001, state = state }
+    local _, tags = S.client(sb).v1("GET", "/apps/calc/environments/Test/tags")
+    assert.are.equal("persisted", tags[#tags].Tag)
+    local _, s = S.client(sb).v1("GET", "/apps/calc/environments/Test/settings")
+    assert.is_true(json.is_array(s.CustomSettings))
+    sb:stop()
+    os.remove(state)
+  end)
+
+  it("loads another seed file", function()
+    local seed = S.tmpfile([[return {
+      users = { { username = "u@example.com", apikey = "k", name = "U", can_deploy = true } },
+      tokens = { { token = "t", user = "u@example.com", scopes = { "mx:deployment:read" } } },
+      credentials = { username = "u@example.com", apikey = "k", token = "t", readonly_token = "t" },
+      apps = { { AppId = "solo", ProjectId = "11111111-2222-4333-8444-555555555555", Name = "Solo",
+                 members = { "u@example.com" }, environments = {} } },
+    }]])
+    local sb = S.start{ seed = seed, time_scale = 0.001 }
+    os.remove(seed)
+    assert.are.same({ "u@example.com", "k", "t" }, { sb.username, sb.apikey, sb.token })
+    local _, apps = S.client(sb).v1("GET", "/apps")
+    assert.are.same({ 1, "solo" }, { #apps, apps[1].AppId })
+    sb:stop()
+  end)
+end)
+
+describe("mxdeploy sandbox (standalone)", function()
+  it("prints its URLs and credentials, serves, and stops on SIGTERM", function()
+    local bin = os.getenv("MXDEPLOY_BIN") or "mxdeploy"
+    local out = os.tmpname()
+    local pidfile = os.tmpname()
+    assert(os.execute(("'%s' sandbox --port 0 --time-scale 0.001 > '%s' 2>&1 & echo $! > '%s'"):format(bin, out, pidfile)))
+    local f = assert(io.open(pidfile))
+    local pid = tonumber(f:read("a"):match("%d+"))
+    f:close()
+    os.remove(pidfile)
+    local text = S.eventually(function()
+      local h = io.open(out)
+      local t = h and h:read("a") or ""
+      if h then h:close() end
+      return t:find("MxToken", 1, true) and t
+    end, 10)
+    assert.truthy(text, "no banner")
+    local base = text:match("(http://127%.0%.0%.1:%d+)/deploy/api/1")
+    assert.truthy(base)
+    assert.truthy(text:find("sandbox-apikey-0000", 1, true))
+    local st = S.request{ method = "GET", url = base .. "/deploy/api/1/apps",
+      headers = { ["Mendix-Username"] = "sandbox@example.com", ["Mendix-ApiKey"] = "sandbox-apikey-0000" } }
+    assert.are.equal(200, st)
+    os.execute("kill -TERM " .. pid)
+    local gone = S.eventually(function() return not os.execute("kill -0 " .. pid .. " 2>/dev/null") end, 10)
+    os.remove(out)
+    assert.is_true(gone)
+  end)
+end)
