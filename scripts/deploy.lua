@@ -1,0 +1,90 @@
+-- Deploy a package to a Mendix Cloud environment: upload it (Deploy API v2, waits for the upload
+-- job), transport it to the environment (stopping the environment first when it runs), start the
+-- environment and wait until it has started.
+--
+--   mxdeploy scripts/deploy.lua APP MODE PACKAGE.mda
+--   mxdeploy --sandbox scripts/deploy.lua                 (calc / Test / a generated demo package)
+--
+-- APP is the v1 AppId (the subdomain, e.g. "calc"); MODE is Test, Acceptance, Production or a
+-- flexible environment's name. Credentials: MENDIX_USERNAME and MENDIX_APIKEY (or a profile of
+-- the credentials file). Exit status 1 with one line on stderr when a step fails.
+
+local mx = mx or require("mxdeploy")
+
+local started = mx.now()
+local function log(step, fmt, ...)
+  io.stdout:write(("[%6.1fs] %-9s %s\n"):format(mx.now() - started, step, fmt:format(...)))
+  io.stdout:flush()
+end
+
+local function human(bytes)
+  if bytes >= 2 ^ 20 then return ("%.1f MB"):format(bytes / 2 ^ 20) end
+  return ("%.1f KB"):format(bytes / 2 ^ 10)
+end
+
+local sandbox = package.loaded["mxdeploy.active_sandbox"]
+local app, mode, package_path = arg[1], arg[2], arg[3]
+local generated
+if not package_path and sandbox then
+  -- a demo package for the simulated cloud (any bytes will do there)
+  app, mode = app or "calc", mode or "Test"
+  package_path = os.tmpname() .. ".mda"
+  local f = assert(io.open(package_path, "wb"))
+  f:write("PK\3\4", ("demo deployment archive\n"):rep(400))
+  f:close()
+  generated = package_path
+end
+if not (app and mode and package_path) then
+  io.stderr:write("usage: mxdeploy scripts/deploy.lua APP MODE PACKAGE.mda\n")
+  os.exit(2)
+end
+
+local ok, err = pcall(function()
+  local name = package_path:match("([^/]+)$")
+  if generated then name = "demo_1.0.0." .. os.time() % 100000 .. ".mda" end
+  local f = assert(io.open(package_path, "rb"))
+  local size = f:seek("end")
+  f:close()
+
+  -- 1. upload (v2: a job that ends Completed and carries the PackageId)
+  log("upload", "%s (%s) to app %s", name, human(size), app)
+  local upload = mx.v2.upload_package(app, package_path, { name = name })
+  local uploaded = upload:wait{ timeout = 900, on_progress = function(_, status)
+    log("upload", "job %s: %s", upload.id, status)
+  end }
+  local package_id = uploaded.PackageId
+  log("upload", "package %s ready", package_id)
+
+  -- 2. stop the environment when it runs (transport needs it stopped)
+  local env = mx.v1.get_environment(app, mode)
+  log("env", "%s/%s is %s", app, mode, env.Status)
+  if env.Status == "Running" or env.Status == "Starting" then
+    mx.v1.stop_environment(app, mode)
+    log("stop", "%s/%s stopped", app, mode)
+  end
+
+  -- 3. transport; "MDA is still being processed" (503) is safe to repeat: nothing was applied
+  for attempt = 1, 10 do
+    local tok, terr = pcall(mx.v1.transport_package, app, mode, { PackageId = package_id })
+    if tok then break end
+    if not (mx.errors.is(terr, "http") and terr.status == 503 and attempt < 10) then error(terr, 0) end
+    log("transport", "package still being processed; retrying")
+    mx.sleep(attempt)
+  end
+  log("transport", "package %s -> %s/%s", package_id, app, mode)
+
+  -- 4. start and wait for it (v1 start job: Starting -> Started)
+  local start = mx.v1.start_environment(app, mode, { AutoSyncDb = true })
+  local result = start:wait{ timeout = 1800, on_progress = function(_, status)
+    log("start", "job %s: %s", start.id, status)
+  end }
+  log("start", "%s/%s %s", app, mode, start.already_done and "was already running" or result.Status)
+
+  local final = mx.v1.get_environment(app, mode)
+  log("done", "%s/%s is %s running %s", app, mode, final.Status, tostring(final.ModelVersion))
+end)
+if generated then os.remove(generated) end
+if not ok then
+  io.stderr:write("deploy failed: ", tostring(err), "\n")
+  os.exit(1)
+end
