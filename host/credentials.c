@@ -62,9 +62,10 @@ static int read_profile(lua_State *L, struct mx_creds *c, const char *path, cons
         return -1;
     }
     if (st.st_mode & 077) {
-        lua_pushfstring(L,
-                        "credentials file %s is readable by others (mode %o); run: chmod 600 %s",
-                        path, (int)(st.st_mode & 0777), path);
+        char mode[8];
+        snprintf(mode, sizeof mode, "%03o", (unsigned)(st.st_mode & 0777));
+        lua_pushfstring(L, "credentials file %s is readable by others (mode %s); run: chmod 600 %s",
+                        path, mode, path);
         return -1;
     }
     FILE *f = fopen(path, "r");

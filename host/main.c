@@ -74,7 +74,7 @@ static int parse_args(int argc, char **argv, struct options *o) {
             usage(stdout);
             exit(0);
         } else {
-            fprintf(stderr, "%s: unknown option '%s'\n", progname, argv[i]);
+            fprintf(stderr, "%s: unknown option '%s' (see --help)\n", progname, argv[i]);
             return -1;
         }
     }
@@ -117,14 +117,14 @@ static int parse_args(int argc, char **argv, struct options *o) {
         case 'l':
             if (a[2] == '\0') {
                 if (++i >= argc || argv[i][0] == '-') {
-                    fprintf(stderr, "%s: '%s' needs argument\n", progname, a);
+                    fprintf(stderr, "%s: '%s' needs an argument (see --help)\n", progname, a);
                     return -1;
                 }
             }
             break;
         default:
         bad:
-            fprintf(stderr, "%s: unrecognized option '%s'\n", progname, a);
+            fprintf(stderr, "%s: unrecognized option '%s' (see --help)\n", progname, a);
             return -1;
         }
     }
@@ -262,13 +262,9 @@ static int pmain(lua_State *L) {
 }
 
 int main(int argc, char **argv) {
-    if (argv[0] && argv[0][0]) progname = argv[0];
     if (argc > 1 && strcmp(argv[1], "sandbox") == 0) return mx_sandbox_command(argc - 1, argv + 1);
     struct options o = {0};
-    if (parse_args(argc, argv, &o) != 0) {
-        usage(stderr);
-        return EXIT_USAGE;
-    }
+    if (parse_args(argc, argv, &o) != 0) return EXIT_USAGE; /* the one-line reason is out */
     if (o.version) print_version();
     raise_fd_limit();
     lua_State *L = luaL_newstate();

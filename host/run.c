@@ -1,6 +1,7 @@
 #include "run.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <lauxlib.h>
@@ -8,11 +9,27 @@
 #include "embedded.h"
 #include "scheduler.h"
 
+/*
+ * A structured error (a table with a `kind`: HTTP, network, credentials, argument, job, ...) is
+ * an expected failure: one line. Anything else is a bug in a script: message and traceback.
+ * MXDEPLOY_TRACEBACK=1 shows the traceback of structured errors too.
+ */
 void mx_report_error(lua_State *L, int idx) {
     idx = lua_absindex(L, idx);
     const char *msg = luaL_tolstring(L, idx, NULL);
     fprintf(stderr, "mxdeploy: %s\n", msg);
     lua_pop(L, 1);
+    int structured = 0;
+    if (lua_istable(L, idx)) {
+        lua_getfield(L, idx, "kind");
+        structured = lua_type(L, -1) == LUA_TSTRING;
+        lua_pop(L, 1);
+    }
+    const char *want = getenv("MXDEPLOY_TRACEBACK");
+    if (structured && !(want && *want && strcmp(want, "0") != 0)) {
+        fflush(stderr);
+        return;
+    }
     if (lua_istable(L, idx)) {
         lua_getfield(L, idx, "traceback");
         if (lua_type(L, -1) == LUA_TSTRING) fprintf(stderr, "%s\n", lua_tostring(L, -1));

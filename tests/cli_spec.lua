@@ -1,0 +1,194 @@
+-- The mxdeploy command line: lua5.4 compatibility, exit codes, errors, SIGINT, secrets.
+local BIN = os.getenv("MXDEPLOY_BIN")
+
+local function tmpfile(content)
+  local path = os.tmpname()
+  local f = assert(io.open(path, "w"))
+  f:write(content)
+  f:close()
+  return path
+end
+
+local function slurp(path)
+  local f = io.open(path, "rb")
+  if not f then return "" end
+  local s = f:read("a")
+  f:close()
+  return s
+end
+
+-- Runs a shell command line; returns exit code, stdout, stderr.
+local function run(cmdline, stdin)
+  local out, err = os.tmpname(), os.tmpname()
+  local input = stdin and ("< " .. tmpfile(stdin)) or "< /dev/null"
+  local ok, how, code = os.execute(("%s > %s 2> %s %s"):format(cmdline, out, err, input))
+  local o, e = slurp(out), slurp(err)
+  os.remove(out); os.remove(err)
+  return (how == "exit" and code or 128 + code), o, e
+end
+
+local function mx(args, stdin, env)
+  return run(("%s %q %s"):format(env or "", BIN, args), stdin)
+end
+
+local function lines(s)
+  local n = 0
+  for _ in s:gmatch("[^\n]+") do n = n + 1 end
+  return n
+end
+
+describe("command line", function()
+  it("sets arg exactly as lua5.4 does", function()
+    local script = tmpfile("for i = -1, #arg do io.write(i, '=', arg[i], ' ') end print(...)")
+    local code, out = mx(script .. " a 'b c'")
+    assert.are.equal(0, code)
+    assert.are.equal(("-1=%s 0=%s 1=a 2=b c a\tb c\n"):format(BIN, script), out)
+  end)
+
+  it("runs -e, -l, - (stdin) and reports -v", function()
+    local code, out = mx("-e 'x = 6 * 7' -e 'print(x)'")
+    assert.are.equal(0, code)
+    assert.are.equal("42\n", out)
+    code, out = mx("-l string -e 'print(string.upper(\"ok\"))'")
+    assert.are.equal("OK\n", out)
+    code, out = mx("-", "print('from stdin', ...)")
+    assert.are.equal(0, code)
+    assert.are.equal("from stdin\n", out)
+    code, out = mx("-v")
+    assert.are.equal(0, code)
+    assert.matches("^mxdeploy %d+%.%d+%.%d+ %(Lua 5%.4", out)
+  end)
+
+  it("exits 2 with one line on bad usage", function()
+    for _, args in ipairs({ "--bogus", "-x", "-e" }) do
+      local code, out, err = mx(args)
+      assert.are.equal(2, code, args)
+      assert.are.equal(1, lines(err), err)
+      assert.matches("^mxdeploy: ", err)
+    end
+  end)
+
+  it("exits 1 with message and traceback on a script error", function()
+    local script = tmpfile("local function f() error('kaput') end\nf()\n")
+    local code, _, err = mx(script)
+    assert.are.equal(1, code)
+    assert.matches("kaput", err)
+    assert.matches("stack traceback", err)
+  end)
+
+  it("gives one line for a structured error such as a missing credential", function()
+    local code, _, err = mx("-e 'mx.v1.list_apps()'", nil,
+      "env -u MENDIX_USERNAME -u MENDIX_APIKEY -u MENDIX_TOKEN MXDEPLOY_CREDENTIALS=/nonexistent")
+    assert.are.equal(1, code)
+    assert.are.equal(1, lines(err), err)
+    assert.matches("MENDIX_APIKEY", err)
+  end)
+
+  it("refuses a credentials file that others can read", function()
+    local creds = tmpfile("[default]\nusername = u@example.com\napikey = k\n")
+    os.execute("chmod 644 " .. creds)
+    local code, _, err = mx("-e 'mx.v1.list_apps()'", nil, "MXDEPLOY_CREDENTIALS=" .. creds)
+    assert.are.equal(1, code)
+    assert.matches("readable by others", err)
+    assert.are.equal(1, lines(err), err)
+  end)
+
+  it("exits 130 on SIGINT after running <close> handlers and aborting transfers", function()
+    local marker = os.tmpname()
+    os.remove(marker)
+    local script = tmpfile(([[
+      local core = require("mxdeploy.core")
+      local sb = require("mxdeploy.sandboxctl").start{faults = {{route = "*", latency = 60}}}
+      local guard <close> = setmetatable({}, {__close = function()
+        local f = io.open(%q, "w"); f:write("closed"); f:close()
+      end})
+      io.stdout:write("ready\n"); io.stdout:flush()
+      core.http{url = sb.url .. "/deploy/api/1/apps"}
+    ]]):format(marker))
+    local t0 = os.time()
+    local code = run(("sh -c '%q %q & pid=$!; sleep 1; kill -INT $pid; wait $pid'"):format(BIN, script))
+    assert.are.equal(130, code)
+    assert.are.equal("closed", slurp(marker))
+    assert.is_true(os.time() - t0 < 30)
+  end)
+
+  it("never prints a credential, whatever happens", function()
+    local secret = "s3cr3t-apikey-do-not-print-" .. tostring(os.time())
+    local token = "s3cr3t-pat-do-not-print-" .. tostring(os.time())
+    local script = tmpfile(([[
+      local core = require("mxdeploy.core")
+      local sb = require("mxdeploy.sandboxctl").start{}
+      local creds = core.credentials{}
+      print(creds, tostring(creds))
+      local c = mx.connect{base_urls = {v1 = sb.url .. "/deploy/api/1", pc = sb.url .. "/privatecloud/api/v4"}}
+      print(pcall(c.v1.list_apps))            -- 401: wrong key
+      print(pcall(c.v1.get_app, "nope"))
+      print(pcall(mx.request, {url = "http://127.0.0.1:1/x?apikey=%s", auth = creds, retry = false}))
+      print(core.http{method = "POST", url = sb.url .. "/privatecloud/api/v4/cli/2.0.0?os=linux&arch=amd64",
+        auth = creds, auth_scheme = "token"}.status)
+      local ok, e = pcall(error, {kind = "x", message = "boom"})
+      error("final failure")
+    ]]):format(secret))
+    local code, out, err = mx("--trace " .. script, nil,
+      ("MENDIX_USERNAME=u@example.com MENDIX_APIKEY=%s MENDIX_TOKEN=%s"):format(secret, token))
+    assert.are.equal(1, code)
+    assert.matches("%[http%]", err) -- the trace did run
+    assert.matches("apikey=%*%*%*", err)
+    for _, s in ipairs({ secret, token }) do
+      assert.is_nil(out:find(s, 1, true), "secret in stdout")
+      assert.is_nil(err:find(s, 1, true), "secret in stderr")
+    end
+  end)
+
+  it("runs a script against the sandbox with --sandbox and no credentials", function()
+    local script = tmpfile("local apps = mx.v1.list_apps() print(#apps > 0)")
+    local code, out, err = mx("--sandbox " .. script, nil,
+      "env -u MENDIX_USERNAME -u MENDIX_APIKEY -u MENDIX_TOKEN MXDEPLOY_CREDENTIALS=/nonexistent")
+    assert.are.equal(0, code, err)
+    assert.are.equal("true\n", out)
+  end)
+
+  it("loads the module in stock lua5.4, where waits block", function()
+    local so_dir = BIN:match("^(.*)/[^/]+$")
+    local code, out, err = run(("LUA_CPATH='%s/?.so;;' lua5.4 -e %q"):format(so_dir, [[
+      local mx = require("mxdeploy")
+      local t = mx.spawn(function() mx.sleep(0.01) return 42 end)
+      print(t:wait())
+    ]]))
+    assert.are.equal(0, code, err)
+    assert.are.equal("42\n", out)
+  end)
+end)
+
+describe("REPL", function()
+  it("prints expressions, continues incomplete lines and runs waits", function()
+    local input = table.concat({
+      "1 + 1",
+      "function f(x)",
+      "  return x * 2",
+      "end",
+      "f(21)",
+      "mx.sleep(0.01) or 'slept'",
+      "{b = 1, a = {}, c = mx.null, d = mx.array()}",
+      "error('oops')",
+      "'still alive'",
+    }, "\n") .. "\n"
+    local code, out, err = mx("-i", input, "MXDEPLOY_HISTORY=/dev/null")
+    assert.are.equal(0, code)
+    assert.matches("\n?2\n", out)
+    assert.matches("42\n", out)
+    assert.matches('"slept"', out)
+    assert.matches("a = {},", out)
+    assert.matches("c = null,", out)
+    assert.matches("d = %[%],", out)
+    assert.matches("oops", err)
+    assert.matches('"still alive"', out)
+  end)
+
+  it("completes module fields", function()
+    local repl = require("mxdeploy.host.repl")
+    local found = {}
+    for _, c in ipairs(repl.complete("mx.sp")) do found[c] = true end
+    assert.is_true(found["mx.spawn"])
+  end)
+end)
