@@ -212,12 +212,13 @@ local function env_json(ctx, e)
       defaultStudioTarget = e.defaultStudioTarget and true or false,
       secretsStoreEnabled = e.secretsStoreEnabled and true or false },
     deployment = { appUrl = e.appUrl or ("https://" .. e.name .. ".sandbox.example.com"), packageId = e.packageId or "",
-      constants = U.arrays(e.constants or {}), scheduledEvents = U.arrays(e.scheduledEvents or {}) },
+      constants = U.array(U.arrays(e.constants or {})), scheduledEvents = U.array(U.arrays(e.scheduledEvents or {})) },
     container = { state = e.state or "Ready", instances = math.tointeger(e.instances) or 1,
       coreResources = e.coreResources or { limits = { cpu = "1", memory = "512Mi" }, requests = { cpu = "100m", memory = "512Mi" } } },
     provider = { clusterId = c and c.clusterId or (e.clusterId or ""), namespace = ns and ns.name or (e.namespace or ""),
       namespaceId = e.namespaceId },
-    services = U.arrays(e.services or { { name = "database", plan = "OnDemand", config = "{type: \"database\"}" } }),
+    -- the spec's enum spells the config with backslashes: '{type: \"database\"}'
+    services = U.arrays(e.services or { { name = "database", plan = "OnDemand", config = '{type: \\"database\\"}' } }),
   }
   if e.runtime then env.runtime = e.runtime end
   if e.annotations then env.annotations = U.arrays(e.annotations) end
@@ -292,7 +293,9 @@ function M.routes(r)
     if not find_cluster(ctx, p.clusterId) then return E(404, "Cluster not found") end
     local c = ctx.body and ctx.body.cluster
     if type(c) ~= "table" then return E(400, "cluster is required") end
-    local fields = { name = c.name, description = c.description }
+    local types = { os = true, k8s = true, eks = true, aks = true }
+    if c.clusterType ~= nil and not types[c.clusterType] then return E(400, "cluster.clusterType must be one of os, k8s, eks, aks") end
+    local fields = { name = c.name, description = c.description, clusterType = c.clusterType }
     return new_job(ctx, "update_cluster", { clusterId = p.clusterId, fields = fields })
   end)
 

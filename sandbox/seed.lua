@@ -128,9 +128,10 @@ return {
             createdOn = "2026-01-05T10:00:00Z", description = "Seeded package", fileName = "calc_1.0.0.1.mda", fileSize = 4242 },
         } },
     },
+    -- the spec requires cliVersionValue to match [0-9].[0-9].[0-9]
     cli_versions = {
-      { operatorVersion = "2.20.0", cliVersion = "2.20.0", availableOperatingSystems = "windows,linux,macos", availableArchitectures = "x86,arm" },
-      { operatorVersion = "2.19.1", cliVersion = "2.19.1", availableOperatingSystems = "windows,linux,macos", availableArchitectures = "x86,arm" },
+      { operatorVersion = "2.9.0", cliVersion = "2.9.0", availableOperatingSystems = "windows,linux,macos", availableArchitectures = "x86,arm" },
+      { operatorVersion = "2.8.1", cliVersion = "2.8.1", availableOperatingSystems = "windows,linux,macos", availableArchitectures = "x86,arm" },
     },
   },
 }
