@@ -152,6 +152,26 @@ describe("sandbox: Deploy API v1", function()
     assert.are.equal(200, (c.v1("POST", "/apps/calc/environments/Test/transport", { PackageId = id })))
   end)
 
+  it("streams a large upload to disk instead of memory", function()
+    local function rss_kb()
+      local f = io.open("/proc/self/status")
+      local kb = tonumber(f:read("a"):match("VmRSS:%s*(%d+)"))
+      f:close()
+      return kb
+    end
+    local size = 160 * 1024 * 1024
+    local file = os.tmpname()
+    assert(os.execute("truncate -s " .. size .. " '" .. file .. "'"))
+    local before = rss_kb()
+    local st, d = c.v2("POST", "/apps/calc/packages/upload?name=big_1.0.0.1.mda", nil, { file = file, timeout = 120 })
+    local grew = rss_kb() - before
+    os.remove(file)
+    assert.are.equal(200, st)
+    local _, pkg = c.v1("GET", "/apps/calc/packages/" .. d.PackageId)
+    assert.are.equal(size, pkg.Size)
+    assert.is_true(grew < 64 * 1024, "RSS grew by " .. grew .. " KiB")
+  end)
+
   it("settings, scaling and tags change what later reads return", function()
     local st, d = c.v1("POST", "/apps/calc/environments/Test/settings",
       { Constants = { { Name = "MyFirstModule.BooleanConstant", Value = "true" } },
