@@ -1,0 +1,56 @@
+-- Promote what runs in one environment to another: back up the target (Backups API snapshot),
+-- stop it, transport the source environment's package, start it and wait.
+--
+--   mxdeploy scripts/promote.lua APP [FROM] [TO]      FROM defaults to Acceptance, TO to Production
+--   mxdeploy --sandbox scripts/promote.lua calc
+--
+-- APP is the v1 AppId (subdomain); the backup uses the app's ProjectId and the target's
+-- EnvironmentId, looked up through v1. Pass --no-backup to skip the snapshot.
+
+local mx = mx or require("mxdeploy")
+
+local started = mx.now()
+local function log(step, fmt, ...)
+  io.stdout:write(("[%6.1fs] %-9s %s\n"):format(mx.now() - started, step, fmt:format(...)))
+  io.stdout:flush()
+end
+
+local positional, backup = {}, true
+for _, a in ipairs(arg) do
+  if a == "--no-backup" then backup = false else positional[#positional + 1] = a end
+end
+local app_id = positional[1] or (package.loaded["mxdeploy.active_sandbox"] and "calc")
+local from, to = positional[2] or "Acceptance", positional[3] or "Production"
+if not app_id then
+  io.stderr:write("usage: mxdeploy scripts/promote.lua APP [FROM] [TO] [--no-backup]\n")
+  os.exit(2)
+end
+
+local ok, err = pcall(function()
+  local app = mx.v1.get_app(app_id)
+  local pkg = mx.v1.get_environment_package(app_id, from)
+  log("source", "%s/%s runs %s (%s)", app_id, from, pkg.Name, pkg.PackageId)
+  local target = mx.v1.get_environment(app_id, to)
+
+  if backup then
+    local snap = mx.backups.create_snapshot(app.ProjectId, target.EnvironmentId,
+      { comment = "Before promoting " .. tostring(pkg.Version) .. " from " .. from })
+    log("backup", "snapshot %s of %s requested", snap.id, to)
+    snap:wait{ timeout = 3600, on_progress = function(_, s) log("backup", "snapshot %s", s) end }
+  end
+
+  if target.Status == "Running" or target.Status == "Starting" then
+    mx.v1.stop_environment(app_id, to)
+    log("stop", "%s/%s stopped", app_id, to)
+  end
+  mx.v1.transport_package(app_id, to, { PackageId = pkg.PackageId })
+  log("transport", "%s -> %s/%s", pkg.PackageId, app_id, to)
+  local start = mx.v1.start_environment(app_id, to, { AutoSyncDb = true })
+  start:wait{ timeout = 1800, on_progress = function(_, s) log("start", "%s", s) end }
+  local final = mx.v1.get_environment(app_id, to)
+  log("done", "%s/%s is %s running %s", app_id, to, final.Status, tostring(final.ModelVersion))
+end)
+if not ok then
+  io.stderr:write("promote failed: ", tostring(err), "\n")
+  os.exit(1)
+end
