@@ -91,7 +91,7 @@ function M.check(op, ...)
     if not fh then fail(op, i, "file: cannot open '" .. file .. "' (" .. tostring(msg) .. ")") end
     local size = fh:seek("end")
     fh:close()
-    if size > operations.UPLOAD_LIMIT then
+    if size > operations.UPLOAD_LIMIT and op.auth == "apikey" then -- Mendix Cloud's documented limit
       fail(op, i, ("file: '%s' is %.2f GB; Mendix Cloud refuses packages over 1 GB"):format(file, size / 2 ^ 30))
     end
     out.file, out.size = file, size
