@@ -82,10 +82,12 @@ function M.timeout(seconds, fn, ...)
   local ok, idx = pcall(core.wait_any, { t }, seconds)
   if not ok then
     t:cancel()
+    pcall(t.wait, t) -- let the work unwind (<close> handlers, aborted transfers) first
     error(idx, 0)
   end
   if not idx then
     t:cancel()
+    pcall(t.wait, t)
     errors.raise(errors.timeout(("no result within %gs"):format(seconds), seconds), 2)
   end
   return t:wait()

@@ -250,18 +250,24 @@ static void fire_timers(mx_sched *s) {
         mx_op_complete(s->heap[0]); /* also removes it from the heap */
 }
 
+/* Drives curl and hands finished transfers to their ops; repeats while a finished transfer
+ * started another (a redirect), so s->transfers is the true number still running. */
 static void collect_transfers(mx_sched *s) {
-    int left;
-    curl_multi_perform(s->multi, &s->transfers);
-    CURLMsg *msg;
-    while ((msg = curl_multi_info_read(s->multi, &left)) != NULL) {
-        if (msg->msg != CURLMSG_DONE) continue;
-        mx_op *op = NULL;
-        CURL *easy = msg->easy_handle;
-        CURLcode result = msg->data.result;
-        curl_easy_getinfo(easy, CURLINFO_PRIVATE, (char **)&op);
-        if (op && op->vt->curl_done) op->vt->curl_done(op, result);
-    }
+    int left, finished;
+    do {
+        finished = 0;
+        curl_multi_perform(s->multi, &s->transfers);
+        CURLMsg *msg;
+        while ((msg = curl_multi_info_read(s->multi, &left)) != NULL) {
+            if (msg->msg != CURLMSG_DONE) continue;
+            mx_op *op = NULL;
+            CURL *easy = msg->easy_handle;
+            CURLcode result = msg->data.result;
+            curl_easy_getinfo(easy, CURLINFO_PRIVATE, (char **)&op);
+            if (op && op->vt->curl_done) op->vt->curl_done(op, result);
+            finished++;
+        }
+    } while (finished > 0);
 }
 
 static void cancel_task_with(mx_sched *s, mx_task *t, const char *kind, const char *message);

@@ -1,0 +1,276 @@
+-- The host's scheduler and HTTP transport (issue 2), through real HTTP against the sandbox.
+local core = require("mxdeploy.core")
+local json = require("mxdeploy.json")
+local S = require("sandbox")
+
+local function count(sb, pred)
+  local n = 0
+  for _, r in ipairs(sb:requests()) do
+    if pred(r) then n = n + 1 end
+  end
+  return n
+end
+
+describe("scheduler", function()
+  it("runs 10,000 sleeping tasks in about one sleep", function()
+    local t0 = core.now()
+    local tasks = {}
+    for i = 1, 10000 do
+      tasks[i] = core.spawn(function(x) core.sleep(0.2); return x end, i)
+    end
+    local sum = 0
+    for i = 1, #tasks do sum = sum + tasks[i]:wait() end
+    assert.are.equal(10000 * 10001 // 2, sum)
+    assert.is_true(core.now() - t0 < 20, "sleeps ran one after another") -- sum would be 2000 s
+  end)
+
+  it("returns results, re-raises errors with the task's traceback, and reports status", function()
+    local ok_task = core.spawn(function(a, b) return a + b, "x" end, 1, 2)
+    local a, b = ok_task:wait()
+    assert.are.same({ 3, "x" }, { a, b })
+    assert.are.equal("done", ok_task:status())
+    local bad = core.spawn(function() error("boom in task") end)
+    local ok, err = pcall(bad.wait, bad)
+    assert.is_false(ok)
+    assert.matches("boom in task", err)
+    assert.matches("stack traceback", err)
+    assert.are.equal("failed", bad:status())
+  end)
+
+  it("cancels a waiting task, running its <close> handlers", function()
+    local closed = false
+    local t = core.spawn(function()
+      local guard <close> = setmetatable({}, { __close = function() closed = true end })
+      core.sleep(60)
+    end)
+    core.sleep(0.01)
+    assert.are.equal("waiting", t:status())
+    assert.is_true(t:cancel())
+    local ok, err = pcall(t.wait, t)
+    assert.is_false(ok)
+    assert.are.equal("cancelled", err.kind)
+    assert.is_true(closed)
+    assert.are.equal("cancelled", t:status())
+    for _, p in ipairs(core.pending()) do assert.are_not.equal(t.id, p.task) end
+  end)
+
+  it("wait_any returns the first finished task, or nil at the deadline", function()
+    local slow = core.spawn(core.sleep, 5)
+    local fast = core.spawn(core.sleep, 0.01)
+    assert.are.equal(2, core.wait_any({ slow, fast }))
+    assert.is_nil(core.wait_any({ slow }, 0.02))
+    slow:cancel()
+  end)
+
+  it("blocks instead of failing where yielding is impossible", function()
+    local t = { 3, 1, 2 }
+    table.sort(t, function(x, y) core.sleep(0.001); return x < y end) -- sort comparator
+    assert.are.same({ 1, 2, 3 }, t)
+    local obj = setmetatable({}, { __tostring = function() core.sleep(0.001); return "waited" end })
+    assert.are.equal("waited", tostring(obj)) -- metamethod called from C
+    local s = ("abc"):gsub("%a", function(c) core.sleep(0.001); return c:upper() end)
+    assert.are.equal("ABC", s)
+  end)
+
+  it("lets user coroutines wait inside a task", function()
+    local gen = coroutine.wrap(function()
+      for i = 1, 3 do core.sleep(0.001); coroutine.yield(i) end
+    end)
+    assert.are.same({ 1, 2, 3 }, { gen(), gen(), gen() })
+    local co = coroutine.create(function(x) core.sleep(0.001); return x * 2 end)
+    assert.are.same({ true, 42 }, { coroutine.resume(co, 21) })
+  end)
+
+  it("lists pending waits with what they wait on", function()
+    local t = core.spawn(core.sleep, 5)
+    core.sleep(0.01)
+    local found
+    for _, p in ipairs(core.pending()) do
+      if p.task == t.id then found = p end
+    end
+    assert.is_not_nil(found)
+    assert.are.equal("sleep", found.kind)
+    assert.matches("sleep 5", found.what)
+    t:cancel()
+  end)
+
+  it("mx.timeout cancels the work inside it and raises a timeout error", function()
+    local closed = false
+    local ok, err = pcall(mx.timeout, 0.05, function()
+      local guard <close> = setmetatable({}, { __close = function() closed = true end })
+      core.sleep(30)
+    end)
+    assert.is_false(ok)
+    assert.are.equal("timeout", err.kind)
+    assert.is_true(closed)
+    assert.are.same({ 7 }, { mx.timeout(1, function() return 7 end) })
+  end)
+end)
+
+describe("http transport", function()
+  local sb, c
+  setup(function()
+    sb = S.start({ time_scale = 0.001 })
+    c = { credentials = core.credentials({ username = sb.username, apikey = sb.apikey, token = sb.token }) }
+  end)
+  teardown(function() sb:stop() end)
+  before_each(function()
+    sb:configure({ faults = {} })
+    sb:reset_log()
+  end)
+
+  it("runs 500 concurrent requests to one host", function()
+    local tasks = {}
+    for i = 1, 500 do
+      tasks[i] = core.spawn(function()
+        return core.http({ url = sb.url .. "/deploy/api/1/apps", auth = c.credentials }).status
+      end)
+    end
+    for i = 1, 500 do assert.are.equal(200, tasks[i]:wait()) end
+    assert.are.equal(500, count(sb, function(r) return r.path == "/deploy/api/1/apps" end))
+  end)
+
+  it("waits on a slow endpoint concurrently: 100 requests take about one delay", function()
+    sb:configure({ faults = { { route = "GET /deploy/api/1/apps", latency = 0.5 } } })
+    local t0 = core.now()
+    local tasks = {}
+    for i = 1, 100 do
+      tasks[i] = core.spawn(function()
+        return core.http({ url = sb.url .. "/deploy/api/1/apps", auth = c.credentials }).status
+      end)
+    end
+    for i = 1, 100 do assert.are.equal(200, tasks[i]:wait()) end
+    assert.is_true(core.now() - t0 < 10, "requests ran one after another") -- the sum is 50 s
+  end)
+
+  it("aborts a cancelled transfer and removes it from pending", function()
+    sb:configure({ faults = { { route = "GET /deploy/api/1/apps", latency = 30 } } })
+    local t = core.spawn(function()
+      return core.http({ url = sb.url .. "/deploy/api/1/apps", auth = c.credentials })
+    end)
+    core.sleep(0.05)
+    local p = core.pending()
+    local waiting
+    for _, e in ipairs(p) do if e.task == t.id then waiting = e end end
+    assert.are.equal("http", waiting.kind)
+    assert.matches("GET http://127.0.0.1:%d+/deploy/api/1/apps", waiting.what)
+    local t0 = core.now()
+    t:cancel()
+    assert.has_error(function() t:wait() end)
+    assert.is_true(core.now() - t0 < 5)
+    for _, e in ipairs(core.pending()) do assert.are_not.equal(t.id, e.task) end
+  end)
+
+  it("times out with an error of its own kind", function()
+    sb:configure({ faults = { { route = "GET /deploy/api/1/apps", latency = 5 } } })
+    local resp, err = core.http({ url = sb.url .. "/deploy/api/1/apps", timeout = 0.2, auth = c.credentials })
+    assert.is_nil(resp)
+    assert.are.equal("timeout", err.kind)
+    assert.is_true(err.reached)
+  end)
+
+  it("says a refused connection never reached the server", function()
+    local resp, err = core.http({ method = "POST", url = "http://127.0.0.1:1/x", body = "{}" })
+    assert.is_nil(resp)
+    assert.are.equal("network", err.kind)
+    assert.is_false(err.reached)
+  end)
+
+  it("retries an idempotent request on 503 and succeeds", function()
+    sb:configure({ faults = { { route = "GET /deploy/api/1/apps", status = 503, error_rate = 1, times = 2 } } })
+    local resp = mx.request({ url = sb.url .. "/deploy/api/1/apps", auth = c.credentials,
+      retry = { base_delay = 0.01 } })
+    assert.are.equal(200, resp.status)
+    assert.are.equal(2, resp.retries)
+    assert.are.equal(3, count(sb, function(r) return r.path == "/deploy/api/1/apps" end))
+  end)
+
+  it("never retries a POST that reached the server", function()
+    sb:configure({ faults = { { route = "POST /deploy/api/1/apps/*", status = 503, error_rate = 1 } } })
+    local ok, err = pcall(mx.request, { method = "POST", auth = c.credentials,
+      url = sb.url .. "/deploy/api/1/apps/calc/environments/Acceptance/stop", retry = { base_delay = 0.01 } })
+    assert.is_false(ok)
+    assert.are.equal("http", err.kind)
+    assert.are.equal(503, err.status)
+    assert.are.equal(1, count(sb, function(r) return r.method == "POST" end))
+  end)
+
+  it("retries a POST that provably never left", function()
+    local ok, err = pcall(mx.request, { method = "POST", url = "http://127.0.0.1:1/x",
+      retry = { base_delay = 0.01, max_retries = 2 } })
+    assert.is_false(ok)
+    assert.are.equal("network", err.kind)
+    assert.are.equal(2, err.retries)
+  end)
+
+  it("honours Retry-After on 429", function()
+    sb:configure({ faults = { { route = "GET /deploy/api/1/apps", rate_limit = { count = 1, status = 429, retry_after = 1 } } } })
+    local t0 = core.now()
+    local resp = mx.request({ url = sb.url .. "/deploy/api/1/apps", auth = c.credentials })
+    assert.are.equal(200, resp.status)
+    assert.are.equal(1, resp.retries)
+    assert.is_true(core.now() - t0 >= 0.95, "did not wait for Retry-After")
+  end)
+
+  it("does not send the token to another origin on a redirect", function()
+    local resp = core.http({ method = "POST", url = sb.url .. "/privatecloud/api/v4/cli/2.9.0?os=linux&architecture=x86",
+      auth = c.credentials, auth_scheme = "token",
+      headers = { ["Mendix-ApiKey"] = "user-supplied-secret", Cookie = "a=b" } })
+    assert.are.equal(1, resp.redirects)
+    local api, files
+    for _, r in ipairs(sb:requests()) do
+      if r.listener == "files" then files = r else api = r end
+    end
+    assert.is_true(api.credentials)
+    assert.is_not_nil(files, "the redirect was not followed")
+    assert.is_false(files.credentials)
+  end)
+
+  it("round-trips [] and null exactly", function()
+    local text = '{"a":[],"b":{},"c":null,"d":[1,[],{"e":null}],"n":12345678901234567,"f":0.5}'
+    local v = json.decode(text)
+    assert.is_true(json.is_array(v.a))
+    assert.is_false(json.is_array(v.b))
+    assert.are.equal(json.null, v.c)
+    assert.are.equal("integer", math.type(v.n))
+    assert.are.same(v, json.decode(json.encode(v)))
+    local again = json.encode(json.decode(json.encode(v)))
+    assert.matches('"a":%[%]', again)
+    assert.matches('"b":{}', again)
+    assert.matches('"c":null', again)
+    assert.matches('"n":12345678901234567', again)
+  end)
+
+  it("streams an upload and a download of a file larger than the memory budget", function()
+    local big = os.tmpname()
+    assert(os.execute("truncate -s 300M " .. big))
+    local script = os.tmpname()
+    local f = assert(io.open(script, "w"))
+    f:write([[
+      local core = require("mxdeploy.core")
+      local creds = core.credentials{username = os.getenv("SB_USER"), apikey = os.getenv("SB_KEY")}
+      local up = assert(core.http{method = "POST", url = os.getenv("SB_URL"), file = arg[1],
+        auth = creds, form = {name = "big.mda"}})
+      local down = assert(core.http{url = os.getenv("SB_DOWNLOAD"), output = arg[2]})
+      local hwm = io.open("/proc/self/status"):read("a"):match("VmHWM:%s*(%d+)")
+      print(up.status, up.size_up, down.status, hwm)
+    ]])
+    f:close()
+    local out = os.tmpname()
+    local cmd = ("SB_URL=%q SB_USER=%q SB_KEY=%q SB_DOWNLOAD=%q %q %q %q %q"):format(
+      sb.url .. "/deploy/api/v2/apps/calc/packages/upload?name=big.mda", sb.username, sb.apikey,
+      sb.files_url .. "/files/blob/314572800", os.getenv("MXDEPLOY_BIN"), script, big, out)
+    local p = io.popen(cmd)
+    local line = p:read("a")
+    p:close()
+    local up_status, sent, down_status, hwm = line:match("(%d+)%s+(%S+)%s+(%d+)%s+(%d+)")
+    assert.are.equal("200", up_status, line)
+    assert.is_true(tonumber(sent) >= 300 * 1024 * 1024)
+    assert.are.equal("200", down_status, line)
+    local f2 = io.open(out, "rb")
+    assert.are.equal(300 * 1024 * 1024, f2:seek("end"))
+    f2:close()
+    assert.is_true(tonumber(hwm) < 100 * 1024, "peak memory " .. hwm .. " kB: the file was held in memory")
+    os.remove(big); os.remove(out); os.remove(script)
+  end)
+end)
