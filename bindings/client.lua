@@ -141,7 +141,16 @@ function Client:send(op, a)
     req.output = a.output
     if op.redirect and not a.output then req.max_redirects = 0 end
   end
-  return request.request(req)
+  local resp = request.request(req)
+  self._last[core.current() or "main"] = resp
+  return resp
+end
+
+--- The response (status, headers, body, json) of the last call this task made on this client.
+--- Operation functions return only their result, so that `c.pc.update_namespace(c, n,
+--- c.pc.get_namespace(c, n))` works; this is where the status and headers are.
+function Client:last_response()
+  return self._last[core.current() or "main"]
 end
 
 local function result_of(resp)
@@ -165,23 +174,24 @@ local function make_operation(self, ns_table, op)
         end
         error(e, 0)
       end
-      local body = resp.json
-      return jobs.new{ ns = ns_table, op = op, args = a.path, response = body,
-                       interval = self.poll_interval }, resp
+      local job = jobs.new{ ns = ns_table, op = op, args = a.path, response = resp.json,
+                            interval = self.poll_interval }
+      job.response = resp
+      return job
     end
   elseif op.input == "download" then
     fn = function(...)
       local a = arguments.check(op, ...)
       local resp = self:send(op, a)
-      if a.output then return a.output, resp end
-      if op.redirect then return resp.headers.location, resp end
-      return result_of(resp), resp
+      if a.output then return a.output end
+      if op.redirect then return resp.headers.location end
+      return result_of(resp)
     end
   else
     fn = function(...)
       local a = arguments.check(op, ...)
       local resp = self:send(op, a)
-      return result_of(resp), resp
+      return result_of(resp)
     end
   end
   M.function_ops[fn] = op
@@ -235,8 +245,8 @@ function M.download(url, output, opts)
   opts = opts or {}
   local resp = request.request{ method = "GET", url = url, output = output, timeout = opts.timeout,
     on_progress = opts.on_progress, retry = opts.retry, policy = opts.policy, insecure = opts.insecure }
-  if output then return output, resp end
-  return resp.body, resp
+  if output then return output end
+  return resp.body
 end
 
 local function add_helpers(self, namespaces)
@@ -269,7 +279,7 @@ end
 --- Creates a client (see module comment).
 function M.connect(opts)
   opts = check_options(opts)
-  local self = setmetatable({ options = opts }, Client)
+  local self = setmetatable({ options = opts, _last = setmetatable({}, { __mode = "k" }) }, Client)
   self.policy = retry_policy.resolve(request.policy, opts.retry)
   self.poll_interval = opts.poll_interval or 1
   local namespaces = {}

@@ -72,8 +72,8 @@ describe("Deploy API v4 against Prism", function()
     local app = c.v4.get_app(APP)
     assert.is_string(app.name)
     record("v4", "get_app")
-    local _, resp = c.v4.update_app(APP, { technicalContact = { userId = "jane.doe@domain.tld" } })
-    assert.are.equal(200, resp.status)
+    assert.is_true(c.v4.update_app(APP, { technicalContact = { userId = "jane.doe@domain.tld" } }))
+    assert.are.equal(200, c:last_response().status)
     record("v4", "update_app")
   end)
 
@@ -96,11 +96,11 @@ describe("Deploy API v4 against Prism", function()
     for p in c.v4.each_environment_permission(APP, ENV_UUID) do n = n + 1; assert.is_table(p.member) end
     assert.is_true(n >= 1)
     record("v4", "list_environment_permissions")
-    local _, resp = c.v4.update_environment_permissions(APP, ENV_UUID, { permissions = mx.array{
+    c.v4.update_environment_permissions(APP, ENV_UUID, { permissions = mx.array{
       { member = { userId = "jane.doe@domain.tld" }, canDeployApp = true, canManageBackups = false,
         canViewAlerts = true, canAccessAPI = false, canViewLogs = true, canManagePrivileges = false },
     } })
-    assert.are.equal(200, resp.status)
+    assert.are.equal(200, c:last_response().status)
     record("v4", "update_environment_permissions")
   end)
 
@@ -201,8 +201,8 @@ describe("Private Cloud Deploy API against Prism", function()
     assert.is_table(c.pc.list_cli_versions())
     record("pc", "list_cli_versions")
     -- without an output path the Location of the 303 is returned (not followed)
-    local location, resp = c.pc.download_cli("2.5.1", { os = "linux", architecture = "x86" })
-    assert.are.equal(303, resp.status)
+    local location = c.pc.download_cli("2.5.1", { os = "linux", architecture = "x86" })
+    assert.are.equal(303, c:last_response().status)
     assert.is_string(location)
     record("pc", "download_cli")
   end)

@@ -1,0 +1,95 @@
+-- The operations table: exactly the 72 rows of specs/operations.tsv, what mx.operations() and
+-- mx.help() show, and docs/REFERENCE.md generated from it and committed up to date.
+
+local mx = require("mxdeploy")
+local prism_mock = require("prism_mock") -- for the specs directory
+
+local source = os.getenv("MXDEPLOY_SOURCE_DIR") or "."
+
+local function tsv_rows()
+  local f = assert(io.open(prism_mock.specs_dir() .. "/operations.tsv"))
+  f:read("l")
+  local rows = {}
+  for line in f:lines() do
+    local api, method, path, completes = line:match("^([^\t]+)\t([^\t]+)\t([^\t]+)\t([^\t]+)")
+    if api then rows[#rows + 1] = { api = api, method = method, path = path, completes = completes } end
+  end
+  f:close()
+  return rows
+end
+
+describe("mx.operations()", function()
+  it("has one record per row of operations.tsv, in order, with method, path and completion", function()
+    local rows, ops = tsv_rows(), mx.operations()
+    assert.are.equal(72, #rows)
+    assert.are.equal(#rows, #ops)
+    for i, row in ipairs(rows) do
+      local op = ops[i]
+      assert.are.equal(row.api, op.api, "row " .. i)
+      assert.are.equal(row.method, op.method, "row " .. i)
+      assert.are.equal(row.path, op.path, "row " .. i)
+      assert.are.equal(row.completes:match("^job") and "job" or "now", op.completes, "row " .. i .. " " .. op.full_name)
+    end
+  end)
+
+  it("names are unique snake_case verbs and every one is a function on a client", function()
+    local c = mx.connect{ username = "u", apikey = "k", token = "t" }
+    local seen = {}
+    for _, op in ipairs(mx.operations()) do
+      assert.matches("^[a-z]+_?[a-z_]*$", op.name)
+      assert.matches("^(%l+)_", op.name .. "_")
+      local verb = op.name:match("^(%l+)")
+      assert.truthy(({ list = 1, get = 1, create = 1, update = 1, delete = 1, set = 1, start = 1, stop = 1,
+        upload = 1, transport = 1, clean = 1, scale = 1, build = 1, download = 1, restore = 1 })[verb], op.name)
+      assert.is_nil(seen[op.full_name])
+      seen[op.full_name] = true
+      assert.is_function(c[op.namespace][op.name])
+      assert.is_function(mx[op.namespace][op.name])
+      if op.iterator then assert.is_function(c[op.namespace][op.iterator]) end
+    end
+  end)
+
+  it("paths are path parameters in order; v4 and Backups lists have iterators", function()
+    for _, op in ipairs(mx.operations()) do
+      local i = 0
+      for p in op.path:gmatch("{(%w+)}") do
+        i = i + 1
+        assert.are.equal(p, op.params[i])
+      end
+      assert.are.equal(i, #op.params)
+    end
+    assert.are.equal("each_app", mx.operations()[23].iterator)
+    local c = mx.connect{}
+    assert.is_function(c.v4.each_app)
+    assert.is_function(c.v4.each_environment)
+    assert.is_function(c.backups.each_snapshot)
+  end)
+
+  it("help describes an operation by function or by name", function()
+    local text = mx.describe(mx.v1.start_environment)
+    assert.matches("v1.start_environment%(AppId, Mode", text)
+    assert.matches("POST /api/1/apps/{AppId}/environments/{Mode}/start", text, 1, true)
+    assert.matches("AutoSyncDb", text)
+    assert.matches("returns a job", text)
+    assert.are.equal(text, mx.describe("v1.start_environment"))
+    assert.matches("pc.update_environment", mx.describe("update_environment"))
+    assert.matches("v4.list_apps", mx.describe("list_apps"))
+    assert.matches("no operation matches", mx.describe("nope"))
+    assert.matches("72 operations", mx.describe())
+  end)
+end)
+
+describe("docs/REFERENCE.md", function()
+  it("is generated from the operations table and committed up to date", function()
+    local chunk = assert(loadfile(source .. "/scripts/gen-reference.lua"))
+    local text = chunk("--render")
+    local f = assert(io.open(source .. "/docs/REFERENCE.md"))
+    local committed = f:read("a")
+    f:close()
+    assert.is_true(committed == text,
+      "docs/REFERENCE.md is out of date: run mxdeploy scripts/gen-reference.lua")
+    for _, op in ipairs(mx.operations()) do
+      assert.truthy(committed:find("`" .. op.full_name .. "`", 1, true), op.full_name)
+    end
+  end)
+end)
