@@ -499,12 +499,22 @@ describe("sandbox: Private Cloud", function()
     local _, list = c.pc("GET", "/cli")
     assert.is_true(#list.cliVersionList >= 1)
     local v = list.cliVersionList[1].cliVersion
-    local st, _, resp = c.pc("POST", "/cli/" .. v .. "?os=linux&architecture=x86", nil, { headers = { Authorization = "MxToken " .. sb.token } })
-    -- core.http follows the redirect itself, dropping the credentials for the other origin
-    assert.are.equal(200, st)
-    assert.are.equal(sb.files_url, resp.url:sub(1, #sb.files_url))
+    local st, _, resp = S.request{ method = "POST", max_redirects = 0, headers = { Authorization = "MxToken " .. sb.token },
+      url = sb.url .. "/privatecloud/api/v4/cli/" .. v .. "?os=linux&architecture=x86" }
+    assert.are.equal(303, st)
+    local loc = resp.headers["location"]
+    assert.are.equal(sb.files_url, loc:sub(1, #sb.files_url))
+    local fst, _, fresp = S.request{ method = "GET", url = loc }
+    assert.are.equal(200, fst)
+    assert.truthy(fresp.body:find("mxpc-cli " .. v, 1, true))
     local log = sb:requests()
     assert.are.same({ "files", false }, { log[#log].listener, log[#log].credentials })
     assert.are.same({ "api", 303, true }, { log[#log - 1].listener, log[#log - 1].status, log[#log - 1].credentials })
+    st = S.request{ method = "POST", max_redirects = 0, headers = { Authorization = "MxToken " .. sb.token },
+      url = sb.url .. "/privatecloud/api/v4/cli/9.9.9?os=linux&architecture=x86" }
+    assert.are.equal(404, st)
+    st = S.request{ method = "POST", max_redirects = 0, headers = { Authorization = "MxToken " .. sb.token },
+      url = sb.url .. "/privatecloud/api/v4/cli/" .. v .. "?os=beos&architecture=x86" }
+    assert.are.equal(400, st)
   end)
 end)
