@@ -51,11 +51,16 @@ static struct mx_sandbox *wrap(struct mx_sbserver *srv) {
     return sb;
 }
 
+/* MXDEPLOY_SANDBOX_TIME_SCALE, or 0 (= the app's default, 1.0). */
+static double env_time_scale(void) {
+    const char *ts = getenv("MXDEPLOY_SANDBOX_TIME_SCALE");
+    return ts && *ts ? atof(ts) : 0;
+}
+
 struct mx_sandbox *mx_sandbox_start_default(char *err, size_t errlen) {
     struct mx_sbserver_opts o;
     memset(&o, 0, sizeof o);
-    const char *ts = getenv("MXDEPLOY_SANDBOX_TIME_SCALE");
-    if (ts && *ts) o.time_scale = atof(ts);
+    o.time_scale = env_time_scale();
     struct mx_sbserver *srv = mx_sbserver_start(&o, err, errlen);
     return srv ? wrap(srv) : NULL;
 }
@@ -172,7 +177,12 @@ static int ctl_start(lua_State *L) {
         o.port = (int)luaL_optinteger(L, -1, 0);
         lua_getfield(L, 1, "files_port");
         o.files_port = (int)luaL_optinteger(L, -1, 0);
-        lua_pop(L, 2);
+        lua_getfield(L, 1, "time_scale");
+        int has_scale = !lua_isnil(L, -1);
+        lua_pop(L, 3);
+        if (!has_scale) o.time_scale = env_time_scale();
+    } else {
+        o.time_scale = env_time_scale();
     }
     char err[512];
     struct mx_sbserver *srv = mx_sbserver_start(&o, err, sizeof err);

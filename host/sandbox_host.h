@@ -9,9 +9,10 @@
 int mx_sandbox_command(int argc, char **argv);
 
 /* Opens `mxdeploy.sandboxctl` (start/stop an in-process sandbox from Lua):
- *   local sb = sandboxctl.start{seed=, state=, log=, time_scale=, faults=, port=, files_port=}
- *   sb.url, sb.files_url, sb.username, sb.apikey, sb.token, sb.readonly_token,
- *   sb.bases = {["deploy-v1"]=, ["deploy-v2"]=, ["build-v1"]=, ["backups-v2"]=,
+ *   local sb = sandboxctl.start{seed=, state=, log=, time_scale=, faults=, durations=, port=,
+ *                               files_port=}   (time_scale defaults to
+ * $MXDEPLOY_SANDBOX_TIME_SCALE) sb.url, sb.files_url, sb.username, sb.apikey, sb.token,
+ * sb.readonly_token, sb.bases = {["deploy-v1"]=, ["deploy-v2"]=, ["build-v1"]=, ["backups-v2"]=,
  *               ["deploy-v4"]=, ["pc-deploy"]=, ["pc-build"]=}
  *   sb:configure{faults=, time_scale=}; sb:requests() -> array of log records;
  *   sb:reset_log(); sb:world() -> copy of the simulated state; sb:stop() (also __gc/__close). */
