@@ -105,6 +105,9 @@ function M.check(op, ...)
     i = i + 1
   end
   local opts = args[i]
+  if op.input == nil and opts ~= nil and type(opts) ~= "table" then
+    fail(op, i, "no more arguments expected, got " .. typename(opts))
+  end
   if opts ~= nil and type(opts) ~= "table" then
     fail(op, i, "table expected, got " .. typename(opts))
   end
