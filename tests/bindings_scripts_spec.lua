@@ -1,0 +1,72 @@
+-- The workflow scripts in scripts/ run end to end with `mxdeploy --sandbox` (a fast simulated
+-- clock) and exit 0; a failing step exits 1 with one line on stderr.
+
+local source = os.getenv("MXDEPLOY_SOURCE_DIR") or "."
+local bin = os.getenv("MXDEPLOY_BIN") or "mxdeploy"
+
+local function run(script, args)
+  local out = os.tmpname()
+  local cmd = ("cd %q && MXDEPLOY_SANDBOX_TIME_SCALE=0.001 %q --sandbox scripts/%s %s > %q 2>&1"):format(
+    source, bin, script, args or "", out)
+  local ok, how, code = os.execute(cmd)
+  local f = io.open(out)
+  local text = f and f:read("a") or ""
+  if f then f:close() end
+  os.remove(out)
+  return (ok and 0 or code), text
+end
+
+describe("scripts", function()
+  it("deploy.lua uploads, transports, restarts and waits", function()
+    local code, out = run("deploy.lua")
+    assert.are.equal(0, code, out)
+    assert.matches("upload%s+job [%x-]+: Completed", out)
+    assert.matches("transport package [%x-]+ %-> calc/Test", out)
+    assert.matches("start%s+calc/Test Started", out)
+    assert.matches("done%s+calc/Test is Running", out)
+  end)
+
+  it("deploy.lua stops a running environment first", function()
+    local code, out = run("deploy.lua", "calc Acceptance")
+    assert.are.equal(0, code, out)
+    assert.matches("stop%s+calc/Acceptance stopped", out)
+    assert.matches("done%s+calc/Acceptance is Running", out)
+  end)
+
+  it("deploy.lua fails with one line when the app does not exist", function()
+    local code, out = run("deploy.lua", "nosuchapp Test")
+    assert.are.equal(1, code, out)
+    assert.matches("deploy failed: HTTP 404 APP_NOT_FOUND", out)
+  end)
+
+  it("status.lua lists every environment of every app", function()
+    local code, out = run("status.lua")
+    assert.are.equal(0, code, out)
+    assert.matches("calc%s+Production%s+Running", out)
+    assert.matches("tictactoc%s+Test%s+Empty", out)
+    assert.matches("3 apps in", out)
+  end)
+
+  it("promote.lua backs up Production, then promotes Acceptance's package", function()
+    local code, out = run("promote.lua", "calc")
+    assert.are.equal(0, code, out)
+    assert.matches("backup%s+snapshot completed", out)
+    assert.matches("done%s+calc/Production is Running", out)
+  end)
+
+  it("backup.lua snapshots, archives and downloads", function()
+    local file = os.tmpname()
+    local code, out = run("backup.lua", "calc Production " .. file .. " --database-only")
+    assert.are.equal(0, code, out)
+    assert.matches("saved%s+", out)
+    local f = assert(io.open(file, "rb"))
+    assert.is_true(#f:read("a") > 0)
+    f:close()
+    os.remove(file)
+  end)
+
+  it("gen-reference.lua --check agrees with the committed reference", function()
+    local ok = os.execute(("cd %q && %q scripts/gen-reference.lua --check > /dev/null"):format(source, bin))
+    assert.is_true(ok)
+  end)
+end)
