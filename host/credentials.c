@@ -171,10 +171,10 @@ struct mx_creds *mx_creds_test(lua_State *L, int idx) {
 static int creds_has(lua_State *L) {
     struct mx_creds *c = luaL_checkudata(L, 1, CREDS_MT);
     const char *what = luaL_checkstring(L, 2);
-    int yes = strcmp(what, "apikey") == 0   ? c->username && c->apikey
-              : strcmp(what, "token") == 0  ? c->token != NULL
+    int yes = strcmp(what, "apikey") == 0     ? c->username && c->apikey
+              : strcmp(what, "token") == 0    ? c->token != NULL
               : strcmp(what, "username") == 0 ? c->username != NULL
-                                            : luaL_argerror(L, 2, "expected 'apikey' or 'token'");
+                                              : luaL_argerror(L, 2, "expected 'apikey' or 'token'");
     lua_pushboolean(L, yes);
     return 1;
 }

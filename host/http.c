@@ -76,8 +76,8 @@ struct http_op {
 /* ---- redaction ----------------------------------------------------------------------------- */
 
 static int secret_param(const char *name, size_t n) {
-    static const char *const words[] = {"key", "token", "secret", "password", "pass",
-                                        "auth", "signature", "sig", "credential"};
+    static const char *const words[] = {"key",  "token",     "secret", "password",  "pass",
+                                        "auth", "signature", "sig",    "credential"};
     char low[64];
     if (n >= sizeof low) n = sizeof low - 1;
     for (size_t i = 0; i < n; i++)
@@ -232,8 +232,8 @@ static char *origin_of(const char *url) {
 }
 
 static int credential_header(const char *line) {
-    static const char *const names[] = {"authorization:", "mendix-username:", "mendix-apikey:",
-                                        "cookie:", "proxy-authorization:"};
+    static const char *const names[] = {
+        "authorization:", "mendix-username:", "mendix-apikey:", "cookie:", "proxy-authorization:"};
     for (size_t i = 0; i < sizeof names / sizeof *names; i++)
         if (strncasecmp(line, names[i], strlen(names[i])) == 0) return 1;
     return 0;
@@ -351,7 +351,8 @@ static int follow_redirect(struct http_op *h) {
     free(h->url);
     h->url = next;
     h->redirects++;
-    if (h->status == 303 || ((h->status == 301 || h->status == 302) && strcmp(h->method, "POST") == 0)) {
+    if (h->status == 303 ||
+        ((h->status == 301 || h->status == 302) && strcmp(h->method, "POST") == 0)) {
         if (strcmp(h->method, "HEAD") != 0) {
             free(h->method);
             h->method = dup_or_die("GET");
@@ -591,22 +592,27 @@ static void read_auth(lua_State *L, struct http_op *h) {
         return;
     }
     struct mx_creds *c = mx_creds_test(L, -1);
-    if (!c) luaL_error(L, "bad argument #1 to 'http' (auth must be credentials from core.credentials)");
+    if (!c)
+        luaL_error(L, "bad argument #1 to 'http' (auth must be credentials from core.credentials)");
     const char *scheme = opt_string(L, "auth_scheme");
     if (!scheme) scheme = "apikey";
     char line[8192];
     if (strcmp(scheme, "apikey") == 0) {
         if (!c->username || !c->apikey)
-            luaL_error(L, "no API key: set MENDIX_USERNAME and MENDIX_APIKEY, or username and "
-                          "apikey in profile [%s] of the credentials file", c->profile);
+            luaL_error(L,
+                       "no API key: set MENDIX_USERNAME and MENDIX_APIKEY, or username and "
+                       "apikey in profile [%s] of the credentials file",
+                       c->profile);
         snprintf(line, sizeof line, "Mendix-Username: %s", c->username);
         h->auth_lines[0] = dup_or_die(line);
         snprintf(line, sizeof line, "Mendix-ApiKey: %s", c->apikey);
         h->auth_lines[1] = dup_or_die(line);
     } else if (strcmp(scheme, "token") == 0) {
         if (!c->token)
-            luaL_error(L, "no personal access token: set MENDIX_TOKEN, or token in profile [%s] "
-                          "of the credentials file", c->profile);
+            luaL_error(L,
+                       "no personal access token: set MENDIX_TOKEN, or token in profile [%s] "
+                       "of the credentials file",
+                       c->profile);
         snprintf(line, sizeof line, "Authorization: MxToken %s", c->token);
         h->auth_lines[0] = dup_or_die(line);
     } else {
@@ -700,7 +706,8 @@ static int http_build(lua_State *L) {
     read_auth(L, h);
     setup_easy(h);
     read_upload(L, h);
-    if (h->mime && h->body) luaL_error(L, "bad argument #1 to 'http' (body and file exclude each other)");
+    if (h->mime && h->body)
+        luaL_error(L, "bad argument #1 to 'http' (body and file exclude each other)");
     read_output(L, h);
     lua_getfield(L, 1, "on_progress");
     if (lua_isfunction(L, -1))

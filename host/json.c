@@ -1,7 +1,8 @@
 /*
  * mxdeploy.json: lua-cjson does the parsing, escaping and number formatting; this layer adds what
  * Debian's cjson 2.1.0 lacks:
- *  - decoded arrays get the metatable json.array_mt, so `[]` stays an array and never turns into `{}`;
+ *  - decoded arrays get the metatable json.array_mt, so `[]` stays an array and never turns into
+ * `{}`;
  *  - integers in the text stay Lua integers (cjson makes every number a double: 3 -> 3.0, and ids
  *    past 2^53 lose digits);
  *  - encoding honours array_mt (also for empty tables) and writes integers exactly.

@@ -26,27 +26,28 @@
 static const char *progname = "mxdeploy";
 
 static void usage(FILE *to) {
-    fprintf(to,
-            "usage: %s [options] [script [args]]\n"
-            "       %s sandbox [--port N] [--state FILE] [--log FILE] [--seed FILE]\n"
-            "Options of mxdeploy (before the script):\n"
-            "  --sandbox       run against a local simulated Mendix Cloud (no credentials needed)\n"
-            "  --trace         log every HTTP exchange to stderr (credentials redacted)\n"
-            "  --version       show the version\n"
-            "  --help          show this help\n"
-            "Options as in lua5.4:\n"
-            "  -e stat   execute string 'stat'\n"
-            "  -i        enter interactive mode after executing 'script'\n"
-            "  -l mod    require library 'mod' into global 'mod' (-l g=mod: into global 'g')\n"
-            "  -v        show version information\n"
-            "  -E        ignore environment variables (LUA_INIT, LUA_PATH, LUA_CPATH)\n"
-            "  -W        turn warnings on\n"
-            "  --        stop handling options\n"
-            "  -         stop handling options and execute stdin\n"
-            "Credentials: MENDIX_USERNAME and MENDIX_APIKEY (Deploy v1/v2, Build, Backups),\n"
-            "MENDIX_TOKEN (Deploy v4, Private Cloud), or profiles in ~/.config/mxdeploy/credentials\n"
-            "(chmod 600; choose one with MXDEPLOY_PROFILE). Never put them on the command line.\n",
-            progname, progname);
+    fprintf(
+        to,
+        "usage: %s [options] [script [args]]\n"
+        "       %s sandbox [--port N] [--state FILE] [--log FILE] [--seed FILE]\n"
+        "Options of mxdeploy (before the script):\n"
+        "  --sandbox       run against a local simulated Mendix Cloud (no credentials needed)\n"
+        "  --trace         log every HTTP exchange to stderr (credentials redacted)\n"
+        "  --version       show the version\n"
+        "  --help          show this help\n"
+        "Options as in lua5.4:\n"
+        "  -e stat   execute string 'stat'\n"
+        "  -i        enter interactive mode after executing 'script'\n"
+        "  -l mod    require library 'mod' into global 'mod' (-l g=mod: into global 'g')\n"
+        "  -v        show version information\n"
+        "  -E        ignore environment variables (LUA_INIT, LUA_PATH, LUA_CPATH)\n"
+        "  -W        turn warnings on\n"
+        "  --        stop handling options\n"
+        "  -         stop handling options and execute stdin\n"
+        "Credentials: MENDIX_USERNAME and MENDIX_APIKEY (Deploy v1/v2, Build, Backups),\n"
+        "MENDIX_TOKEN (Deploy v4, Private Cloud), or profiles in ~/.config/mxdeploy/credentials\n"
+        "(chmod 600; choose one with MXDEPLOY_PROFILE). Never put them on the command line.\n",
+        progname, progname);
 }
 
 static void print_version(void) {
@@ -151,8 +152,8 @@ static int run_lua_init(lua_State *L) {
         init = getenv("LUA_INIT");
     }
     if (!init) return 0;
-    int status = init[0] == '@' ? luaL_loadfile(L, init + 1)
-                                : luaL_loadbuffer(L, init, strlen(init), name);
+    int status =
+        init[0] == '@' ? luaL_loadfile(L, init + 1) : luaL_loadbuffer(L, init, strlen(init), name);
     return mx_run_loaded(L, status, 0);
 }
 

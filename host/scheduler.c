@@ -22,8 +22,8 @@ static const char sentinel_addr = 0;
 
 enum task_state { T_READY, T_WAITING, T_RUNNING, T_DONE, T_FAILED, T_CANCELLED };
 enum resume_kind { R_START, R_OP, R_YIELD, R_ERROR };
-static const char *const state_names[] = {"ready",  "waiting", "running",
-                                          "done",   "failed",  "cancelled"};
+static const char *const state_names[] = {"ready", "waiting", "running",
+                                          "done",  "failed",  "cancelled"};
 
 struct mx_task {
     int id;
@@ -31,10 +31,10 @@ struct mx_task {
     int co_ref, self_ref;
     enum task_state state;
     enum resume_kind resume;
-    int nargs;          /* R_START: arguments on co's stack */
-    int error_ref;      /* R_ERROR: the error to raise in the task when it resumes */
-    mx_op *op;          /* the op it waits on */
-    int unobserved;     /* failed and nobody has waited for it yet */
+    int nargs;      /* R_START: arguments on co's stack */
+    int error_ref;  /* R_ERROR: the error to raise in the task when it resumes */
+    mx_op *op;      /* the op it waits on */
+    int unobserved; /* failed and nobody has waited for it yet */
     double created;
     mx_task *ready_next;
     mx_task *prev, *next; /* live (unfinished or unobserved) tasks */
@@ -742,7 +742,8 @@ static int task_cancel(lua_State *L) {
         push_core_error(L, "cancelled", "task cancelled");
         return lua_error(L);
     }
-    if (t->state == T_RUNNING) return luaL_error(L, "cannot cancel a task that is resuming another");
+    if (t->state == T_RUNNING)
+        return luaL_error(L, "cannot cancel a task that is resuming another");
     cancel_task_with(the_sched, t, "cancelled", "task cancelled");
     lua_pushboolean(L, 1);
     return 1;
@@ -1073,9 +1074,12 @@ mx_sched *mx_sched_get(lua_State *L) {
     lua_setmetatable(L, -2);
     lua_setfield(L, LUA_REGISTRYINDEX, "mxdeploy.scheduler");
 
-    luaL_Reg task_methods[] = {{"wait", task_wait},         {"cancel", task_cancel},
-                               {"status", task_status},     {"__index", task_index},
-                               {"__tostring", task_tostring}, {"__gc", task_gc},
+    luaL_Reg task_methods[] = {{"wait", task_wait},
+                               {"cancel", task_cancel},
+                               {"status", task_status},
+                               {"__index", task_index},
+                               {"__tostring", task_tostring},
+                               {"__gc", task_gc},
                                {NULL, NULL}};
     luaL_newmetatable(L, TASK_MT);
     luaL_setfuncs(L, task_methods, 0);
@@ -1091,9 +1095,13 @@ mx_sched *mx_sched_get(lua_State *L) {
 
 void mx_sched_open(lua_State *L) {
     mx_sched_get(L);
-    luaL_Reg funcs[] = {{"sleep", l_sleep},       {"now", l_now},
-                        {"spawn", l_spawn},       {"wait_any", l_wait_any},
-                        {"current", l_current},   {"pending", l_pending},
-                        {"set_error_metatable", l_set_error_mt}, {NULL, NULL}};
+    luaL_Reg funcs[] = {{"sleep", l_sleep},
+                        {"now", l_now},
+                        {"spawn", l_spawn},
+                        {"wait_any", l_wait_any},
+                        {"current", l_current},
+                        {"pending", l_pending},
+                        {"set_error_metatable", l_set_error_mt},
+                        {NULL, NULL}};
     luaL_setfuncs(L, funcs, 0);
 }

@@ -3,11 +3,11 @@
  * place tasks are resumed.
  *
  * A C function that waits creates an operation (mx_op), then calls mx_await(). Inside a task (and
- * wherever yielding is possible) that yields the private sentinel and the op to the scheduler, which
- * resumes the task when the op completes. Where yielding is impossible (a metamethod called from C,
- * a sort comparator, a require'd chunk, plain lua5.4) mx_await drives the loop until the op is done,
- * so the call blocks correctly instead of failing. Every op has a cancel hook that runs however the
- * wait ends (done, timeout, error, cancel, interrupt).
+ * wherever yielding is possible) that yields the private sentinel and the op to the scheduler,
+ * which resumes the task when the op completes. Where yielding is impossible (a metamethod called
+ * from C, a sort comparator, a require'd chunk, plain lua5.4) mx_await drives the loop until the op
+ * is done, so the call blocks correctly instead of failing. Every op has a cancel hook that runs
+ * however the wait ends (done, timeout, error, cancel, interrupt).
  */
 #ifndef MX_SCHEDULER_H
 #define MX_SCHEDULER_H
@@ -37,12 +37,12 @@ struct mx_op {
     const struct mx_op_vtable *vt;
     mx_sched *sched;
     enum mx_op_state state;
-    mx_task *task;    /* the task waiting on it, once it is awaited from a task */
-    int blocking;     /* awaited by a blocking (non-yielding) call */
-    double started;   /* mx_now() at creation */
-    double due;       /* timers: when it fires */
-    int heap_index;   /* timers: position in the heap, -1 when not in it */
-    char what[160];   /* for mx.pending(): URL, "2.0 s", ... */
+    mx_task *task;  /* the task waiting on it, once it is awaited from a task */
+    int blocking;   /* awaited by a blocking (non-yielding) call */
+    double started; /* mx_now() at creation */
+    double due;     /* timers: when it fires */
+    int heap_index; /* timers: position in the heap, -1 when not in it */
+    char what[160]; /* for mx.pending(): URL, "2.0 s", ... */
 };
 
 /* The scheduler of this Lua state (created on first use). */

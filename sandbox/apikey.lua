@@ -107,7 +107,7 @@ end
 
 local function record_upload(ctx, app, kind)
   local q = ctx.q
-  local fields, filename, size = U.multipart(ctx.req)
+  local fields, filename, size, offset = U.multipart(ctx.req)
   if not fields or not filename or (ctx.req.body_size or 0) == 0 then
     return nil, E(500, "INVALID_PACKAGE", "Failed to process the deployment package.")
   end
@@ -121,6 +121,14 @@ local function record_upload(ctx, app, kind)
     Creator = ctx.user.name, CreationDate = U.ms(ctx.now), Size = size or ctx.req.body_size, kind = "upload",
     t0 = ctx.now, fail = ctx.job_fail and true or nil, MendixVersion = "9.24.0.2965", filename = filename,
   }
+  -- keep the uploaded bytes, so downloading the package gives back exactly what was uploaded
+  if ctx.req.body_file and size and offset then
+    local kept = ctx.req.body_file .. ".package"
+    if os.rename(ctx.req.body_file, kept) then
+      p.file, p.file_offset = kept, offset
+      ctx.app.kept_files[#ctx.app.kept_files + 1] = kept
+    end
+  end
   app.packages[#app.packages + 1] = p
   return p
 end
@@ -440,10 +448,22 @@ function M.routes_v1(r)
     local pkg = find_pkg(a, p.PackageId)
     if not pkg then return E(404, "PACKAGE_NOT_FOUND", "Package or build job not found.") end
     if pkg_status(ctx, pkg) ~= "Succeeded" then return E(500, "BUILD_NOT_SUCCEEDED", "Build not successful finished.") end
-    return { status = 200, body = M.package_bytes(pkg),
-      headers = { ["Content-Type"] = "application/octet-stream",
-        ["Content-Disposition"] = 'attachment; filename="' .. pkg.Name .. '"' } }
+    return M.package_response(pkg)
   end)
+end
+
+-- The package's bytes: the uploaded file when there was one, else a small placeholder.
+function M.package_response(pkg)
+  local r = { status = 200, headers = { ["Content-Type"] = "application/octet-stream",
+    ["Content-Disposition"] = 'attachment; filename="' .. (pkg.Name or pkg.PackageId) .. '"' } }
+  local kept = pkg.file and io.open(pkg.file, "rb")
+  if kept then
+    kept:close()
+    r.file, r.file_offset, r.file_size = pkg.file, pkg.file_offset, math.tointeger(pkg.Size)
+  else
+    r.body = M.package_bytes(pkg)
+  end
+  return r
 end
 
 function M.package_bytes(pkg)

@@ -82,6 +82,7 @@ function M.new(opts)
   opts = opts or {}
   local self = setmetatable({}, App)
   self.opts = opts
+  self.kept_files = {} -- uploaded package bodies, removed on close
   self.seed = load_seed(opts.seed)
   self.time_scale = tonumber(opts.time_scale) or 1.0
   self.api_url = opts.api_url or "http://127.0.0.1"
@@ -165,6 +166,8 @@ end
 
 function App:close()
   self:save()
+  for _, f in ipairs(self.kept_files) do os.remove(f) end
+  self.kept_files = {}
   return true
 end
 
@@ -282,8 +285,12 @@ function App:files(ctx)
   end
   local id = p:match("^/files/packages/([%w%-]+)%.mda$") or p:match("^/files/pcpackages/([%w%-]+)%.mda$")
   if id then
-    return { status = 200, headers = { ["Content-Type"] = "application/octet-stream" },
-      body = apikey.package_bytes({ PackageId = id, Name = id .. ".mda" }) }
+    for _, a in ipairs(self.world.apps) do
+      for _, pkg in ipairs(a.packages or {}) do
+        if pkg.PackageId == id then return apikey.package_response(pkg) end
+      end
+    end
+    return apikey.package_response({ PackageId = id, Name = id .. ".mda" })
   end
   local bid = p:match("^/files/backups/([%w%-]+)%.tar%.gz$")
   if bid then

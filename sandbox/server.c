@@ -40,6 +40,9 @@ struct listener {
 
 struct mx_sbserver {
     pthread_mutex_t mu;
+    pthread_mutex_t stop_mu; /* guards stopping; stop_cv wakes delayed answers on stop */
+    pthread_cond_t stop_cv;
+    int stopping;
     lua_State *L;
     int app_ref;
     struct listener api, files;
@@ -159,12 +162,19 @@ static void faulty_free(void *cls) {
     free(fb);
 }
 
-static void sleep_seconds(double s) {
+/* Sleeps a simulated latency; returns early when the server stops (so stop never waits for it). */
+static void sleep_seconds(struct mx_sbserver *srv, double s) {
     if (s <= 0) return;
     if (s > MAX_DELAY) s = MAX_DELAY;
-    struct timespec ts = {(time_t)s, (long)((s - (double)(time_t)s) * 1e9)};
-    while (nanosleep(&ts, &ts) == -1 && errno == EINTR) {
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    double end = (double)until.tv_sec + (double)until.tv_nsec / 1e9 + s;
+    until.tv_sec = (time_t)end;
+    until.tv_nsec = (long)((end - (double)(time_t)end) * 1e9);
+    pthread_mutex_lock(&srv->stop_mu);
+    while (!srv->stopping && pthread_cond_timedwait(&srv->stop_cv, &srv->stop_mu, &until) == 0) {
     }
+    pthread_mutex_unlock(&srv->stop_mu);
 }
 
 struct hdr {
@@ -178,6 +188,7 @@ struct answer {
     char *body;
     size_t body_len;
     char *file;
+    int64_t file_offset, file_size; /* a slice of the file; file_size < 0: to its end */
     double delay;
     char fault[16];
 };
@@ -285,6 +296,12 @@ static void run_app(struct listener *li, struct MHD_Connection *c, const char *m
         a->file = dupl(f, strlen(f));
     }
     lua_pop(L, 1);
+    lua_getfield(L, t, "file_offset");
+    a->file_offset = lua_isinteger(L, -1) ? (int64_t)lua_tointeger(L, -1) : 0;
+    lua_pop(L, 1);
+    lua_getfield(L, t, "file_size");
+    a->file_size = lua_isinteger(L, -1) ? (int64_t)lua_tointeger(L, -1) : -1;
+    lua_pop(L, 1);
     lua_getfield(L, t, "delay");
     a->delay = lua_isnumber(L, -1) ? lua_tonumber(L, -1) : 0;
     lua_pop(L, 1);
@@ -323,8 +340,12 @@ static enum MHD_Result respond(struct MHD_Connection *c, struct answer *a) {
     if (a->file) {
         int fd = open(a->file, O_RDONLY | O_CLOEXEC);
         struct stat st;
-        if (fd >= 0 && fstat(fd, &st) == 0) {
-            resp = MHD_create_response_from_fd((uint64_t)st.st_size, fd);
+        if (fd >= 0 && fstat(fd, &st) == 0 && a->file_offset >= 0 &&
+            a->file_offset <= (int64_t)st.st_size) {
+            int64_t size = a->file_size >= 0 ? a->file_size : (int64_t)st.st_size - a->file_offset;
+            if (a->file_offset + size > (int64_t)st.st_size) size = st.st_size - a->file_offset;
+            resp = MHD_create_response_from_fd_at_offset64((uint64_t)size, fd,
+                                                           (uint64_t)a->file_offset);
         } else {
             if (fd >= 0) close(fd);
             static const char msg[] = "{\"errorCode\":\"FILE_NOT_FOUND\",\"errorMessage\":\"File "
@@ -462,7 +483,7 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
         if (r->fd >= 0) fsync(r->fd);
         run_app(li, c, method, r, &a);
     }
-    sleep_seconds(a.delay); /* outside the lock */
+    sleep_seconds(li->srv, a.delay); /* outside the lock */
     enum MHD_Result ret = respond(c, &a);
     answer_free(&a);
     return ret;
@@ -500,6 +521,8 @@ struct mx_sbserver *mx_sbserver_start(const struct mx_sbserver_opts *o, char *er
         return NULL;
     }
     pthread_mutex_init(&s->mu, NULL);
+    pthread_mutex_init(&s->stop_mu, NULL);
+    pthread_cond_init(&s->stop_cv, NULL);
     s->app_ref = LUA_NOREF;
     lua_State *L = luaL_newstate();
     if (!L) {
@@ -600,6 +623,10 @@ int mx_sbserver_call(struct mx_sbserver *s, const char *method, lua_State *from,
 
 void mx_sbserver_stop(struct mx_sbserver *s) {
     if (!s) return;
+    pthread_mutex_lock(&s->stop_mu);
+    s->stopping = 1;
+    pthread_cond_broadcast(&s->stop_cv);
+    pthread_mutex_unlock(&s->stop_mu);
     if (s->api.d) MHD_stop_daemon(s->api.d);
     if (s->files.d) MHD_stop_daemon(s->files.d);
     s->api.d = s->files.d = NULL;
@@ -619,5 +646,7 @@ void mx_sbserver_stop(struct mx_sbserver *s) {
     }
     pthread_mutex_unlock(&s->mu);
     pthread_mutex_destroy(&s->mu);
+    pthread_mutex_destroy(&s->stop_mu);
+    pthread_cond_destroy(&s->stop_cv);
     free(s);
 }

@@ -120,8 +120,9 @@ function U.body_head(req, n)
   return ""
 end
 
--- Multipart: returns fields {name=value} (small text fields), the file part's filename and the
--- file part's size in bytes. Only the first and last 64 KiB of a large body are read.
+-- Multipart: returns fields {name=value} (small text fields), the file part's filename, the
+-- file part's size in bytes and its offset in the body. Only the first and last 64 KiB of a
+-- large body are read.
 function U.multipart(req)
   local ct = req.headers["content-type"] or ""
   local boundary = ct:match('boundary="?([^";]+)"?')
@@ -166,7 +167,7 @@ function U.multipart(req)
       end
     end
   end
-  return fields, filename, size
+  return fields, filename, size, fstart and fstart - 1
 end
 
 -- offset/limit from the query; returns slice, offset, limit or an error message.

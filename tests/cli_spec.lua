@@ -124,7 +124,7 @@ describe("command line", function()
       print(pcall(c.v1.list_apps))            -- 401: wrong key
       print(pcall(c.v1.get_app, "nope"))
       print(pcall(mx.request, {url = "http://127.0.0.1:1/x?apikey=%s", auth = creds, retry = false}))
-      print(core.http{method = "POST", url = sb.url .. "/privatecloud/api/v4/cli/2.0.0?os=linux&arch=amd64",
+      print(core.http{method = "POST", url = sb.url .. "/privatecloud/api/v4/cli/2.9.0?os=linux&architecture=x86",
         auth = creds, auth_scheme = "token"}.status)
       local ok, e = pcall(error, {kind = "x", message = "boom"})
       error("final failure")
@@ -149,6 +149,10 @@ describe("command line", function()
   end)
 
   it("loads the module in stock lua5.4, where waits block", function()
+    if os.getenv("MXDEPLOY_SANITIZED") == "ON" then
+      pending("an ASan-built module cannot load into the uninstrumented lua5.4")
+      return
+    end
     local so_dir = BIN:match("^(.*)/[^/]+$")
     local code, out, err = run(("LUA_CPATH='%s/?.so;;' lua5.4 -e %q"):format(so_dir, [[
       local mx = require("mxdeploy")
