@@ -168,7 +168,7 @@ function Job:wait(opts)
       end
       pause = math.min(pause, left)
     end
-    core.sleep(pause)
+    core.sleep(pause, ("%s, next poll in %.1f s"):format(tostring(self), pause))
     interval = math.min(interval * 1.5, max_interval)
     if self.state == "pending" then
       local s = self:status()

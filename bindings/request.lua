@@ -137,7 +137,9 @@ function M.request(req)
       end
     end
     retries = retries + 1
-    if delay > 0 then core.sleep(delay) end
+    if delay > 0 then
+      core.sleep(delay, ("retry %d of %s %s in %.1f s"):format(retries, method, core.redact_url(url), delay))
+    end
   end
 end
 

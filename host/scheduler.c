@@ -796,9 +796,13 @@ static int sleep_k(lua_State *L, int status, lua_KContext base) {
 static int l_sleep(lua_State *L) {
     lua_Number secs = luaL_checknumber(L, 1);
     luaL_argcheck(L, secs >= 0 && secs == secs, 1, "seconds must be a non-negative number");
-    lua_settop(L, 0);
+    const char *label = luaL_optstring(L, 2, NULL); /* what mx.pending() shows, e.g. a job */
     mx_op *op = mx_op_new(mx_sched_get(L), &sleep_vt, sizeof(struct sleep_op));
-    snprintf(op->what, sizeof op->what, "sleep %.3f s", (double)secs);
+    if (label)
+        snprintf(op->what, sizeof op->what, "%s", label);
+    else
+        snprintf(op->what, sizeof op->what, "sleep %.3f s", (double)secs);
+    lua_settop(L, 0);
     mx_op_set_timer(op, op->started + secs);
     return mx_await(L, op, sleep_k);
 }

@@ -106,7 +106,11 @@ describe("command line", function()
       core.http{url = sb.url .. "/deploy/api/1/apps"}
     ]]):format(marker))
     local t0 = os.time()
-    local code = run(("sh -c '%q %q & pid=$!; sleep 1; kill -INT $pid; wait $pid'"):format(BIN, script))
+    local ready = os.tmpname()
+    -- SIGINT once the script says it is waiting (bounded), then wait for its exit status
+    local code = run(("sh -c '%q %q > %q & pid=$!; i=0; while [ $i -lt 300 ] && ! grep -q ready %q; do " ..
+      "sleep 0.1; i=$((i+1)); done; kill -INT $pid; wait $pid'"):format(BIN, script, ready, ready))
+    os.remove(ready)
     assert.are.equal(130, code)
     assert.are.equal("closed", slurp(marker))
     assert.is_true(os.time() - t0 < 30)

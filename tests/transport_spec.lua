@@ -268,3 +268,40 @@ describe("http transport", function()
     os.remove(big); os.remove(out); os.remove(script)
   end)
 end)
+
+describe("waits in places that cannot yield", function()
+  it("blocks correctly inside a required chunk", function()
+    local dir = os.tmpname()
+    os.remove(dir)
+    assert(os.execute("mkdir -p " .. dir))
+    local f = assert(io.open(dir .. "/slow_module.lua", "w"))
+    f:write("local core = require('mxdeploy.core')\ncore.sleep(0.01)\nreturn {loaded = core.now()}\n")
+    f:close()
+    local saved = package.path
+    package.path = dir .. "/?.lua;" .. package.path
+    local ok, mod = pcall(require, "slow_module")
+    package.path = saved
+    package.loaded.slow_module = nil
+    os.remove(dir .. "/slow_module.lua")
+    os.remove(dir)
+    assert.is_true(ok, tostring(mod))
+    assert.is_number(mod.loaded)
+  end)
+
+  it("shows what a job wait is waiting for in pending()", function()
+    local sb = S.start({ time_scale = 1 })
+    local c = mx.sandbox_client(sb)
+    local job = c.v1.start_environment(S.APP, "Test", { AutoSyncDb = true })
+    local t = core.spawn(function() return job:wait({ interval = 5 }) end)
+    core.sleep(0.05)
+    local seen
+    for _, p in ipairs(core.pending()) do
+      if p.task == t.id then seen = p end
+    end
+    assert.is_not_nil(seen)
+    assert.matches("next poll in", seen.what)
+    assert.matches(tostring(job.id), seen.what, 1, true)
+    t:cancel()
+    sb:stop()
+  end)
+end)
