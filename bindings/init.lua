@@ -37,6 +37,20 @@ M.request = request.request
 M.download = client.download
 M.retry_policy = request.policy
 
+--- Transport settings for the whole process: `max_host_connections` (concurrent connections to
+--- one host, default 64) and `trace` (log every exchange to stderr, like --trace). Returns the
+--- connection cap in force.
+function M.configure(opts)
+  if type(opts) ~= "table" then
+    errors.raise(errors.argument("configure", 1, "table expected, got " .. errors.typename(opts)), 2)
+  end
+  local cap = opts.max_host_connections
+  if cap ~= nil and (math.type(cap) ~= "integer" or cap < 1) then
+    errors.raise(errors.argument("configure", 1, "max_host_connections must be a positive integer"), 2)
+  end
+  return core.http_config({ max_host_connections = cap, trace = opts.trace })
+end
+
 -- data
 M.json = json
 M.null = json.null

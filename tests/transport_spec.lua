@@ -143,6 +143,23 @@ describe("http transport", function()
     assert.is_true(core.now() - t0 < 10, "requests ran one after another") -- the sum is 50 s
   end)
 
+  it("caps concurrent connections per host as configured", function()
+    -- a fresh host (no idle connections to reuse: the cap applies to opening new ones)
+    local fresh <close> = S.start({ faults = { { route = "GET /deploy/api/1/apps", latency = 0.3 } } })
+    mx.configure({ max_host_connections = 2 })
+    local t0 = core.now()
+    local tasks = {}
+    for i = 1, 6 do
+      tasks[i] = core.spawn(function()
+        return core.http({ url = fresh.url .. "/deploy/api/1/apps", auth = c.credentials }).status
+      end)
+    end
+    for i = 1, 6 do assert.are.equal(200, tasks[i]:wait()) end
+    local elapsed = core.now() - t0
+    assert.are.equal(64, mx.configure({ max_host_connections = 64 }))
+    assert.is_true(elapsed >= 0.85, "more than 2 connections ran at once (" .. elapsed .. " s)")
+  end)
+
   it("aborts a cancelled transfer and removes it from pending", function()
     sb:configure({ faults = { { route = "GET /deploy/api/1/apps", latency = 30 } } })
     local t = core.spawn(function()
