@@ -9,6 +9,7 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include <curl/curl.h>
 #include <lauxlib.h>
 #include <lualib.h>
 
@@ -51,7 +52,8 @@ static void usage(FILE *to) {
 }
 
 static void print_version(void) {
-    printf("mxdeploy %s (%s, %s)\n", MX_VERSION, LUA_RELEASE, curl_version());
+    printf("mxdeploy %s (%s, libcurl %s)\n", MX_VERSION, LUA_RELEASE,
+           curl_version_info(CURLVERSION_NOW)->version);
     fflush(stdout);
 }
 

@@ -208,6 +208,16 @@ void mx_repl(lua_State *L) {
         return;
     }
     lua_setfield(L, LUA_REGISTRYINDEX, "mxdeploy.repl");
+    lua_getglobal(L, "help"); /* help(fn) at the prompt, unless a script defined its own */
+    if (lua_isnil(L, -1)) {
+        lua_getglobal(L, "mx");
+        if (lua_istable(L, -1)) {
+            lua_getfield(L, -1, "help");
+            lua_setglobal(L, "help");
+        }
+        lua_pop(L, 1);
+    }
+    lua_pop(L, 1);
     char hist[4096];
     history_path(hist, sizeof hist);
     rl_readline_name = "mxdeploy";
