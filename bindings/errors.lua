@@ -158,6 +158,8 @@ function Error.__tostring(e)
     if e.code then s = s .. " " .. tostring(e.code) end
     if e.message then s = s .. ": " .. e.message end
     return s
+  elseif k == "interrupted" then
+    return "interrupted"
   elseif k == "network" or k == "timeout" or k == "cancelled" then
     local label = k == "network" and "network error" or k
     return label .. (e.message and (": " .. e.message) or "") .. where(e) .. retries_note(e)
@@ -222,5 +224,9 @@ end
 function M.cancelled(message)
   return M.new("cancelled", { message = message or "cancelled" })
 end
+
+-- Errors raised by the host itself (cancelled, interrupted, deadlock) share this metatable.
+local ok_core, core = pcall(require, "mxdeploy.core")
+if ok_core and core.set_error_metatable then core.set_error_metatable(Error) end
 
 return M

@@ -7,11 +7,13 @@
 
 #include "core_module.h"
 #include "embedded.h"
+#include "scheduler.h"
 
 int luaopen_mxdeploy(lua_State *L);
 
 int luaopen_mxdeploy(lua_State *L) {
     mx_core_install(L);
+    mx_sched_main_runs_script(L);
     lua_settop(L, 0);
     if (mx_embedded_load(L, mx_embedded_bindings, "mxdeploy") != LUA_OK) return lua_error(L);
     lua_pushstring(L, "mxdeploy");

@@ -61,7 +61,9 @@ struct mx_sched {
     int interrupt_handled;
     mx_task *interrupt_target;
     int interrupt_off;
-    int transfers; /* running transfers after the last curl_multi_perform */
+    int transfers;               /* running transfers after the last curl_multi_perform */
+    lua_State *volatile running; /* the thread running Lua code now, for the SIGINT hook */
+    int main_runs_script;        /* stock lua5.4: the main thread runs the script */
     lua_State *cb_thread;
     int cb_ref, in_callback;
 };
@@ -225,6 +227,18 @@ static void op_free(mx_op *op) {
 /* ---- the loop ---------------------------------------------------------------------------- */
 
 static void resume_task(mx_sched *s, mx_task *t);
+
+static void interrupt_hook(lua_State *L, lua_Debug *ar) {
+    (void)ar;
+    lua_sethook(L, NULL, 0, 0);
+    push_core_error(L, "interrupted", "interrupted");
+    lua_error(L);
+}
+
+/* lua_sethook is safe to call from a signal handler (lua.c does the same). */
+static void arm_interrupt_hook(lua_State *L) {
+    lua_sethook(L, interrupt_hook, LUA_MASKCALL | LUA_MASKRET | LUA_MASKCOUNT, 1);
+}
 
 static mx_task *pop_ready(mx_sched *s) {
     mx_task *t = s->ready_head;
@@ -530,8 +544,13 @@ static void resume_task(mx_sched *s, mx_task *t) {
     mx_task *outer = s->current;
     s->current = t;
     t->state = T_RUNNING;
+    lua_State *was_running = s->running;
+    s->running = co;
+    if (interrupted && !s->interrupt_off && (!s->interrupt_target || s->interrupt_target == t))
+        arm_interrupt_hook(co);
     int nres = 0;
     int status = lua_resume(co, outer ? outer->co : NULL, nargs, &nres);
+    s->running = was_running;
     s->current = outer;
     if (status == LUA_YIELD) {
         if (nres >= 2 && lua_touserdata(co, -nres) == SENTINEL) {
@@ -1002,10 +1021,24 @@ static void install_coroutine_overrides(lua_State *L) {
 
 /* ---- setup ------------------------------------------------------------------------------- */
 
+/* SIGINT: a flag for the loop (waits end with an "interrupted" error) and, like lua.c, a hook
+ * that raises in Lua code that is busy computing. */
 static void on_sigint(int sig) {
     (void)sig;
     interrupted = 1;
-    if (the_sched) curl_multi_wakeup(the_sched->multi);
+    if (!the_sched) return;
+    curl_multi_wakeup(the_sched->multi);
+    lua_State *running = the_sched->running;
+    mx_task *target = the_sched->interrupt_target, *current = the_sched->current;
+    if (running && !the_sched->interrupt_off &&
+        (!target || (current == target && running == target->co)))
+        arm_interrupt_hook(running);
+}
+
+void mx_sched_main_runs_script(lua_State *L) {
+    mx_sched *s = mx_sched_get(L);
+    s->main_runs_script = 1;
+    s->running = s->L;
 }
 
 void mx_sched_interrupt(void) {

@@ -99,6 +99,8 @@ void mx_sched_watch_fd(mx_sched *s, int fd, void (*cb)(void *ud), void *ud);
 /* SIGINT: cancel every task with an "interrupted" error (async-signal-safe part is separate). */
 void mx_sched_interrupt(void);
 int mx_sched_interrupted(void);
+/* For stock lua5.4: the main thread runs the script, so Ctrl-C may interrupt it there. */
+void mx_sched_main_runs_script(lua_State *L);
 void mx_sched_clear_interrupt(void);
 
 /* Tasks that failed with nobody waiting: prints them to stderr, returns how many. */

@@ -116,6 +116,21 @@ describe("command line", function()
     assert.is_true(os.time() - t0 < 30)
   end)
 
+  it("interrupts a busy Lua loop on SIGINT", function()
+    local script = tmpfile([[
+      local guard <close> = setmetatable({}, {__close = function() io.stderr:write("cleaned up\n") end})
+      io.stdout:write("ready\n"); io.stdout:flush()
+      while true do end
+    ]])
+    local ready = os.tmpname()
+    local code, _, err = run(("sh -c '%q %q > %q & pid=$!; i=0; while [ $i -lt 300 ] && ! grep -q ready %q; do " ..
+      "sleep 0.1; i=$((i+1)); done; kill -INT $pid; wait $pid'"):format(BIN, script, ready, ready))
+    os.remove(ready)
+    assert.are.equal(130, code)
+    assert.matches("cleaned up", err)
+    assert.matches("mxdeploy: interrupted", err)
+  end)
+
   it("never prints a credential, whatever happens", function()
     local secret = "s3cr3t-apikey-do-not-print-" .. tostring(os.time())
     local token = "s3cr3t-pat-do-not-print-" .. tostring(os.time())
