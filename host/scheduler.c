@@ -546,8 +546,6 @@ static void resume_task(mx_sched *s, mx_task *t) {
     t->state = T_RUNNING;
     lua_State *was_running = s->running;
     s->running = co;
-    if (interrupted && !s->interrupt_off && (!s->interrupt_target || s->interrupt_target == t))
-        arm_interrupt_hook(co);
     int nres = 0;
     int status = lua_resume(co, outer ? outer->co : NULL, nargs, &nres);
     s->running = was_running;
