@@ -14,7 +14,11 @@ int mx_sandbox_command(int argc, char **argv);
  * $MXDEPLOY_SANDBOX_TIME_SCALE) sb.url, sb.files_url, sb.username, sb.apikey, sb.token,
  * sb.readonly_token, sb.bases = {["deploy-v1"]=, ["deploy-v2"]=, ["build-v1"]=, ["backups-v2"]=,
  *               ["deploy-v4"]=, ["pc-deploy"]=, ["pc-build"]=}
- *   sb:configure{faults=, time_scale=}; sb:requests() -> array of log records;
+ *   sb:configure{faults=, time_scale=}; sb:requests() -> array of log records {seq, time,
+ *   listener, method, path, query, status, faults, credentials, auth_ok, headers (lowercase
+ *   names; secret-bearing values such as mendix-apikey/authorization/cookie are "<redacted>"),
+ *   body_size, body (non-multipart, <= 64 KiB), parts (multipart names/filenames)}; see the
+ *   comment at the top of sandbox/init.lua. No secret is ever stored in the log.
  *   sb:reset_log(); sb:world() -> copy of the simulated state; sb:stop() (also __gc/__close). */
 int luaopen_mxdeploy_sandboxctl(lua_State *L);
 

@@ -9,6 +9,23 @@
 --   app:configure{faults=, time_scale=, durations=}   app:requests()   app:reset_log()
 --   app:snapshot()   app:credentials()   app:close()
 --
+-- Request log (app:requests(), and one JSON line per request in the `log` file), one record per
+-- request:
+--   seq, time, listener, method, path, query (nil when empty), status, faults (applied, "a,b")
+--   credentials  whether any credential header (Mendix-Username/-ApiKey, Authorization) was sent
+--   auth_ok      whether they identify a seeded user: the Mendix-Username/Mendix-ApiKey pair on
+--                the API-key APIs, a seeded PAT (`Authorization: MxToken`) on v4 and Private
+--                Cloud, either on the files listener (scopes are not considered)
+--   headers      the request headers, names lowercased; the VALUE of every secret-bearing header
+--                (mendix-apikey, authorization, proxy-authorization, cookie, x-api-key and any
+--                name containing apikey/api-key/auth/token/secret/password/cookie/session) is
+--                "<redacted>"; mendix-username is kept
+--   body_size    bytes of the request body (0 when none)
+--   body         the body text when it is not multipart and at most 64 KiB (nil otherwise)
+--   parts        multipart bodies: array of {name=, filename=, content_type=} (no content)
+-- Secrets are never stored: besides the redacted headers, any seeded API key or token that
+-- appears in the body, query or another header value is replaced by "<redacted>".
+--
 -- URL layout (api listener):
 --   /deploy/api/1/...        Deploy API v1 and Build API          (API key)
 --   /deploy/api/v2/...       Deploy API v2 and Backups API v2     (API key)
@@ -100,6 +117,20 @@ function M.new(opts)
     for _, s in ipairs(t.scopes or {}) do scopes[s] = true end
     self.tokens[t.token] = { user = t.user, scopes = scopes }
   end
+  -- every seeded secret, longest first, so the request log can scrub them (see App:scrub)
+  self.secrets = {}
+  local seen = {}
+  local function secret(v)
+    if type(v) == "string" and #v >= 4 and not seen[v] then
+      seen[v] = true
+      self.secrets[#self.secrets + 1] = v
+    end
+  end
+  for _, u in ipairs(self.seed.users or {}) do secret(u.apikey) end
+  for _, t in ipairs(self.seed.tokens or {}) do secret(t.token) end
+  local sc = self.seed.credentials or {}
+  secret(sc.apikey); secret(sc.token); secret(sc.readonly_token)
+  table.sort(self.secrets, function(a, b) return #a > #b end)
   self.faults = normalize_faults(opts.faults)
   self.log, self.log_file = {}, opts.log
   self.state_file = opts.state
@@ -220,6 +251,67 @@ local function has_credentials(h)
   return h["mendix-username"] ~= nil or h["mendix-apikey"] ~= nil or h["authorization"] ~= nil
 end
 
+-- ---------- request log ----------
+
+local REDACTED = "<redacted>"
+local LOG_BODY_MAX = 64 * 1024
+local SECRET_HEADERS = {
+  ["mendix-apikey"] = true, authorization = true, ["proxy-authorization"] = true, cookie = true,
+  ["set-cookie"] = true, ["x-api-key"] = true,
+}
+local SECRET_WORDS = { "apikey", "api-key", "api_key", "auth", "token", "secret", "password", "cookie", "session" }
+
+local function secret_header(name)
+  if SECRET_HEADERS[name] then return true end
+  for _, w in ipairs(SECRET_WORDS) do
+    if name:find(w, 1, true) then return true end
+  end
+  return false
+end
+
+-- Replaces every seeded API key or token in `s` by "<redacted>".
+function App:scrub(s)
+  if type(s) ~= "string" or s == "" then return s end
+  for _, secret in ipairs(self.secrets) do
+    if s:find(secret, 1, true) then
+      s = s:gsub(secret:gsub("%p", "%%%0"), REDACTED)
+    end
+  end
+  return s
+end
+
+function App:log_headers(h)
+  local out = {}
+  for k, v in pairs(h) do
+    local name = tostring(k):lower()
+    out[name] = secret_header(name) and REDACTED or self:scrub(v)
+  end
+  return out
+end
+
+function App:auth_ok(fam, h)
+  local function apikey_ok()
+    local u = self.users[h["mendix-username"] or ""]
+    return u ~= nil and h["mendix-apikey"] ~= nil and u.apikey == h["mendix-apikey"]
+  end
+  local function token_ok()
+    local tok = (h["authorization"] or ""):match("^MxToken%s+(%S+)%s*$")
+    return tok ~= nil and self.tokens[tok] ~= nil
+  end
+  if fam and fam.auth == "apikey" then return apikey_ok() end
+  if fam and fam.auth == "token" then return token_ok() end
+  return apikey_ok() or token_ok()
+end
+
+-- body, parts of the log record (see the module comment).
+function App:log_body(req)
+  local ct = req.headers["content-type"] or ""
+  if ct:lower():find("multipart", 1, true) then return nil, U.multipart_parts(req) end
+  local size = req.body_size or 0
+  if size == 0 or size > LOG_BODY_MAX then return nil, nil end
+  return self:scrub(req.body or U.body_head(req, LOG_BODY_MAX)), nil
+end
+
 function App:authenticate(ctx, fam)
   local h = ctx.req.headers
   if fam.auth == "apikey" then
@@ -317,6 +409,8 @@ end
 
 function App:handle(req)
   req.headers = req.headers or {}
+  -- read before routing: an upload's body file may be moved away by the route
+  local log_body, log_parts = self:log_body(req)
   local ctx = self:context(req)
   local fam = req.listener ~= "files" and family_of(req.path) or nil
   local faults = self:matching_faults(req)
@@ -392,7 +486,10 @@ function App:handle(req)
     query = req.query ~= "" and req.query or nil, status = resp.status,
     credentials = has_credentials(req.headers), body_size = req.body_size or 0,
     faults = #applied > 0 and table.concat(applied, ",") or nil,
+    auth_ok = self:auth_ok(fam, req.headers), headers = self:log_headers(req.headers),
   }
+  rec.query = self:scrub(rec.query)
+  rec.body, rec.parts = log_body, log_parts
   self.log[#self.log + 1] = rec
   if self.log_file then
     local f = io.open(self.log_file, "a")

@@ -170,6 +170,37 @@ function U.multipart(req)
   return fields, filename, size, fstart and fstart - 1
 end
 
+-- Multipart part headers, for the request log: an array of {name=, filename=, content_type=}
+-- (filename/content_type only when the part has them), read from the first and the last 64 KiB
+-- of the body. nil when the request is not multipart or has no boundary.
+function U.multipart_parts(req)
+  local ct = req.headers["content-type"] or ""
+  local boundary = ct:match('boundary="?([^";]+)"?')
+  if not boundary then return nil end
+  local pat = ("--" .. boundary):gsub("%p", "%%%0") .. "\r\n(.-)\r\n\r\n"
+  local parts = json.array({})
+  local function scan(text)
+    for hdrs in text:gmatch(pat) do
+      local part = { name = hdrs:match('[%s;]name="([^"]*)"') }
+      part.filename = hdrs:match('filename="([^"]*)"')
+      part.content_type = hdrs:match("[Cc]ontent%-[Tt]ype:%s*([^\r\n]+)")
+      parts[#parts + 1] = part
+    end
+  end
+  local total = req.body_size or 0
+  scan(U.body_head(req, 65536))
+  if total > 65536 and req.body_file then
+    local f = io.open(req.body_file, "rb")
+    if f then
+      local from = math.max(65536, total - 65536)
+      f:seek("set", from)
+      scan(f:read("a") or "")
+      f:close()
+    end
+  end
+  return parts
+end
+
 -- offset/limit from the query; returns slice, offset, limit or an error message.
 function U.page(list, q, default_limit, max_limit)
   local offset = tonumber(q.offset or "0")

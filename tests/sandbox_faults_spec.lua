@@ -137,31 +137,86 @@ describe("sandbox faults", function()
 end)
 
 describe("sandbox request log", function()
-  it("records method, path, status, listener and credential presence, never their values", function()
+  local SECRETS = { "sandbox-apikey-0000", "sandbox-pat-rw", "sandbox-pat-ro", "wrong-key-1234", "Cookie-Secret-99" }
+
+  local function assert_no_secret(text, where)
+    for _, secret in ipairs(SECRETS) do
+      assert.is_nil(text:find(secret, 1, true), where .. " leaks " .. secret)
+    end
+  end
+
+  it("records method, path, status, listener, headers (secrets redacted), auth_ok and body, never a secret", function()
     local logfile = os.tmpname()
     local sb = S.start{ time_scale = 0.001, log = logfile }
     local c = S.client(sb)
     c.v1("GET", "/apps")
     c.v4("POST", "/apps", {})
     S.request{ method = "GET", url = sb.url .. "/deploy/api/1/apps" }
+    c.v1("POST", "/apps/calc/environments/Test/tags", { Tag = "europe" })
+    -- a wrong key, a cookie, an unknown auth header and the real key in the body: none is stored
+    S.request{ method = "POST", url = sb.url .. "/deploy/api/1/apps/calc/environments/Test/tags",
+      headers = { ["Mendix-Username"] = sb.username, ["Mendix-ApiKey"] = "wrong-key-1234",
+                  Cookie = "session=Cookie-Secret-99", ["X-Auth-Token"] = "sandbox-pat-ro",
+                  ["Content-Type"] = "application/json" },
+      body = json.encode({ Tag = "sandbox-apikey-0000" }) }
+    c.pc("GET", "/apps/" .. S.PROJECT .. "/environments/pcenv01")
+    local big = S.tmpfile(("x"):rep(70000))
+    c.v1("POST", "/apps/calc/packages/upload?name=a.mda", nil, { file = big, form = { note = "hi" } })
+    S.request{ method = "POST", url = sb.url .. "/deploy/api/1/apps/calc/environments/Test/tags",
+      headers = { ["Mendix-Username"] = sb.username, ["Mendix-ApiKey"] = sb.apikey, ["Content-Type"] = "application/json" },
+      body = json.encode({ Tag = ("y"):rep(70000) }) }
     local log = sb:requests()
-    assert.are.equal(3, #log)
+    assert.are.equal(8, #log)
     assert.are.same({ "GET", "/deploy/api/1/apps", 200, true, "api" },
       { log[1].method, log[1].path, log[1].status, log[1].credentials, log[1].listener })
     assert.are.same({ "POST", 405 }, { log[2].method, log[2].status })
-    assert.are.same({ 401, false }, { log[3].status, log[3].credentials })
+    assert.are.same({ 401, false, false }, { log[3].status, log[3].credentials, log[3].auth_ok })
+
+    -- headers: lowercase names, the username kept, every secret-bearing value redacted
+    assert.is_true(log[1].auth_ok)
+    assert.are.equal(sb.username, log[1].headers["mendix-username"])
+    assert.are.equal("<redacted>", log[1].headers["mendix-apikey"])
+    assert.is_nil(log[1].body)
+    assert.are.equal(0, log[1].body_size)
+    assert.is_true(log[2].auth_ok)   -- a seeded PAT (the 405 is about the route)
+    assert.are.equal("<redacted>", log[2].headers["authorization"])
+    assert.are.same({ true, '{"Tag":"europe"}', 16, "application/json" },
+      { log[4].auth_ok, log[4].body, log[4].body_size, log[4].headers["content-type"] })
+    local w = log[5]
+    assert.are.same({ 401, true, false }, { w.status, w.credentials, w.auth_ok })
+    assert.are.same({ "<redacted>", "<redacted>", "<redacted>" },
+      { w.headers["mendix-apikey"], w.headers["cookie"], w.headers["x-auth-token"] })
+    assert.are.same({ Tag = "<redacted>" }, json.decode(w.body))
+    assert.are.same({ true, "<redacted>" }, { log[6].auth_ok, log[6].headers["authorization"] })
+
+    -- multipart: only the part names/filenames and the size; large JSON: only the size
+    local up = log[7]
+    assert.are.equal(200, up.status)
+    assert.is_nil(up.body)
+    assert.is_true(up.body_size > 70000)
+    assert.matches("^multipart/form%-data; boundary=", up.headers["content-type"])
+    local names = {}
+    for _, p in ipairs(up.parts) do names[p.name] = p.filename or true end
+    assert.are.equal(big:match("([^/]+)$"), names.file)
+    assert.is_true(names.note)
+    assert.is_nil(log[8].body)
+    assert.is_true(log[8].body_size > 70000)
+    assert_no_secret(json.encode(log), "sb:requests()")
     sb:stop()
+    os.remove(big)
+
     local f = assert(io.open(logfile, "r"))
     local text = f:read("a")
     f:close()
     os.remove(logfile)
     local lines = {}
     for line in text:gmatch("[^\n]+") do lines[#lines + 1] = json.decode(line) end
-    assert.are.equal(3, #lines)
+    assert.are.equal(8, #lines)
     assert.are.equal("/deploy/api/1/apps", lines[1].path)
-    for _, secret in ipairs({ "sandbox-apikey-0000", "sandbox-pat-rw", "sandbox@example.com" }) do
-      assert.is_nil(text:find(secret, 1, true), "log leaks " .. secret)
-    end
+    assert.are.equal("<redacted>", lines[1].headers["mendix-apikey"])
+    assert.are.equal('{"Tag":"europe"}', lines[4].body)
+    assert.is_false(lines[5].auth_ok)
+    assert_no_secret(text, "--log file")
   end)
 
   it("lets a test assert that a dry run sent no mutating request", function()
