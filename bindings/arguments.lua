@@ -121,6 +121,18 @@ function M.check(op, ...)
     return out
   end
   opts = opts or {}
+  if (op.input == "upload" or op.input == "download") and opts.on_progress ~= nil then
+    -- transfer progress, not a query parameter: on_progress(done_bytes, total_bytes, "up"|"down")
+    if type(opts.on_progress) ~= "function" then
+      fail(op, i, "on_progress: function expected, got " .. typename(opts.on_progress))
+    end
+    out.on_progress = opts.on_progress
+    local copy = {}
+    for k, v in pairs(opts) do
+      if k ~= "on_progress" then copy[k] = v end
+    end
+    opts = copy
+  end
   local fields = {}
   for _, f in ipairs(op.fields or {}) do
     fields[f.name] = f

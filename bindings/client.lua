@@ -130,6 +130,7 @@ function Client:send(op, a)
     req.query = a.query
   elseif op.input == "upload" then
     req.file = a.file
+    req.on_progress = a.on_progress
     if op.ns == "pcbuild" then
       local name = a.query and a.query.fileName or a.file:match("([^/]+)$")
       req.form = { fileName = name }
@@ -139,6 +140,7 @@ function Client:send(op, a)
   elseif op.input == "download" then
     req.query = a.query
     req.output = a.output
+    req.on_progress = a.on_progress
     if op.redirect and not a.output then req.max_redirects = 0 end
   end
   local resp = request.request(req)

@@ -168,7 +168,8 @@ static void report_progress(struct http_op *h, int final);
 static int on_progress(void *ud, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
                        curl_off_t ulnow) {
     struct http_op *h = ud;
-    if (dlnow != h->down_now || ulnow != h->up_now) h->progress_dirty = 1;
+    int up = h->upload_path != NULL || h->body != NULL;
+    if (up ? ulnow != h->up_now : dlnow != h->down_now) h->progress_dirty = 1;
     h->down_total = dltotal;
     h->down_now = dlnow;
     h->up_total = ultotal;
@@ -187,10 +188,10 @@ static void report_progress(struct http_op *h, int final) {
     if (!T) return; /* already inside a callback */
     h->last_progress = now;
     h->progress_dirty = 0;
-    int up = h->up_total > 0 && h->down_now == 0;
+    int up = h->upload_path != NULL || h->body != NULL; /* a request reports what it sends */
     lua_rawgeti(T, LUA_REGISTRYINDEX, h->progress_ref);
-    lua_pushnumber(T, (lua_Number)(up ? h->up_now : h->down_now));
-    lua_pushnumber(T, (lua_Number)(up ? h->up_total : h->down_total));
+    lua_pushinteger(T, (lua_Integer)(up ? h->up_now : h->down_now));
+    lua_pushinteger(T, (lua_Integer)(up ? h->up_total : h->down_total));
     lua_pushstring(T, up ? "up" : "down");
     if (mx_sched_callback(h->base.sched, 3) != LUA_OK) {
         fprintf(stderr, "mxdeploy: progress callback failed (disabled): %s\n",
@@ -472,8 +473,10 @@ static int http_push(mx_op *op, lua_State *L) {
     curl_off_t up = 0, down = 0;
     curl_easy_getinfo(h->easy, CURLINFO_SIZE_UPLOAD_T, &up);
     curl_easy_getinfo(h->easy, CURLINFO_SIZE_DOWNLOAD_T, &down);
-    set_field_num(L, "size_up", (lua_Number)up);
-    set_field_num(L, "size_down", (lua_Number)down);
+    lua_pushinteger(L, (lua_Integer)up);
+    lua_setfield(L, -2, "size_up");
+    lua_pushinteger(L, (lua_Integer)down);
+    lua_setfield(L, -2, "size_down");
     lua_pushinteger(L, h->redirects);
     lua_setfield(L, -2, "redirects");
     return 1;

@@ -48,7 +48,8 @@ local ok, err = pcall(function()
 
   -- 1. upload (v2: a job that ends Completed and carries the PackageId)
   log("upload", "%s (%s) to app %s", name, human(size), app)
-  local upload = mx.v2.upload_package(app, package_path, { name = name })
+  local upload = mx.v2.upload_package(app, package_path,
+    { name = name, on_progress = mx.progress("upload " .. name) })
   local uploaded = upload:wait{ timeout = 900, on_progress = function(_, status)
     log("upload", "job %s: %s", upload.id, status)
   end }

@@ -243,6 +243,26 @@ describe("http transport", function()
     assert.is_false(files.credentials)
   end)
 
+  it("reports upload progress to a callback and renders it", function()
+    local file = S.tmpfile(("x"):rep(3 * 1024 * 1024))
+    local client = mx.sandbox_client(sb)
+    local calls, last_done, last_total = 0, 0, 0
+    local lines = {}
+    local bar = mx.progress("upload", { tty = false, stream = { write = function(_, s) lines[#lines + 1] = s end,
+      flush = function() end } })
+    client.v2.upload_package(S.APP, file, { name = "p-1.0.0.1.mda", on_progress = function(done, total, dir)
+      calls, last_done, last_total = calls + 1, done, total
+      assert.are.equal("up", dir)
+      bar(done, total)
+    end }):wait({ timeout = 30 })
+    os.remove(file)
+    assert.is_true(calls >= 1)
+    assert.is_true(last_total >= 3 * 1024 * 1024)
+    assert.are.equal(last_total, last_done)
+    assert.matches("upload: 100%% of", lines[#lines])
+    assert.has_error(function() client.v2.upload_package(S.APP, "/etc/hostname", { on_progress = 5 }) end)
+  end)
+
   it("round-trips [] and null exactly", function()
     local text = '{"a":[],"b":{},"c":null,"d":[1,[],{"e":null}],"n":12345678901234567,"f":0.5}'
     local v = json.decode(text)
