@@ -104,8 +104,10 @@ static void on_stdin(void *ud) {
     rl_callback_read_char();
 }
 
-/* Reads one line (NULL at end of input) while other tasks keep running. */
-static char *read_line(lua_State *L, int first) {
+/* Reads one line (NULL at end of input) while other tasks keep running. Sets *cleared when
+ * Ctrl-C dropped the input meanwhile (the caller then drops a pending continuation too). */
+static char *read_line(lua_State *L, int first, int *cleared) {
+    *cleared = 0;
     got_line = got_eof = 0;
     pending_line = NULL;
     if (!isatty(STDIN_FILENO)) { /* plain input: no line editing */
@@ -127,6 +129,7 @@ static char *read_line(lua_State *L, int first) {
             rl_callback_sigcleanup();
             rl_callback_handler_remove();
             fputs("^C\n", stdout);
+            *cleared = 1;
             rl_callback_handler_install(prompt(L, 1), on_line);
         }
     }
@@ -227,7 +230,12 @@ void mx_repl(lua_State *L) {
     if (hist[0]) read_history(hist);
     char *chunk = NULL;
     for (;;) {
-        char *line = read_line(L, chunk == NULL);
+        int cleared;
+        char *line = read_line(L, chunk == NULL, &cleared);
+        if (cleared && chunk) { /* Ctrl-C at the ">>" prompt: drop the whole statement */
+            free(chunk);
+            chunk = NULL;
+        }
         if (!line) break;
         if (chunk) {
             size_t n = strlen(chunk) + strlen(line) + 2;

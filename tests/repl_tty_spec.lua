@@ -1,0 +1,296 @@
+-- The interactive REPL through a real terminal: mxdeploy (no arguments) runs in a tmux pane,
+-- keys go in with send-keys, the screen comes back with capture-pane. Every wait is a bounded
+-- poll of the screen; a failed wait reports what the screen showed.
+local core = require("mxdeploy.core")
+
+local BIN = os.getenv("MXDEPLOY_BIN")
+local SLOW = os.getenv("MXDEPLOY_SANITIZED") == "ON" or os.getenv("MXDEPLOY_SANITIZED") == "1"
+local WAIT = SLOW and 30 or 10 -- seconds any single expected screen change may take
+
+local function sh_quote(s)
+  return "'" .. tostring(s):gsub("'", "'\\''") .. "'"
+end
+
+local function have_tmux()
+  return os.execute("command -v tmux >/dev/null 2>&1") == true
+end
+
+local function slurp(path)
+  local f = io.open(path, "rb")
+  if not f then return nil end
+  local s = f:read("a")
+  f:close()
+  return s
+end
+
+local Term = {}
+Term.__index = Term
+
+-- Starts mxdeploy on a fresh tmux server (own socket, no user config) in a 200x50 pane. The
+-- pane's command prints "[exit N]" when mxdeploy ends, then stays so the screen can be read.
+local function start(history)
+  assert(have_tmux(), "tmux is not installed: the REPL terminal tests need it (run tools/install-deps)")
+  local self = setmetatable({}, Term)
+  self.socket = ("mxdeploy-test-%d-%d"):format(os.time(), math.random(1, 1e9))
+  local inner = table.concat({
+    "env -u MENDIX_USERNAME -u MENDIX_APIKEY -u MENDIX_TOKEN",
+    "MXDEPLOY_CREDENTIALS=/nonexistent INPUTRC=/dev/null TERM=screen",
+    "MXDEPLOY_HISTORY=" .. sh_quote(history),
+    sh_quote(BIN) .. "; echo \"[exit $?]\"; sleep 120",
+  }, " ")
+  self:tmux("new-session -d -s repl -x 200 -y 50 " .. sh_quote(inner))
+  return self
+end
+
+function Term:tmux(args, want_output)
+  local cmd = ("tmux -L %s -f /dev/null %s 2>&1"):format(self.socket, args)
+  local p = assert(io.popen(cmd))
+  local out = p:read("a")
+  local ok = p:close()
+  if not want_output then assert(ok, "tmux " .. args .. " failed: " .. out) end
+  return out, ok
+end
+
+function Term:stop()
+  self:tmux("kill-server", true)
+end
+
+--- Types text literally (no Enter).
+function Term:type(text)
+  self:tmux("send-keys -t repl -l -- " .. sh_quote(text))
+end
+
+--- Presses keys by tmux name: "Enter", "Tab", "C-c", "C-d", "C-u", "Up".
+function Term:key(...)
+  for _, k in ipairs({ ... }) do self:tmux("send-keys -t repl " .. k) end
+end
+
+--- Types a line and presses Enter.
+function Term:line(text)
+  self:type(text)
+  self:key("Enter")
+end
+
+--- The whole pane (scrollback included), wrapped lines joined, trailing blank lines dropped.
+function Term:screen()
+  local out = self:tmux("capture-pane -p -J -S -1000 -t repl", true)
+  return (out:gsub("%s+$", ""))
+end
+
+function Term:lines()
+  local t = {}
+  for l in (self:screen() .. "\n"):gmatch("(.-)\n") do t[#t + 1] = l end
+  return t
+end
+
+--- Polls until check(screen) returns a true value (returned), or fails showing the screen.
+function Term:wait(what, check, timeout)
+  local deadline = core.now() + (timeout or WAIT)
+  local s
+  repeat
+    s = self:screen()
+    local v = check(s)
+    if v then return v end
+    core.sleep(0.05)
+  until core.now() > deadline
+  error(("timed out waiting for %s; the screen shows:\n%s"):format(what, s), 2)
+end
+
+--- Waits until the screen shows `text` (plain) on a line of its own.
+function Term:wait_line(text, timeout)
+  return self:wait("a line " .. ("%q"):format(text), function()
+    for _, l in ipairs(self:lines()) do
+      if l == text then return true end
+    end
+  end, timeout)
+end
+
+--- Waits until the last line of the screen is exactly `prompt` (trailing spaces are trimmed).
+function Term:wait_prompt(prompt, timeout)
+  prompt = prompt or ">"
+  return self:wait("the prompt " .. ("%q"):format(prompt), function(s)
+    return (s:match("[^\n]*$")) == prompt
+  end, timeout)
+end
+
+--- The lines printed after the last line that reads `prefix .. input` (the echoed input).
+function Term:output_after(input)
+  local lines = self:lines()
+  for i = #lines, 1, -1 do
+    if lines[i] == "> " .. input then return { table.unpack(lines, i + 1) } end
+  end
+  return nil
+end
+
+--- Types an expression, waits for the next prompt, returns the output lines in between.
+function Term:eval(input, timeout)
+  self:line(input)
+  return self:wait("the output of " .. input, function()
+    local out = self:output_after(input)
+    if out and #out > 0 and out[#out] == ">" then
+      table.remove(out)
+      return out
+    end
+  end, timeout)
+end
+
+describe("REPL on a terminal", function()
+  local term, history
+
+  before_each(function()
+    history = os.tmpname()
+    os.remove(history)
+    term = start(history)
+  end)
+
+  after_each(function()
+    if term then term:stop() end
+    term = nil
+    os.remove(history)
+  end)
+
+  it("shows the version banner and the prompt, and an expression prints its value", function()
+    term:wait_prompt()
+    local first = term:lines()[1]
+    assert.matches("^mxdeploy %d+%.%d+%.%d+ %(Lua 5%.4", first)
+    assert.are.same({ "1234000" }, term:eval("1234 * 1000"))
+    assert.are.same({ '"ab"' }, term:eval('"a" .. "b"'))
+    assert.are.same({ "1", "nil", "3" }, term:eval("1, nil, 3"))
+  end)
+
+  it("continues an incomplete multi-line definition with the >> prompt", function()
+    term:wait_prompt()
+    term:line("function triple(x)")
+    term:wait_prompt(">>")
+    term:line("  return x * 3")
+    term:wait_prompt(">>")
+    term:line("end")
+    term:wait_prompt(">")
+    assert.are.same({ "4242" }, term:eval("triple(1414)"))
+  end)
+
+  it("completes mx.sp to mx.spawn with Tab, and mx. Tab Tab lists the module", function()
+    term:wait_prompt()
+    term:type("type(mx.sp")
+    term:key("Tab")
+    term:wait("mx.sp completed", function(s) return s:match("\n> type%(mx%.spawn$") end)
+    term:type(")")
+    term:key("Enter")
+    term:wait_line('"function"')
+    term:wait_prompt()
+
+    term:type("mx.")
+    term:key("Tab", "Tab")
+    local listing = term:wait("the list of mx fields", function(s)
+      return s:match("mx%.spawn") and s:match("mx%.wait_all") and s:match("mx%.connect") and s
+    end)
+    for _, name in ipairs({ "mx.sleep", "mx.v1", "mx.request", "mx.null", "mx.timeout" }) do
+      assert.truthy(listing:find(name, 1, true), name .. " not listed")
+    end
+    -- the typed "mx." is still on the input line after the listing
+    term:wait("the input line kept", function(s) return (s:match("[^\n]*$")) == "> mx." end)
+    term:key("C-u")
+    assert.are.same({ "true" }, term:eval("mx.spawn ~= nil"))
+  end)
+
+  it("pretty-prints tables with sorted keys, null and [] visible", function()
+    term:wait_prompt()
+    local out = term:eval('{zeta = {y = 2, x = 1}, b = mx.array(), a = mx.null, e = {}, [2] = "two", [1] = "one"}')
+    assert.are.same({
+      "{",
+      '  "one",',
+      '  "two",',
+      "  a = null,",
+      "  b = [],",
+      "  e = {},",
+      "  zeta = {",
+      "    x = 1,",
+      "    y = 2,",
+      "  },",
+      "}",
+    }, out)
+    assert.are.same({ "[", "  1,", "  [],", "  null,", "]" },
+      term:eval('mx.json.decode("[1, [], null]")'))
+  end)
+
+  it("runs a waiting call at the prompt", function()
+    term:wait_prompt()
+    assert.are.same({ '"slept true"' },
+      term:eval('local t0 = mx.now(); mx.sleep(0.1); return "slept " .. tostring(mx.now() - t0 >= 0.09)'))
+    assert.are.same({}, term:eval("mx.sleep(0.1)"))
+  end)
+
+  it("Ctrl-C cancels the running line and the REPL stays alive", function()
+    term:wait_prompt()
+    -- a task spawned earlier is not the running line: Ctrl-C leaves it alone
+    assert.are.same({}, term:eval('bg = mx.spawn(function() mx.sleep(1.5) return "bg" .. "done" end)'))
+    local t0 = core.now()
+    term:line("mx.sleep(30)")
+    term:wait("the line to start", function() return term:output_after("mx.sleep(30)") end)
+    core.sleep(0.3)
+    assert.are_not.equal(">", (term:screen():match("[^\n]*$")), "mx.sleep(30) returned at once")
+    term:key("C-c")
+    term:wait_prompt()
+    assert.is_true(core.now() - t0 < 15, "Ctrl-C did not end mx.sleep(30) promptly")
+    local after = table.concat(term:output_after("mx.sleep(30)"), "\n")
+    assert.matches("interrupted", after)
+    assert.are.same({ '"alive"' }, term:eval('"al" .. "ive"'))
+    -- and a second time: the interrupt state was reset
+    term:line("mx.sleep(30)")
+    core.sleep(0.3)
+    term:key("C-c")
+    term:wait_prompt()
+    assert.are.same({ "99" }, term:eval("90 + 9"))
+    assert.are.same({ '"bgdone"' }, term:eval("bg:wait()"))
+  end)
+
+  it("Ctrl-C at the prompt clears the input", function()
+    term:wait_prompt()
+    term:type('error("should never run")')
+    term:wait("the typed input", function(s) return s:match("should never run\"%)$") end)
+    term:key("C-c")
+    term:wait_prompt()
+    assert.are.same({ "8" }, term:eval("5 + 3"))
+    assert.is_nil(term:screen():find("stdin:1: should never run", 1, true))
+    -- a continuation is dropped too: back to the first prompt
+    term:line("function unfinished()")
+    term:wait_prompt(">>")
+    term:key("C-c")
+    term:wait_prompt(">")
+    assert.are.same({ "12" }, term:eval("6 + 6"))
+  end)
+
+  it("finishes a spawned task while the prompt is idle", function()
+    term:wait_prompt()
+    assert.are.same({}, term:eval("t = mx.spawn(function() mx.sleep(0.2) return 7 end)"))
+    core.sleep(0.8) -- the prompt waits for input meanwhile
+    assert.are.same({ '"done"' }, term:eval("t:status()"))
+    assert.are.same({ "7" }, term:eval("t:wait()"))
+  end)
+
+  it("keeps a 0600 history file written at Ctrl-D, read back by the next session", function()
+    term:wait_prompt()
+    term:eval("1 + 1")
+    term:eval('"history-" .. "marker"')
+    term:key("C-d")
+    term:wait_line("[exit 0]")
+    local text = slurp(history)
+    assert.is_not_nil(text, "no history file at " .. history)
+    assert.matches('"history%-" %.%. "marker"', text)
+    assert.matches("1 %+ 1", text)
+    local p = io.popen("stat -c %a " .. sh_quote(history))
+    local mode = p:read("l")
+    p:close()
+    assert.are.equal("600", mode)
+
+    term:stop()
+    term = start(history)
+    term:wait_prompt()
+    term:key("Up")
+    term:wait("the last line recalled with Up", function(s)
+      return (s:match("[^\n]*$")) == '> "history-" .. "marker"'
+    end)
+    term:key("Enter")
+    term:wait_line('"history-marker"')
+  end)
+end)
