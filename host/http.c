@@ -240,9 +240,16 @@ static int credential_header(const char *line) {
     return 0;
 }
 
+/* Frees a header list, zeroing it first: it may hold credentials. */
+static void free_headers(struct curl_slist *list) {
+    for (struct curl_slist *p = list; p; p = p->next)
+        memset(p->data, 0, strlen(p->data));
+    curl_slist_free_all(list);
+}
+
 /* Builds the header list for this hop; credential headers only while on the original origin. */
 static void build_headers(struct http_op *h, int same_origin) {
-    curl_slist_free_all(h->headers);
+    free_headers(h->headers);
     h->headers = NULL;
     char *p = h->user_headers.p;
     while (p && *p) {
@@ -499,7 +506,7 @@ static void http_destroy(mx_op *op) {
         unlink(h->tmp_path);
     }
     if (h->easy) curl_easy_cleanup(h->easy);
-    curl_slist_free_all(h->headers);
+    free_headers(h->headers);
     curl_mime_free(h->mime);
     for (int i = 0; i < 2; i++) {
         if (h->auth_lines[i]) memset(h->auth_lines[i], 0, strlen(h->auth_lines[i]));
