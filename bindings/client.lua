@@ -76,7 +76,7 @@ function Client:credentials()
 end
 
 local function where_to_set(self)
-  local profile = self.options.profile or os.getenv("MENDIX_PROFILE") or "default"
+  local profile = self.options.profile or os.getenv("MXDEPLOY_PROFILE") or "default"
   return profile
 end
 
@@ -111,6 +111,18 @@ function Client:url_of(op, path_values)
   return self:base_url(op.ns) .. route
 end
 
+-- The documented names of an operation's fields, in the docs' order (query strings follow it).
+local field_order = setmetatable({}, { __mode = "k" })
+local function fields_of(op)
+  local names = field_order[op]
+  if not names then
+    names = {}
+    for _, f in ipairs(op.fields or {}) do names[#names + 1] = f[1] end
+    field_order[op] = names
+  end
+  return names
+end
+
 --- Sends an operation's request. `a` = output of arguments.check. Returns the response.
 function Client:send(op, a)
   local nsinfo = operations.namespace[op.ns]
@@ -143,6 +155,7 @@ function Client:send(op, a)
     req.on_progress = a.on_progress
     if op.redirect and not a.output then req.max_redirects = 0 end
   end
+  if req.query then req.query_order = fields_of(op) end
   local resp = request.request(req)
   self._last[core.current() or "main"] = resp
   return resp
@@ -281,6 +294,22 @@ end
 --- Creates a client (see module comment).
 function M.connect(opts)
   opts = check_options(opts)
+  -- Secrets given here go straight into C memory; the client keeps no copy a REPL could print.
+  local kept = {}
+  for k, v in pairs(opts) do kept[k] = v end
+  if opts.username or opts.apikey or opts.token then
+    kept.username, kept.apikey, kept.token = nil, nil, nil
+    if not opts.credentials then
+      local ok, creds = pcall(core.credentials, {
+        profile = opts.profile, username = opts.username, apikey = opts.apikey, token = opts.token,
+      })
+      if not ok then
+        errors.raise(errors.credentials(errors.is(creds) and creds.message or tostring(creds)), 2)
+      end
+      kept.credentials = creds
+    end
+  end
+  opts = kept
   local self = setmetatable({ options = opts, _last = setmetatable({}, { __mode = "k" }) }, Client)
   self.policy = retry_policy.resolve(request.policy, opts.retry)
   self.poll_interval = opts.poll_interval or 1

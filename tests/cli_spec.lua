@@ -145,6 +145,9 @@ describe("command line", function()
       print(pcall(mx.request, {url = "http://127.0.0.1:1/x?apikey=%s", auth = creds, retry = false}))
       print(core.http{method = "POST", url = sb.url .. "/privatecloud/api/v4/cli/2.9.0?os=linux&architecture=x86",
         auth = creds, auth_scheme = "token"}.status)
+      local explicit = mx.connect{username = "u@example.com", apikey = os.getenv("MENDIX_APIKEY")}
+      local pretty = require("mxdeploy.host.repl").pretty
+      print(pretty(explicit), pretty(explicit.options), pretty(mx))
       local ok, e = pcall(error, {kind = "x", message = "boom"})
       error("final failure")
     ]]):format(secret))
