@@ -158,6 +158,15 @@ function Client:send(op, a)
   if req.query then req.query_order = fields_of(op) end
   local resp = request.request(req)
   self._last[core.current() or "main"] = resp
+  if op.input ~= "download" and resp.json == nil and resp.body and resp.body:find("%S") then
+    -- every API answers JSON (or nothing): anything else is a malformed answer, not a result
+    local shown = resp.body:sub(1, 80):gsub("%s+", " ")
+    errors.raise(errors.new("response", {
+      status = resp.status, method = req.method, url = core.redact_url(resp.url or req.url),
+      message = "malformed response: expected JSON, got " .. (resp.json_error and "invalid JSON" or
+        ("content-type " .. tostring(resp.headers and resp.headers["content-type"]))) .. ": " .. shown,
+    }), 0)
+  end
   return resp
 end
 

@@ -8,6 +8,7 @@
 --   "argument"    a call was refused before any request was sent
 --   "job"         a long-running job failed or did not finish in time
 --   "credentials" no credential of the kind an API needs was configured
+--   "response"    the server's answer was malformed (not the JSON the API answers)
 -- `tostring(err)` gives one line; no field ever holds a secret.
 
 local M = {}
@@ -160,6 +161,8 @@ function Error.__tostring(e)
     return s
   elseif k == "interrupted" then
     return "interrupted"
+  elseif k == "response" then
+    return tostring(e.message) .. where(e)
   elseif k == "network" or k == "timeout" or k == "cancelled" then
     local label = k == "network" and "network error" or k
     return label .. (e.message and (": " .. e.message) or "") .. where(e) .. retries_note(e)

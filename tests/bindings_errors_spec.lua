@@ -71,6 +71,15 @@ describe("HTTP errors from the sandbox", function()
     assert.are.equal(502, e.status)
     assert.is_nil(tostring(e):find("\n"))
   end)
+
+  it("a 200 answer that is not JSON is a malformed response, not a result", function()
+    sb:configure{ faults = { { route = "GET /deploy/api/1/apps", body = "<html>maintenance</html>", times = 1 } } }
+    local ok, e = pcall(c.v1.list_apps)
+    assert.is_false(ok)
+    assert.are.equal("response", e.kind)
+    assert.are.equal(200, e.status)
+    assert.matches("^malformed response: expected JSON.*<html>maintenance.*%(GET /deploy/api/1/apps%)$", tostring(e))
+  end)
 end)
 
 describe("argument errors", function()
