@@ -1,8 +1,10 @@
 -- mxdeploy.request: one HTTP request with the retry policy, JSON bodies and structured errors,
 -- over core.http (which performs exactly one exchange). This is `mx.request`.
 --
---   mx.request{method=, url=, headers=, query=, json=, body=, file=, form=, output=, timeout=,
---              connect_timeout=, raw=, retry=, auth=, auth_scheme=, on_progress=, insecure=}
+--   mx.request{method=, url=, headers=, query=, query_order=, json=, body=, file=, form=, output=,
+--              timeout=, connect_timeout=, raw=, retry=, auth=, auth_scheme=, on_progress=, insecure=}
+--   query_order: query keys to put first, in this order (an operation's documented order);
+--   the other keys follow, sorted.
 --   -> {status=, headers=, body=, json=, url=, retries=, time=}
 --
 -- A status >= 400 raises an `http` error (mxdeploy.errors) unless `raw = true`.
@@ -27,12 +29,22 @@ local function query_value(v)
   return tostring(v)
 end
 
---- Appends `query` (a table; keys sorted for a stable URL; array values repeat the key).
-function M.with_query(url, query)
+--- Appends `query` (a table; array values repeat the key). Keys listed in `order` come first,
+--- in that order; the others follow sorted, so the URL is stable.
+function M.with_query(url, query, order)
   if query == nil or next(query) == nil then return url end
-  local keys = {}
-  for k in pairs(query) do keys[#keys + 1] = k end
-  table.sort(keys, function(a, b) return tostring(a) < tostring(b) end)
+  local keys, rest, placed = {}, {}, {}
+  for _, k in ipairs(order or {}) do
+    if query[k] ~= nil and not placed[k] then
+      keys[#keys + 1] = k
+      placed[k] = true
+    end
+  end
+  for k in pairs(query) do
+    if not placed[k] then rest[#rest + 1] = k end
+  end
+  table.sort(rest, function(a, b) return tostring(a) < tostring(b) end)
+  for _, k in ipairs(rest) do keys[#keys + 1] = k end
   local parts = {}
   for _, k in ipairs(keys) do
     local v = query[k]
@@ -62,7 +74,7 @@ local function decode_into(resp)
 end
 
 local ALLOWED = {
-  method = true, url = true, headers = true, query = true, json = true, body = true, file = true,
+  method = true, url = true, headers = true, query = true, query_order = true, json = true, body = true, file = true,
   form = true, output = true, timeout = true, connect_timeout = true, low_speed_time = true,
   raw = true, retry = true, auth = true, auth_scheme = true, on_progress = true, insecure = true,
   max_redirects = true, trace = true, policy = true,
@@ -87,6 +99,9 @@ local function check(req)
   if req.json ~= nil and req.body ~= nil then
     errors.raise(errors.argument("request", 1, "json and body are exclusive"), 3)
   end
+  if req.query_order ~= nil and type(req.query_order) ~= "table" then
+    errors.raise(errors.argument("request", 1, "query_order: array of keys expected, got " .. errors.typename(req.query_order)), 3)
+  end
   if req.file ~= nil and type(req.file) ~= "string" then
     errors.raise(errors.argument("request", 1, "file: path expected, got " .. errors.typename(req.file)), 3)
   end
@@ -97,7 +112,7 @@ end
 function M.request(req)
   check(req)
   local method = (req.method or "GET"):upper()
-  local url = M.with_query(req.url, req.query)
+  local url = M.with_query(req.url, req.query, req.query_order)
   local headers = {}
   for k, v in pairs(req.headers or {}) do headers[k] = v end
   local body = req.body
