@@ -89,8 +89,45 @@ static char **complete(const char *text, int start, int end) {
 
 /* ---- reading lines while the scheduler runs ------------------------------------------------- */
 
-static void on_line(char *line) {
+/* Set while readline shows a prompt and owns the input line (between handler install and
+ * remove). Output of tasks that run meanwhile goes through repl_print below. */
+static int prompt_active;
+
+static void on_line(char *line);
+
+static void install_handler(const char *p) {
+    rl_callback_handler_install(p, on_line);
+    prompt_active = 1;
+}
+
+static void remove_handler(void) {
+    prompt_active = 0;
     rl_callback_handler_remove();
+}
+
+/* `print` at the REPL: a task printing while the prompt waits for input clears the prompt line
+ * first and redraws it (with what was typed) below the output, instead of writing into it. */
+static int repl_print(lua_State *L) {
+    int active = prompt_active && isatty(STDOUT_FILENO);
+    if (active) {
+        fflush(stdout);
+        rl_clear_visible_line();
+        fflush(rl_outstream ? rl_outstream : stdout);
+    }
+    lua_pushvalue(L, lua_upvalueindex(1));
+    lua_insert(L, 1);
+    int status = lua_pcall(L, lua_gettop(L) - 1, 0, 0);
+    if (active) {
+        fflush(stdout);
+        rl_on_new_line();
+        rl_redisplay();
+    }
+    if (status != LUA_OK) return lua_error(L);
+    return 0;
+}
+
+static void on_line(char *line) {
+    remove_handler();
     if (!line) {
         got_eof = 1;
         return;
@@ -119,7 +156,7 @@ static char *read_line(lua_State *L, int first, int *cleared) {
         return strdup(buf);
     }
     mx_sched_interrupt_cancels(0);
-    rl_callback_handler_install(prompt(L, first), on_line);
+    install_handler(prompt(L, first));
     mx_sched_watch_fd(mx_sched_get(L), STDIN_FILENO, on_stdin, NULL);
     while (!got_line && !got_eof) {
         mx_sched_step(L, 1000);
@@ -127,10 +164,10 @@ static char *read_line(lua_State *L, int first, int *cleared) {
             mx_sched_clear_interrupt();
             rl_free_line_state();
             rl_callback_sigcleanup();
-            rl_callback_handler_remove();
+            remove_handler();
             fputs("^C\n", stdout);
             *cleared = 1;
-            rl_callback_handler_install(prompt(L, 1), on_line);
+            install_handler(prompt(L, 1));
         }
     }
     mx_sched_watch_fd(mx_sched_get(L), -1, NULL, NULL);
@@ -221,6 +258,13 @@ void mx_repl(lua_State *L) {
         lua_pop(L, 1);
     }
     lua_pop(L, 1);
+    lua_getglobal(L, "print");
+    if (lua_isfunction(L, -1)) {
+        lua_pushcclosure(L, repl_print, 1);
+        lua_setglobal(L, "print");
+    } else {
+        lua_pop(L, 1);
+    }
     char hist[4096];
     history_path(hist, sizeof hist);
     rl_readline_name = "mxdeploy";
