@@ -2,12 +2,12 @@
 -- mx.help() show, and docs/REFERENCE.md generated from it and committed up to date.
 
 local mx = require("mxdeploy")
-local prism_mock = require("prism_mock") -- for the specs directory
+local prism = require("prism") -- for the specs directory
 
 local source = os.getenv("MXDEPLOY_SOURCE_DIR") or "."
 
 local function tsv_rows()
-  local f = assert(io.open(prism_mock.specs_dir() .. "/operations.tsv"))
+  local f = assert(io.open(prism.specs_dir() .. "/operations.tsv"))
   f:read("l")
   local rows = {}
   for line in f:lines() do

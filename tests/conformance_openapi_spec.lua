@@ -4,7 +4,7 @@
 -- parameters, body, content type, or a missing `Authorization: MxToken ...`.
 
 local mx = require("mxdeploy")
-local prism_mock = require("prism_mock")
+local prism_server = require("prism")
 
 local APP = "c533ee0b-f7db-4e62-868b-1192d392ccec"
 local ENV_UUID = "22064f8f-ee55-438c-9ab2-182f2f8e5f2f"
@@ -48,7 +48,7 @@ end
 describe("Deploy API v4 against Prism", function()
   local prism, c
   setup(function()
-    prism = prism_mock.start("deploy-api-v4.openapi.yaml")
+    prism = prism_server.mock("deploy-api-v4.openapi.yaml")
     c = client_for("v4", prism.url)
   end)
   teardown(function() if prism then prism:stop() end end)
@@ -120,7 +120,7 @@ end)
 describe("Private Cloud Deploy API against Prism", function()
   local prism, c
   setup(function()
-    prism = prism_mock.start("private-cloud-deploy-api.openapi.yaml")
+    prism = prism_server.mock("private-cloud-deploy-api.openapi.yaml")
     c = client_for("pc", prism.url)
   end)
   teardown(function() if prism then prism:stop() end end)
@@ -220,7 +220,7 @@ end)
 describe("Private Cloud Build API against Prism", function()
   local prism, c, mda
   setup(function()
-    prism = prism_mock.start("private-cloud-build-api.openapi.yaml")
+    prism = prism_server.mock("private-cloud-build-api.openapi.yaml")
     c = client_for("pcbuild", prism.url)
     mda = os.tmpname() .. ".mda"
     local f = assert(io.open(mda, "wb"))

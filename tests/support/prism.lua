@@ -1,15 +1,18 @@
--- Stoplight Prism in proxy mode (`prism proxy --errors SPEC UPSTREAM`) on 127.0.0.1: every
--- request and the upstream's response are validated against the OpenAPI spec; with --errors a
--- violation turns into a 500 application/problem+json (type .../prism/errors#VIOLATIONS) and a
--- `sl-violations` header. Used to prove the sandbox's v4 and Private Cloud answers conform.
+-- Stoplight Prism on 127.0.0.1, for conformance tests against the official OpenAPI specs.
 --
 --   local prism = require("prism")
---   local p = prism.proxy("deploy-api-v4.openapi.yaml", sb.url .. "/cloud/api/v4")
---   p.url ... p:log() ... p:stop()
+--   local m = prism.mock("deploy-api-v4.openapi.yaml")           -- validates our requests
+--   local p = prism.proxy("deploy-api-v4.openapi.yaml", upstream) -- validates the sandbox's answers
+--   m.url, p:log(), prism.violations(resp), m:stop()
+--
+-- Mock mode answers 4xx/422 to a request that violates the spec; proxy mode with --errors turns
+-- a violation (request or upstream response) into a 500 application/problem+json with an
+-- `sl-violations` header.
 local core = require("mxdeploy.core")
 
 local M = {}
 
+--- Directory of the shared specs: $MXDEPLOY_SPECS_DIR, else $MXDEPLOY_SOURCE_DIR/../shared/specs.
 function M.specs_dir()
   return os.getenv("MXDEPLOY_SPECS_DIR") or ((os.getenv("MXDEPLOY_SOURCE_DIR") or ".") .. "/../shared/specs")
 end
@@ -24,22 +27,24 @@ end
 
 local function q(s) return "'" .. tostring(s):gsub("'", "'\\''") .. "'" end
 
-local Proxy = {}
-Proxy.__index = Proxy
+local Prism = {}
+Prism.__index = Prism
 
--- Starts the proxy and returns once it listens (bounded: 60 s). upstream must be 127.0.0.1.
-function M.proxy(spec, upstream)
-  assert(upstream:match("^http://127%.0%.0%.1:%d+"), "prism upstream must be on 127.0.0.1")
+-- Starts `prism <mode> --errors -h 127.0.0.1 -p PORT <args...>` and returns once it listens
+-- (bounded: 60 s per attempt, 5 attempts on a port clash).
+local function launch(mode, spec, ...)
   local path = M.specs_dir() .. "/" .. spec
   assert(io.open(path, "r"), "spec not found: " .. path):close()
-  local bin = os.getenv("PRISM") or "/usr/bin/prism"
+  local args = { q(path) }
+  for _, a in ipairs({ ... }) do args[#args + 1] = q(a) end
+  local bin = os.getenv("PRISM") or "prism"
   local tmp = os.tmpname()
   for attempt = 1, 5 do
     local port = math.random(20000, 45000)
     local log, pidfile = tmp .. "." .. port .. ".log", tmp .. "." .. port .. ".pid"
-    -- setsid: prism (node) gets its own process group, stopped as a whole by its own id.
-    assert(os.execute(("setsid %s proxy --errors -h 127.0.0.1 -p %d %s %s > %s 2>&1 < /dev/null & echo $! > %s")
-      :format(q(bin), port, q(path), q(upstream), q(log), q(pidfile))))
+    -- setsid: prism (node) gets its own process group, stopped as a whole by its id
+    assert(os.execute(("setsid %s %s --errors -h 127.0.0.1 -p %d %s > %s 2>&1 < /dev/null & echo $! > %s")
+      :format(q(bin), mode, port, table.concat(args, " "), q(log), q(pidfile))))
     local pid = tonumber(read(pidfile):match("%d+"))
     os.remove(pidfile)
     local deadline = core.now() + 60
@@ -47,21 +52,34 @@ function M.proxy(spec, upstream)
       local text = read(log)
       if text:find("Prism is listening", 1, true) then
         os.remove(tmp)
-        return setmetatable({ url = "http://127.0.0.1:" .. port, pid = pid, log_path = log }, Proxy)
+        return setmetatable({ url = "http://127.0.0.1:" .. port, port = port, pid = pid, log_path = log,
+                              spec = spec }, Prism)
       end
       if text:find("EADDRINUSE", 1, true) or not os.execute("kill -0 " .. pid .. " 2>/dev/null") then break end
       core.sleep(0.1)
     end
     os.execute("kill -TERM -" .. pid .. " 2>/dev/null")
-    if attempt == 5 then error("prism proxy did not start for " .. spec .. ":\n" .. read(log)) end
+    if attempt == 5 then error("prism " .. mode .. " did not start for " .. spec .. ":\n" .. read(log)) end
   end
 end
 
-function Proxy:log()
+--- A mock server for `spec` (a file name inside specs_dir()).
+function M.mock(spec)
+  return launch("mock", spec)
+end
+
+--- A validating proxy for `spec` in front of `upstream` (which must be on 127.0.0.1).
+function M.proxy(spec, upstream)
+  assert(upstream:match("^http://127%.0%.0%.1:%d+"), "prism upstream must be on 127.0.0.1")
+  return launch("proxy", spec, upstream)
+end
+
+--- Lines prism logged (requests it served and the violations it found).
+function Prism:log()
   return read(self.log_path)
 end
 
-function Proxy:stop()
+function Prism:stop()
   if self.pid then
     local pid = self.pid
     os.execute("kill -TERM -" .. pid .. " 2>/dev/null")
@@ -73,7 +91,7 @@ function Proxy:stop()
   os.remove(self.log_path)
 end
 
--- Whether a response passed through the proxy shows a spec violation (request or response).
+--- The violations a response passed through a proxy reports, or nil.
 function M.violations(resp)
   if not resp then return "no response" end
   local v = resp.headers and resp.headers["sl-violations"]
