@@ -31,7 +31,8 @@ Term.__index = Term
 local function start(history)
   assert(have_tmux(), "tmux is not installed: the REPL terminal tests need it (run tools/install-deps)")
   local self = setmetatable({}, Term)
-  self.socket = ("mxdeploy-test-%d-%d"):format(os.time(), math.random(1, 1e9))
+  self.socket = os.tmpname() -- a fresh path for the server's socket, removed by stop()
+  os.remove(self.socket)
   local inner = table.concat({
     "env -u MENDIX_USERNAME -u MENDIX_APIKEY -u MENDIX_TOKEN",
     "MXDEPLOY_CREDENTIALS=/nonexistent INPUTRC=/dev/null TERM=screen",
@@ -43,7 +44,7 @@ local function start(history)
 end
 
 function Term:tmux(args, want_output)
-  local cmd = ("tmux -L %s -f /dev/null %s 2>&1"):format(self.socket, args)
+  local cmd = ("tmux -S %s -f /dev/null %s 2>&1"):format(sh_quote(self.socket), args)
   local p = assert(io.popen(cmd))
   local out = p:read("a")
   local ok = p:close()
@@ -53,6 +54,7 @@ end
 
 function Term:stop()
   self:tmux("kill-server", true)
+  os.remove(self.socket)
 end
 
 --- Types text literally (no Enter).
