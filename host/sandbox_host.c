@@ -12,6 +12,19 @@
 #include <lualib.h>
 
 #include "server.h"
+#include "embedded.h"
+#include "json.h"
+
+extern const struct mx_embedded mx_embedded_sandbox[];
+
+/* The sandbox's Lua state: our JSON module and the embedded sandbox sources. */
+static void open_sandbox_libs(lua_State *L) {
+    luaL_getsubtable(L, LUA_REGISTRYINDEX, LUA_PRELOAD_TABLE);
+    lua_pushcfunction(L, luaopen_mxdeploy_json);
+    lua_setfield(L, -2, "mxdeploy.json");
+    lua_pop(L, 1);
+    mx_embedded_install(L, mx_embedded_sandbox);
+}
 
 struct mx_sandbox {
     struct mx_sbserver *srv;
@@ -60,6 +73,7 @@ static double env_time_scale(void) {
 struct mx_sandbox *mx_sandbox_start_default(char *err, size_t errlen) {
     struct mx_sbserver_opts o;
     memset(&o, 0, sizeof o);
+    o.open_libs = open_sandbox_libs;
     o.time_scale = env_time_scale();
     struct mx_sbserver *srv = mx_sbserver_start(&o, err, errlen);
     return srv ? wrap(srv) : NULL;
@@ -169,6 +183,7 @@ static int ctl_stop(lua_State *L) {
 static int ctl_start(lua_State *L) {
     struct mx_sbserver_opts o;
     memset(&o, 0, sizeof o);
+    o.open_libs = open_sandbox_libs;
     if (!lua_isnoneornil(L, 1)) {
         luaL_checktype(L, 1, LUA_TTABLE);
         o.from = L;
@@ -260,6 +275,7 @@ static int usage(void) {
 int mx_sandbox_command(int argc, char **argv) {
     struct mx_sbserver_opts o;
     memset(&o, 0, sizeof o);
+    o.open_libs = open_sandbox_libs;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) {

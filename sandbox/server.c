@@ -20,11 +20,6 @@
 #include <lualib.h>
 #include <microhttpd.h>
 
-#include "embedded.h"
-#include "json.h"
-
-extern const struct mx_embedded mx_embedded_sandbox[];
-
 #define MEM_BODY_MAX (1024 * 1024) /* larger bodies (and every multipart body) go to a file */
 #define STACK_SIZE (512 * 1024)
 #define CONN_LIMIT 4096
@@ -532,9 +527,8 @@ struct mx_sbserver *mx_sbserver_start(const struct mx_sbserver_opts *o, char *er
     }
     s->L = L;
     luaL_openlibs(L);
-    preload(L, "mxdeploy.json", luaopen_mxdeploy_json);
     preload(L, "mxdeploy.sandbox.native", luaopen_native);
-    mx_embedded_install(L, mx_embedded_sandbox);
+    if (o->open_libs) o->open_libs(L);
 
     /* Hold the lock until the app exists: early requests wait for it. */
     pthread_mutex_lock(&s->mu);

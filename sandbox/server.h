@@ -19,6 +19,9 @@ struct mx_sbserver_opts {
      * booleans, nested tables) are copied into the app's opts first; the fields above override. */
     lua_State *from;
     int from_idx;
+    /* Makes `require` find what the app needs: mxdeploy.json and the mxdeploy.sandbox.* modules
+     * (the host embeds them). Called once on the sandbox's own Lua state. */
+    void (*open_libs)(lua_State *L);
 };
 
 /* Starts both listeners and the app. NULL on failure with a message in err. */
