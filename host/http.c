@@ -320,10 +320,17 @@ static void setup_easy(struct http_op *h) {
 }
 
 static void start_transfer(struct http_op *h) {
+    /* "METHOD url" for mx.pending(), cut to fit: only a description */
     char shown[2048];
     mx_redact_url(h->url, shown, sizeof shown);
-    int n = snprintf(h->base.what, sizeof h->base.what, "%s %s", h->method, shown);
-    (void)n; /* a long URL is cut: this is only a description for mx.pending() */
+    size_t cap = sizeof h->base.what - 1, m = strlen(h->method), u = strlen(shown);
+    if (m > cap) m = cap;
+    memcpy(h->base.what, h->method, m);
+    size_t at = m;
+    if (at < cap) h->base.what[at++] = ' ';
+    if (u > cap - at) u = cap - at;
+    memcpy(h->base.what + at, shown, u);
+    h->base.what[at + u] = '\0';
     h->t0 = mx_now();
     curl_multi_add_handle(mx_sched_multi(h->base.sched), h->easy);
 }
