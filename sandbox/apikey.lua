@@ -111,7 +111,7 @@ local function record_upload(ctx, app, kind)
   if not fields or not filename or (ctx.req.body_size or 0) == 0 then
     return nil, E(500, "INVALID_PACKAGE", "Failed to process the deployment package.")
   end
-  if kind == "v2" and ctx.req.body_size > 1024 * 1024 * 1024 then
+  if kind == "v2" and (size or ctx.req.body_size) > 1024 * 1024 * 1024 then -- the package, not the envelope
     return nil, E(400, "PACKAGE_TOO_LARGE", "Files bigger than 1 GB cannot be uploaded.")
   end
   local name = q.name or "default.mda"
