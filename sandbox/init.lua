@@ -40,6 +40,8 @@
 --                                (default 503) before reaching the simulation (the n-th matching
 --                                request fails when floor(n*rate) grows: 0.5 fails every 2nd)
 --   rate_limit = {count=n, status=429, retry_after=s}  the next n matching requests get 429
+--   redirect = "files" | URL [, status=n]  answer with a redirect (default 302) to the files
+--                                listener (another origin) or to URL
 --   error = "CODE" [, status=n]  answer with a documented error code (API-key APIs: errorCode
 --                                body at its documented status; v4/PC: {"error":{...}})
 --   drop = true                  the request takes effect, then the connection closes mid-body
@@ -393,6 +395,10 @@ function App:files(ctx)
     return { status = 200, headers = { ["Content-Type"] = "application/octet-stream" },
       body = "#!/bin/sh\necho mxpc-cli " .. v .. " " .. os_ .. " " .. arch .. " (sandbox)\n" }
   end
+  local redirected = p:match("^/files/redirected(/.*)$")
+  if redirected then -- the target of a `redirect = "files"` fault
+    return U.ok({ redirected = true, path = redirected })
+  end
   return { status = 404, headers = { ["Content-Type"] = "text/plain" }, body = "not found\n" }
 end
 
@@ -436,6 +442,11 @@ function App:handle(req)
         resp = error_for(fam, st, st == 503 and "SERVICE_UNAVAILABLE" or "INTERNAL_ERROR", "Simulated failure (sandbox fault)")
         applied[#applied + 1] = "error_rate"
       end
+    elseif not resp and f.redirect then
+      f.fired = f.fired + 1
+      local target = f.redirect == "files" and (self.files_url .. "/files/redirected" .. req.path) or f.redirect
+      resp = { status = f.status or 302, headers = { Location = target }, body = "" }
+      applied[#applied + 1] = "redirect"
     elseif not resp and f.error then
       f.fired = f.fired + 1
       local c = errors.lookup(fam and fam.api or "", f.error)
@@ -474,7 +485,7 @@ function App:handle(req)
     if req.method ~= "GET" and req.listener == "api" and resp.status < 400 then self:save() end
   end
   for _, f in ipairs(faults) do
-    if f.latency and not (f.rate_limit or f.error_rate or f.error or f.body or f.drop or f.truncate or f.job_fail) then
+    if f.latency and not (f.rate_limit or f.error_rate or f.error or f.redirect or f.body or f.drop or f.truncate or f.job_fail) then
       f.fired = f.fired + 1
     end
   end

@@ -263,6 +263,33 @@ describe("http transport", function()
     assert.has_error(function() client.v2.upload_package(S.APP, "/etc/hostname", { on_progress = 5 }) end)
   end)
 
+  it("does not send the API key, username or cookies to another origin on a redirect", function()
+    sb:configure({ faults = { { route = "GET /deploy/api/1/apps", redirect = "files", status = 307 } } })
+    local resp = mx.request({ url = sb.url .. "/deploy/api/1/apps", auth = c.credentials,
+      headers = { Cookie = "session=abc", Authorization = "Bearer user-given" } })
+    assert.are.equal(200, resp.status)
+    assert.is_true(resp.json.redirected)
+    local api, files
+    for _, r in ipairs(sb:requests()) do
+      if r.listener == "files" then files = r else api = r end
+    end
+    assert.is_true(api.credentials)
+    assert.is_false(files.credentials)
+    for _, h in ipairs({ "mendix-username", "mendix-apikey", "authorization", "cookie" }) do
+      assert.is_nil(files.headers[h], h .. " followed the redirect")
+    end
+  end)
+
+  it("keeps credentials on a redirect within the same origin", function()
+    sb:configure({ faults = { { route = "GET /deploy/api/1/apps", redirect = sb.url .. "/deploy/api/1/apps/calc", times = 1 } } })
+    local resp = mx.request({ url = sb.url .. "/deploy/api/1/apps", auth = c.credentials })
+    assert.are.equal(200, resp.status)
+    assert.are.equal("calc", resp.json.AppId)
+    local log = sb:requests()
+    assert.are.equal("/deploy/api/1/apps/calc", log[#log].path)
+    assert.is_true(log[#log].auth_ok)
+  end)
+
   it("round-trips [] and null exactly", function()
     local text = '{"a":[],"b":{},"c":null,"d":[1,[],{"e":null}],"n":12345678901234567,"f":0.5}'
     local v = json.decode(text)
