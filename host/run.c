@@ -16,9 +16,24 @@
  */
 void mx_report_error(lua_State *L, int idx) {
     idx = lua_absindex(L, idx);
-    const char *msg = luaL_tolstring(L, idx, NULL);
-    fprintf(stderr, "mxdeploy: %s\n", msg);
-    lua_pop(L, 1);
+    int top = lua_gettop(L);
+    if (lua_istable(L, idx) && luaL_getmetafield(L, idx, "__tostring") == LUA_TNIL) {
+        /* a plain error table: say what it holds rather than its address */
+        lua_getfield(L, idx, "kind");
+        lua_getfield(L, idx, "message");
+        if (lua_isstring(L, -1))
+            lua_pushfstring(L, "%s%s%s", lua_isstring(L, -2) ? lua_tostring(L, -2) : "",
+                            lua_isstring(L, -2) ? ": " : "", lua_tostring(L, -1));
+        else
+            lua_pushfstring(L, "error object (%s)", luaL_tolstring(L, idx, NULL));
+        fprintf(stderr, "mxdeploy: %s\n", lua_tostring(L, -1));
+        lua_settop(L, top);
+    } else {
+        if (lua_istable(L, idx)) lua_pop(L, 1); /* the __tostring pushed by getmetafield */
+        const char *msg = luaL_tolstring(L, idx, NULL);
+        fprintf(stderr, "mxdeploy: %s\n", msg);
+        lua_pop(L, 1);
+    }
     int structured = 0;
     if (lua_istable(L, idx)) {
         lua_getfield(L, idx, "kind");
