@@ -1,19 +1,18 @@
-# Generates a C file that embeds Lua sources as byte arrays.
-# Inputs: OUT (C file), SYMBOL (array name), ROOT (source dir, for chunk names), MODULES (list of "module.name=path").
+# Generates a C file that embeds Lua chunks (source or bytecode) as byte arrays.
+# Inputs: OUT (C file), SYMBOL (array name), MODULES (list of "module.name=file=display/path.lua").
 set(body "")
 set(table "")
 set(i 0)
 foreach(entry IN LISTS MODULES)
-  string(FIND "${entry}" "=" eq)
-  string(SUBSTRING "${entry}" 0 ${eq} name)
-  math(EXPR start "${eq} + 1")
-  string(SUBSTRING "${entry}" ${start} -1 path)
+  string(REPLACE "=" ";" parts "${entry}")
+  list(GET parts 0 name)
+  list(GET parts 1 path)
+  list(GET parts 2 rel)
   file(READ "${path}" hex HEX)
   string(LENGTH "${hex}" hexlen)
   math(EXPR len "${hexlen} / 2")
   string(REGEX REPLACE "([0-9a-f][0-9a-f])" "0x\\1," bytes "${hex}")
   string(APPEND body "static const unsigned char src_${i}[] = {${bytes}0};\n")
-  file(RELATIVE_PATH rel "${ROOT}" "${path}")
   string(APPEND table "    {\"${name}\", \"@${rel}\", src_${i}, ${len}},\n")
   math(EXPR i "${i} + 1")
 endforeach()

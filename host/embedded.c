@@ -8,7 +8,7 @@
 int mx_embedded_load(lua_State *L, const struct mx_embedded *modules, const char *name) {
     for (const struct mx_embedded *m = modules; m->name; m++) {
         if (strcmp(m->name, name) == 0)
-            return luaL_loadbufferx(L, (const char *)m->source, m->len, m->chunkname, "t");
+            return luaL_loadbufferx(L, (const char *)m->source, m->len, m->chunkname, "bt");
     }
     return -1;
 }
