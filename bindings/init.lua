@@ -37,6 +37,7 @@ M.request = request.request
 M.download = client.download
 M.retry_policy = request.policy
 M.progress = require("mxdeploy.progress").new
+M.logger = require("mxdeploy.progress").logger
 
 --- Transport settings for the whole process: `max_host_connections` (concurrent connections to
 --- one host, default 64) and `trace` (log every exchange to stderr, like --trace). Returns the

@@ -47,4 +47,17 @@ function M.new(label, opts)
   end
 end
 
+--- A step log for workflow scripts: log(step, fmt, ...) writes "[  12.3s] step      message"
+--- (seconds since the logger was made) to stdout, flushed, so a long run shows where it is.
+function M.logger(opts)
+  opts = opts or {}
+  local out = opts.stream or io.stdout
+  local now = require("mxdeploy.core").now
+  local started = now()
+  return function(step, fmt, ...)
+    out:write(("[%6.1fs] %-9s %s\n"):format(now() - started, step, fmt:format(...)))
+    out:flush()
+  end
+end
+
 return M

@@ -10,12 +10,7 @@ local STD_MODES = { test = "Test", acceptance = "Acceptance", production = "Prod
 
 -- ---------- lookups ----------
 
-local function member(app, user)
-  for _, m in ipairs(app.members or {}) do
-    if m == user.username then return true end
-  end
-  return false
-end
+local member = U.member
 
 local function get_app(ctx, id)
   if not id:match("^[%w%-_]+$") then return nil, E(400, "INVALID_APPID", "Invalid AppId") end

@@ -266,4 +266,12 @@ function U.phase(phases, elapsed)
   return phases[#phases][1], true
 end
 
+-- Whether `user` ({username=}) is a member of `app` (the apps a key or token can see).
+function U.member(app, user)
+  for _, m in ipairs(app.members or {}) do
+    if m == user.username then return true end
+  end
+  return false
+end
+
 return U

@@ -5,12 +5,7 @@ local E = U.v4_error
 
 local M = {}
 
-local function member(app, user)
-  for _, m in ipairs(app.members or {}) do
-    if m == user.username then return true end
-  end
-  return false
-end
+local member = U.member
 
 local function get_app(ctx, id)
   for _, a in ipairs(ctx.world.apps) do

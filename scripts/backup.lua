@@ -6,11 +6,7 @@
 
 local mx = mx or require("mxdeploy")
 
-local started = mx.now()
-local function log(step, fmt, ...)
-  io.stdout:write(("[%6.1fs] %-8s %s\n"):format(mx.now() - started, step, fmt:format(...)))
-  io.stdout:flush()
-end
+local log = mx.logger() -- "[  12.3s] step      message" lines on stdout
 
 local positional, data_type = {}, "files_and_database"
 for _, a in ipairs(arg) do

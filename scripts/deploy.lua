@@ -11,11 +11,7 @@
 
 local mx = mx or require("mxdeploy")
 
-local started = mx.now()
-local function log(step, fmt, ...)
-  io.stdout:write(("[%6.1fs] %-9s %s\n"):format(mx.now() - started, step, fmt:format(...)))
-  io.stdout:flush()
-end
+local log = mx.logger() -- "[  12.3s] step      message" lines on stdout
 
 local function human(bytes)
   if bytes >= 2 ^ 20 then return ("%.1f MB"):format(bytes / 2 ^ 20) end
