@@ -37,6 +37,14 @@ static void history_path(char *out, size_t n) {
         out[0] = '\0';
 }
 
+/* Only a regular file (or none yet) is read and rewritten: MXDEPLOY_HISTORY=/dev/null or a pipe
+ * must stay what it is (readline truncates, rewrites and renames over the file). */
+static int history_file_usable(const char *path) {
+    struct stat st;
+    if (lstat(path, &st) != 0) return 1;
+    return S_ISREG(st.st_mode);
+}
+
 static const char *prompt(lua_State *L, int first) {
     lua_getglobal(L, first ? "_PROMPT" : "_PROMPT2");
     const char *p = lua_tostring(L, -1);
@@ -271,7 +279,7 @@ void mx_repl(lua_State *L) {
     rl_catch_signals = 0;
     rl_attempted_completion_function = complete;
     rl_basic_word_break_characters = " \t\n\"\\'`><=;+-*/%^~#&|{}()[],";
-    if (hist[0]) read_history(hist);
+    if (hist[0] && history_file_usable(hist)) read_history(hist);
     char *chunk = NULL;
     for (;;) {
         int cleared;
@@ -301,9 +309,9 @@ void mx_repl(lua_State *L) {
         chunk = NULL;
     }
     free(chunk);
-    if (hist[0]) {
-        write_history(hist);
+    if (hist[0] && history_file_usable(hist)) {
+        write_history(hist); /* readline creates it 0600 */
         history_truncate_file(hist, HISTORY_LINES);
-        chmod(hist, 0600);
+        chmod(hist, 0600); /* an older file may have been readable by others */
     }
 }

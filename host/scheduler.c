@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <lauxlib.h>
 
@@ -1023,6 +1024,13 @@ static void install_coroutine_overrides(lua_State *L) {
  * that raises in Lua code that is busy computing. */
 static void on_sigint(int sig) {
     (void)sig;
+    if (interrupted && the_sched && the_sched->interrupt_handled && !the_sched->interrupt_off) {
+        /* a second Ctrl-C while cleanups run: stop now */
+        static const char msg[] = "\nmxdeploy: interrupted again, exiting without cleanup\n";
+        ssize_t n = write(STDERR_FILENO, msg, sizeof msg - 1);
+        (void)n;
+        _exit(130);
+    }
     interrupted = 1;
     if (!the_sched) return;
     curl_multi_wakeup(the_sched->multi);

@@ -199,7 +199,7 @@ describe("REPL", function()
       "error('oops')",
       "'still alive'",
     }, "\n") .. "\n"
-    local code, out, err = mx("-i", input, "MXDEPLOY_HISTORY=/dev/null")
+    local code, out, err = mx("-i", input, "MXDEPLOY_HISTORY=" .. os.tmpname())
     assert.are.equal(0, code)
     assert.matches("\n?2\n", out)
     assert.matches("42\n", out)
@@ -209,6 +209,19 @@ describe("REPL", function()
     assert.matches("d = %[%],", out)
     assert.matches("oops", err)
     assert.matches('"still alive"', out)
+  end)
+
+  it("leaves a history path that is not a regular file alone", function()
+    local fifo = os.tmpname()
+    os.remove(fifo)
+    assert(os.execute("mkfifo -m 640 " .. fifo))
+    local code = run(("MXDEPLOY_HISTORY=%q timeout 20 %q -i"):format(fifo, BIN), "1 + 1\n")
+    assert.are.equal(0, code, "the REPL blocked on or failed with a FIFO history path")
+    local p = io.popen("stat -c '%F %a' " .. fifo)
+    local kind = p:read("a")
+    p:close()
+    os.remove(fifo)
+    assert.are.equal("fifo 640\n", kind)
   end)
 
   it("completes module fields", function()
