@@ -78,7 +78,7 @@ local ok, err = pcall(function()
   log("start", "%s/%s %s", app, mode, start.already_done and "was already running" or result.Status)
 
   local final = mx.v1.get_environment(app, mode)
-  log("done", "%s/%s is %s running %s", app, mode, final.Status, tostring(final.ModelVersion))
+  log("done", "%s/%s is %s with model version %s", app, mode, final.Status, tostring(final.ModelVersion))
 end)
 if generated then os.remove(generated) end
 if not ok then
