@@ -2,7 +2,7 @@
 -- are generated from mxdeploy.operations.
 --
 --   local c = mx.connect{profile=, username=, apikey=, token=, base_urls={v1=, ...},
---                        retry=, timeout=, insecure=, poll_interval=}
+--                        retry=, timeout=, insecure=, ca_file=, poll_interval=}
 --   c.v1, c.v2, c.v4, c.build, c.backups, c.pc, c.pcbuild
 --
 -- Credentials are resolved (through core.credentials) at the first call that needs them, so a
@@ -29,7 +29,7 @@ M.function_ops = setmetatable({}, { __mode = "k" })
 
 local CONNECT_OPTIONS = {
   profile = "string", username = "string", apikey = "string", token = "string",
-  base_urls = "table", retry = "table|boolean", timeout = "number", insecure = "boolean",
+  base_urls = "table", retry = "table|boolean", timeout = "number", insecure = "boolean", ca_file = "string",
   poll_interval = "number", credentials = "userdata|table",
 }
 
@@ -131,6 +131,7 @@ function Client:send(op, a)
     method = op.method, url = self:url_of(op, a.path), headers = headers,
     auth = self:auth_for(nsinfo), auth_scheme = nsinfo.auth,
     policy = self.policy, timeout = self.options.timeout, insecure = self.options.insecure,
+    ca_file = self.options.ca_file,
   }
   if nsinfo.auth == "apikey" and op.input ~= "upload" then
     -- the v1/v2/Build/Backups docs send it on every call except uploads
@@ -268,7 +269,8 @@ end
 function M.download(url, output, opts)
   opts = opts or {}
   local resp = request.request{ method = "GET", url = url, output = output, timeout = opts.timeout,
-    on_progress = opts.on_progress, retry = opts.retry, policy = opts.policy, insecure = opts.insecure }
+    on_progress = opts.on_progress, retry = opts.retry, policy = opts.policy, insecure = opts.insecure,
+    ca_file = opts.ca_file }
   if output then return output end
   return resp.body
 end
@@ -286,7 +288,8 @@ local function add_helpers(self, namespaces)
         errors.raise(errors.new("http", { status = 200, message = "response has no DownloadUrl",
           method = "GET" }), 2)
       end
-      return M.download(url, output, { policy = self.policy, insecure = self.options.insecure })
+      return M.download(url, output, { policy = self.policy, insecure = self.options.insecure,
+        ca_file = self.options.ca_file })
     end
   end
   v1.download_app_logs = logs(v1.get_app_logs, "download_app_logs")
@@ -296,7 +299,8 @@ local function add_helpers(self, namespaces)
     if type(url) ~= "string" then
       errors.raise(errors.argument("backups.download_archive", 1, "archive (with url) or URL expected, got " .. errors.typename(url)), 2)
     end
-    return M.download(url, output, { policy = self.policy, insecure = self.options.insecure })
+    return M.download(url, output, { policy = self.policy, insecure = self.options.insecure,
+      ca_file = self.options.ca_file })
   end
 end
 

@@ -2,7 +2,8 @@
 --
 -- Every error is a table with metatable `Error` and a `kind`:
 --   "http"        the server answered with status >= 400
---   "network"     the exchange failed (connect, reset, TLS, ...)
+--   "network"     the exchange failed (connect, reset, ...)
+--   "tls"         the server's certificate could not be verified (never retried)
 --   "timeout"     a request or a deadline (mx.timeout, job:wait{timeout=}) ran out
 --   "cancelled"   the task was cancelled
 --   "argument"    a call was refused before any request was sent
@@ -163,8 +164,8 @@ function Error.__tostring(e)
     return "interrupted"
   elseif k == "response" then
     return tostring(e.message) .. where(e)
-  elseif k == "network" or k == "timeout" or k == "cancelled" then
-    local label = k == "network" and "network error" or k
+  elseif k == "network" or k == "timeout" or k == "cancelled" or k == "tls" then
+    local label = (k == "network" and "network error") or (k == "tls" and "TLS error") or k
     return label .. (e.message and (": " .. e.message) or "") .. where(e) .. retries_note(e)
   else
     return tostring(k) .. " error: " .. tostring(e.message)

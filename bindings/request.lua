@@ -2,7 +2,7 @@
 -- over core.http (which performs exactly one exchange). This is `mx.request`.
 --
 --   mx.request{method=, url=, headers=, query=, query_order=, json=, body=, file=, form=, output=,
---              timeout=, connect_timeout=, raw=, retry=, auth=, auth_scheme=, on_progress=, insecure=}
+--              timeout=, connect_timeout=, raw=, retry=, auth=, auth_scheme=, on_progress=, insecure=, ca_file=}
 --   query_order: query keys to put first, in this order (an operation's documented order);
 --   the other keys follow, sorted.
 --   -> {status=, headers=, body=, json=, url=, retries=, time=}
@@ -76,7 +76,7 @@ end
 local ALLOWED = {
   method = true, url = true, headers = true, query = true, query_order = true, json = true, body = true, file = true,
   form = true, output = true, timeout = true, connect_timeout = true, low_speed_time = true,
-  raw = true, retry = true, auth = true, auth_scheme = true, on_progress = true, insecure = true,
+  raw = true, retry = true, auth = true, auth_scheme = true, on_progress = true, insecure = true, ca_file = true,
   max_redirects = true, trace = true, policy = true,
 }
 
@@ -127,7 +127,7 @@ function M.request(req)
     method = method, url = url, headers = headers, body = body, file = req.file, form = req.form,
     output = req.output, timeout = req.timeout, connect_timeout = req.connect_timeout,
     low_speed_time = req.low_speed_time, on_progress = req.on_progress, auth = req.auth,
-    auth_scheme = req.auth_scheme, insecure = req.insecure, max_redirects = req.max_redirects,
+    auth_scheme = req.auth_scheme, insecure = req.insecure, ca_file = req.ca_file, max_redirects = req.max_redirects,
     trace = req.trace,
   }
   local where = { method = method, url = url }

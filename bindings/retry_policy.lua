@@ -11,7 +11,7 @@
 --    (core.http's err.reached == false); a status answer means it arrived: never retried;
 --  * 500 is never retried (Mendix reports permanent failures such as NO_MDA_HAS_BEEN_DEPLOYED
 --    with 500);
---  * a cancelled request is never retried;
+--  * a cancelled request, or one whose TLS certificate check failed, is never retried;
 --  * the delay is exponential (base_delay * 2^(n-1), capped at max_delay) with jitter, or the
 --    server's Retry-After (seconds or an HTTP date) when it sent one; a Retry-After longer than
 --    max_retry_after is not waited for: the error is raised with `retry_after` set.
@@ -89,6 +89,7 @@ function M.decide(policy, method, resp, err, retries)
   local idempotent = policy.idempotent[method] == true
   if err then
     if err.kind == "cancelled" then return nil, "cancelled" end
+    if err.kind == "tls" then return nil, "TLS verification failed: retrying cannot help" end
     if idempotent or err.reached == false then
       return M.backoff(policy, retries + 1)
     end

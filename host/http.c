@@ -58,6 +58,7 @@ struct http_op {
     size_t body_len;
     char *upload_path;
     char *output, *tmp_path;
+    char *ca_file; /* trust these CA certificates (PEM) instead of the system's */
     FILE *out;
     struct buf resp_body, resp_headers; /* headers: "name\0value\0" pairs of the last response */
     long status;
@@ -313,6 +314,7 @@ static void setup_easy(struct http_op *h) {
     curl_easy_setopt(e, CURLOPT_LOW_SPEED_TIME, h->low_speed_time);
     curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, h->insecure ? 0L : 1L);
     curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, h->insecure ? 0L : 2L);
+    if (h->ca_file) curl_easy_setopt(e, CURLOPT_CAINFO, h->ca_file);
     curl_easy_setopt(e, CURLOPT_XFERINFOFUNCTION, on_progress);
     curl_easy_setopt(e, CURLOPT_XFERINFODATA, h);
     curl_easy_setopt(e, CURLOPT_NOPROGRESS, 0L);
@@ -444,7 +446,10 @@ static int http_push(mx_op *op, lua_State *L) {
         lua_pushnil(L);
         lua_createtable(L, 0, 6);
         int timeout = h->result == CURLE_OPERATION_TIMEDOUT;
-        set_field_str(L, "kind", timeout ? "timeout" : "network");
+        int tls = h->result == CURLE_PEER_FAILED_VERIFICATION ||
+                  h->result == CURLE_SSL_CACERT_BADFILE || h->result == CURLE_SSL_CERTPROBLEM ||
+                  h->result == CURLE_SSL_ISSUER_ERROR;
+        set_field_str(L, "kind", timeout ? "timeout" : tls ? "tls" : "network");
         set_field_str(L, "message", h->errbuf[0] ? h->errbuf : curl_easy_strerror(h->result));
         lua_pushinteger(L, h->result);
         lua_setfield(L, -2, "curl_code");
@@ -530,6 +535,7 @@ static void http_destroy(mx_op *op) {
     free(h->upload_path);
     free(h->output);
     free(h->tmp_path);
+    free(h->ca_file);
     if (h->progress_ref != LUA_NOREF)
         luaL_unref(mx_sched_state(op->sched), LUA_REGISTRYINDEX, h->progress_ref);
 }
@@ -718,6 +724,8 @@ static int http_build(lua_State *L) {
     h->low_speed_time = (long)opt_number(L, "low_speed_time", 60);
     h->max_redirects = (int)opt_number(L, "max_redirects", 5);
     h->insecure = opt_bool(L, "insecure");
+    const char *ca_file = opt_string(L, "ca_file");
+    if (ca_file) h->ca_file = dup_or_die(ca_file);
     h->trace = opt_bool(L, "trace");
     read_headers(L, h);
     read_auth(L, h);

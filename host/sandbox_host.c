@@ -194,7 +194,11 @@ static int ctl_start(lua_State *L) {
         o.files_port = (int)luaL_optinteger(L, -1, 0);
         lua_getfield(L, 1, "time_scale");
         int has_scale = !lua_isnil(L, -1);
-        lua_pop(L, 3);
+        lua_getfield(L, 1, "tls_cert"); /* strings stay alive in the options table */
+        o.tls_cert = lua_tostring(L, -1);
+        lua_getfield(L, 1, "tls_key");
+        o.tls_key = lua_tostring(L, -1);
+        lua_pop(L, 5);
         if (!has_scale) o.time_scale = env_time_scale();
     } else {
         o.time_scale = env_time_scale();
@@ -268,7 +272,7 @@ int luaopen_mxdeploy_sandboxctl(lua_State *L) {
 
 static int usage(void) {
     fprintf(stderr, "usage: mxdeploy sandbox [--port N] [--files-port N] [--state FILE] "
-                    "[--log FILE] [--seed FILE] [--time-scale X]\n");
+                    "[--log FILE] [--seed FILE] [--time-scale X] [--tls-cert PEM --tls-key PEM]\n");
     return 2;
 }
 
@@ -296,6 +300,10 @@ int mx_sandbox_command(int argc, char **argv) {
             o.seed = v;
         else if (!strcmp(a, "--time-scale"))
             o.time_scale = atof(v);
+        else if (!strcmp(a, "--tls-cert"))
+            o.tls_cert = v;
+        else if (!strcmp(a, "--tls-key"))
+            o.tls_key = v;
         else
             return usage();
     }

@@ -42,6 +42,7 @@ struct mx_sbserver {
     int app_ref;
     struct listener api, files;
     char url[64], files_url[64];
+    char *tls_cert, *tls_key; /* PEM contents; MHD keeps pointers to them while it runs */
 };
 
 /* Per-request state, created by the URI log callback. */
@@ -485,7 +486,7 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
 }
 
 static int start_listener(struct mx_sbserver *s, struct listener *li, const char *name, int port,
-                          char *url, size_t urllen, char *err, size_t errlen) {
+                          int tls, char *url, size_t urllen, char *err, size_t errlen) {
     li->srv = s;
     li->name = name;
     struct sockaddr_in addr;
@@ -493,20 +494,41 @@ static int start_listener(struct mx_sbserver *s, struct listener *li, const char
     addr.sin_family = AF_INET;
     addr.sin_port = htons((uint16_t)port);
     addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    struct MHD_OptionItem tls_opts[] = {
+        {MHD_OPTION_HTTPS_MEM_KEY, 0, s->tls_key},
+        {MHD_OPTION_HTTPS_MEM_CERT, 0, s->tls_cert},
+        {MHD_OPTION_END, 0, NULL},
+    };
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION | MHD_USE_POLL;
+    if (tls) flags |= MHD_USE_TLS;
     li->d = MHD_start_daemon(
-        MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION | MHD_USE_POLL, 0, NULL,
-        NULL, handler, li, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
+        flags, 0, NULL, NULL, handler, li, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
         MHD_OPTION_CONNECTION_LIMIT, (unsigned)CONN_LIMIT, MHD_OPTION_THREAD_STACK_SIZE,
         (size_t)STACK_SIZE, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)600,
         MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned)1024, MHD_OPTION_URI_LOG_CALLBACK, uri_logger,
-        NULL, MHD_OPTION_NOTIFY_COMPLETED, completed, NULL, MHD_OPTION_END);
+        NULL, MHD_OPTION_NOTIFY_COMPLETED, completed, NULL, MHD_OPTION_ARRAY,
+        tls ? tls_opts : tls_opts + 2, MHD_OPTION_END);
     if (!li->d) {
-        snprintf(err, errlen, "cannot listen on 127.0.0.1:%d (%s listener)", port, name);
+        snprintf(err, errlen, "cannot listen on 127.0.0.1:%d (%s listener%s)", port, name,
+                 tls ? ", TLS: check the certificate and key" : "");
         return -1;
     }
     const union MHD_DaemonInfo *info = MHD_get_daemon_info(li->d, MHD_DAEMON_INFO_BIND_PORT);
-    snprintf(url, urllen, "http://127.0.0.1:%u", info ? (unsigned)info->port : (unsigned)port);
+    snprintf(url, urllen, "%s://127.0.0.1:%u", tls ? "https" : "http",
+             info ? (unsigned)info->port : (unsigned)port);
     return 0;
+}
+
+/* Reads a whole (small) file into a new NUL-terminated buffer, or NULL. */
+static char *read_pem(const char *path) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    char *buf = malloc(65537);
+    size_t n = buf ? fread(buf, 1, 65536, f) : 0;
+    fclose(f);
+    if (!buf) return NULL;
+    buf[n] = '\0';
+    return buf;
 }
 
 struct mx_sbserver *mx_sbserver_start(const struct mx_sbserver_opts *o, char *err, size_t errlen) {
@@ -532,9 +554,16 @@ struct mx_sbserver *mx_sbserver_start(const struct mx_sbserver_opts *o, char *er
 
     /* Hold the lock until the app exists: early requests wait for it. */
     pthread_mutex_lock(&s->mu);
-    if (start_listener(s, &s->api, "api", o->port, s->url, sizeof s->url, err, errlen) != 0 ||
-        start_listener(s, &s->files, "files", o->files_port, s->files_url, sizeof s->files_url, err,
-                       errlen) != 0) {
+    int tls = o->tls_cert && o->tls_key;
+    if (tls) {
+        s->tls_cert = read_pem(o->tls_cert);
+        s->tls_key = read_pem(o->tls_key);
+    }
+    if ((tls && (!s->tls_cert || !s->tls_key) &&
+         snprintf(err, errlen, "cannot read the TLS certificate or key") > 0) ||
+        start_listener(s, &s->api, "api", o->port, tls, s->url, sizeof s->url, err, errlen) != 0 ||
+        start_listener(s, &s->files, "files", o->files_port, 0, s->files_url, sizeof s->files_url,
+                       err, errlen) != 0) {
         pthread_mutex_unlock(&s->mu);
         mx_sbserver_stop(s);
         return NULL;
@@ -639,6 +668,8 @@ void mx_sbserver_stop(struct mx_sbserver *s) {
         s->L = NULL;
     }
     pthread_mutex_unlock(&s->mu);
+    free(s->tls_cert);
+    free(s->tls_key);
     pthread_mutex_destroy(&s->mu);
     pthread_mutex_destroy(&s->stop_mu);
     pthread_cond_destroy(&s->stop_cv);

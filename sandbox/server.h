@@ -22,6 +22,8 @@ struct mx_sbserver_opts {
     /* Makes `require` find what the app needs: mxdeploy.json and the mxdeploy.sandbox.* modules
      * (the host embeds them). Called once on the sandbox's own Lua state. */
     void (*open_libs)(lua_State *L);
+    /* PEM files: when both are set the api listener speaks HTTPS (for testing TLS checks). */
+    const char *tls_cert, *tls_key;
 };
 
 /* Starts both listeners and the app. NULL on failure with a message in err. */
