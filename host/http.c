@@ -498,6 +498,10 @@ static int http_push(mx_op *op, lua_State *L) {
     lua_setfield(L, -2, "size_down");
     lua_pushinteger(L, h->redirects);
     lua_setfield(L, -2, "redirects");
+    long connects = 0; /* new connections this exchange opened: 0 when one was reused */
+    curl_easy_getinfo(h->easy, CURLINFO_NUM_CONNECTS, &connects);
+    lua_pushinteger(L, connects);
+    lua_setfield(L, -2, "new_connections");
     return 1;
 }
 

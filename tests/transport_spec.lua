@@ -143,6 +143,15 @@ describe("http transport", function()
     assert.is_true(core.now() - t0 < 10, "requests ran one after another") -- the sum is 50 s
   end)
 
+  it("reuses connections (keep-alive)", function()
+    local fresh <close> = S.start({})
+    local first = core.http({ url = fresh.url .. "/deploy/api/1/apps", auth = c.credentials })
+    local second = core.http({ url = fresh.url .. "/deploy/api/1/apps", auth = c.credentials })
+    assert.are.same({ 200, 200 }, { first.status, second.status })
+    assert.are.equal(1, first.new_connections)
+    assert.are.equal(0, second.new_connections)
+  end)
+
   it("caps concurrent connections per host as configured", function()
     -- a fresh host (no idle connections to reuse: the cap applies to opening new ones)
     local fresh <close> = S.start({ faults = { { route = "GET /deploy/api/1/apps", latency = 0.3 } } })
