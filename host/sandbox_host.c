@@ -70,11 +70,19 @@ static double env_time_scale(void) {
     return ts && *ts ? atof(ts) : 0;
 }
 
+/* MXDEPLOY_SANDBOX_LOG: the request log of a sandbox started without an explicit log (so what a
+ * `mxdeploy --sandbox` run did can be checked afterwards, e.g. that a dry run changed nothing). */
+static const char *env_log(void) {
+    const char *log = getenv("MXDEPLOY_SANDBOX_LOG");
+    return log && *log ? log : NULL;
+}
+
 struct mx_sandbox *mx_sandbox_start_default(char *err, size_t errlen) {
     struct mx_sbserver_opts o;
     memset(&o, 0, sizeof o);
     o.open_libs = open_sandbox_libs;
     o.time_scale = env_time_scale();
+    o.log = env_log();
     struct mx_sbserver *srv = mx_sbserver_start(&o, err, errlen);
     return srv ? wrap(srv) : NULL;
 }
@@ -200,8 +208,12 @@ static int ctl_start(lua_State *L) {
         o.tls_key = lua_tostring(L, -1);
         lua_pop(L, 5);
         if (!has_scale) o.time_scale = env_time_scale();
+        lua_getfield(L, 1, "log");
+        if (lua_isnil(L, -1)) o.log = env_log();
+        lua_pop(L, 1);
     } else {
         o.time_scale = env_time_scale();
+        o.log = env_log();
     }
     char err[512];
     struct mx_sbserver *srv = mx_sbserver_start(&o, err, sizeof err);

@@ -2,8 +2,11 @@
 -- job), transport it to the environment (stopping the environment first when it runs), start the
 -- environment and wait until it has started.
 --
---   mxdeploy scripts/deploy.lua APP MODE PACKAGE.mda
+--   mxdeploy scripts/deploy.lua [--dry-run] APP MODE PACKAGE.mda
 --   mxdeploy --sandbox scripts/deploy.lua                 (calc / Test / a generated demo package)
+--
+-- --dry-run checks what it can without changing anything (the app, the environment, the package
+-- file) and prints the plan; it sends only GET requests.
 --
 -- APP is the v1 AppId (the subdomain, e.g. "calc"); MODE is Test, Acceptance, Production or a
 -- flexible environment's name. Credentials: MENDIX_USERNAME and MENDIX_APIKEY (or a profile of
@@ -19,7 +22,11 @@ local function human(bytes)
 end
 
 local sandbox = package.loaded["mxdeploy.active_sandbox"]
-local app, mode, package_path = arg[1], arg[2], arg[3]
+local positional, dry_run = {}, false
+for _, a in ipairs(arg) do
+  if a == "--dry-run" then dry_run = true else positional[#positional + 1] = a end
+end
+local app, mode, package_path = positional[1], positional[2], positional[3]
 local generated
 if not package_path and sandbox then
   -- a demo package for the simulated cloud (any bytes will do there)
@@ -31,7 +38,7 @@ if not package_path and sandbox then
   generated = package_path
 end
 if not (app and mode and package_path) then
-  io.stderr:write("usage: mxdeploy scripts/deploy.lua APP MODE PACKAGE.mda\n")
+  io.stderr:write("usage: mxdeploy scripts/deploy.lua [--dry-run] APP MODE PACKAGE.mda\n")
   os.exit(2)
 end
 
@@ -41,6 +48,20 @@ local ok, err = pcall(function()
   local f = assert(io.open(package_path, "rb"))
   local size = f:seek("end")
   f:close()
+
+  if dry_run then
+    if size > 1024 ^ 3 then error(("%s is %s: Mendix Cloud refuses packages over 1 GB"):format(name, human(size)), 0) end
+    mx.v1.get_app(app) -- the app exists and these credentials may see it
+    local env = mx.v1.get_environment(app, mode)
+    log("plan", "upload %s (%s) to app %s (Deploy API v2) and wait for the package", name, human(size), app)
+    if env.Status == "Running" or env.Status == "Starting" then
+      log("plan", "stop %s/%s (it is %s)", app, mode, env.Status)
+    end
+    log("plan", "transport the package to %s/%s (now %s)", app, mode, tostring(env.ModelVersion))
+    log("plan", "start %s/%s and wait until it has started", app, mode)
+    log("dry-run", "nothing was changed")
+    return
+  end
 
   -- 1. upload (v2: a job that ends Completed and carries the PackageId)
   log("upload", "%s (%s) to app %s", name, human(size), app)

@@ -4,10 +4,10 @@
 local source = os.getenv("MXDEPLOY_SOURCE_DIR") or "."
 local bin = os.getenv("MXDEPLOY_BIN") or "mxdeploy"
 
-local function run(script, args)
+local function run(script, args, env)
   local out = os.tmpname()
-  local cmd = ("cd %q && MXDEPLOY_SANDBOX_TIME_SCALE=0.001 %q --sandbox scripts/%s %s > %q 2>&1"):format(
-    source, bin, script, args or "", out)
+  local cmd = ("cd %q && MXDEPLOY_SANDBOX_TIME_SCALE=0.001 %s %q --sandbox scripts/%s %s > %q 2>&1"):format(
+    source, env or "", bin, script, args or "", out)
   local ok, how, code = os.execute(cmd)
   local f = io.open(out)
   local text = f and f:read("a") or ""
@@ -38,6 +38,27 @@ describe("scripts", function()
     assert.are.equal(1, code, out)
     assert.matches("deploy failed: HTTP 404 APP_NOT_FOUND", out)
   end)
+
+  for _, case in ipairs({ { "deploy.lua", "--dry-run calc Acceptance" }, { "promote.lua", "calc --dry-run" } }) do
+    it(case[1] .. " --dry-run checks, prints the plan and sends no mutating request", function()
+      local log = os.tmpname()
+      local code, out = run(case[1], case[2], "MXDEPLOY_SANDBOX_LOG=" .. log)
+      assert.are.equal(0, code, out)
+      assert.matches("plan%s+", out)
+      assert.matches("plan%s+stop calc/%a+ %(it is Running%)", out)
+      assert.matches("dry%-run%s+nothing was changed", out)
+      local f = assert(io.open(log))
+      local methods = {}
+      for line in f:lines() do
+        local r = require("mxdeploy.json").decode(line)
+        methods[#methods + 1] = r.method .. " " .. r.path
+        assert.are.equal("GET", r.method, "a dry run sent " .. r.method .. " " .. r.path)
+      end
+      f:close()
+      os.remove(log)
+      assert.is_true(#methods >= 2, "the dry run checked nothing")
+    end)
+  end
 
   it("status.lua lists every environment of every app", function()
     local code, out = run("status.lua")
