@@ -93,6 +93,48 @@ describe("command line", function()
     assert.are.equal(1, lines(err), err)
   end)
 
+  it("reads named profiles from the credentials file lazily (MXDEPLOY_PROFILE or profile=), never printing them", function()
+    -- The file does not exist when the clients are created: credentials are read at the first call.
+    local dir = os.tmpname()
+    os.remove(dir)
+    assert(os.execute("mkdir -m 700 " .. dir))
+    local creds = dir .. "/credentials"
+    local script = tmpfile(([[
+      local sb = require("mxdeploy.sandboxctl").start{time_scale = 0.001}
+      local base = {v1 = sb.url .. "/deploy/api/1", v4 = sb.url .. "/cloud/api/v4"}
+      local by_env, named = mx.connect{base_urls = base}, mx.connect{profile = "ops", base_urls = base}
+      local f = assert(io.open(%q, "w"))
+      f:write("[default]\nusername = sandbox@example.com\napikey = default-profile-wrong-key\n\n",
+              "[ops]\nusername = sandbox@example.com\napikey = " .. sb.apikey .. "\ntoken = " .. sb.token .. "\n")
+      f:close()
+      os.execute("chmod 600 %s")
+      print("env", pcall(function() return #by_env.v1.list_apps() end))
+      print("named", #named.v1.list_apps(), #named.v4.list_apps().apps)
+      local ok, e = pcall(function() return mx.connect{profile = "nosuch", base_urls = base}.v1.list_apps() end)
+      print("missing", e.kind, tostring(e))
+      for _, r in ipairs(sb:requests()) do print("log", r.path, r.auth_ok) end
+      sb:stop()
+    ]]):format(creds, creds))
+    local env = "env -u MENDIX_USERNAME -u MENDIX_APIKEY -u MENDIX_TOKEN MXDEPLOY_CREDENTIALS=" .. creds
+    local code, out, err = mx("--trace " .. script, nil, env .. " MXDEPLOY_PROFILE=ops")
+    local printed = out .. err
+    assert.are.equal(0, code, err)
+    assert.matches("env\ttrue\t3\n", out)          -- MXDEPLOY_PROFILE=ops chose [ops]
+    assert.matches("named\t3\t3\n", out)           -- profile = "ops": API key and token
+    assert.matches("missing\tcredentials\tcredentials error: credentials file .* has no profile %[nosuch%]\n", out)
+    assert.is_nil(out:find("log\t[^\n]*\tfalse"), out)
+    code, out, err = mx(script, nil, env)             -- no MXDEPLOY_PROFILE: [default], a wrong key
+    assert.are.equal(0, code, err)
+    assert.matches("env\tfalse\tHTTP 401", out)
+    assert.matches("named\t3\t3\n", out)
+    assert.matches("log\t/deploy/api/1/apps\tfalse\n", out)
+    printed = printed .. out .. err
+    for _, s in ipairs({ "default-profile-wrong-key", "sandbox-apikey-0000", "sandbox-pat-rw" }) do
+      assert.is_nil(printed:find(s, 1, true), "a secret from the credentials file was printed")
+    end
+    os.remove(creds); os.remove(dir)
+  end)
+
   it("exits 130 on SIGINT after running <close> handlers and aborting transfers", function()
     local marker = os.tmpname()
     os.remove(marker)
