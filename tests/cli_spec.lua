@@ -68,6 +68,23 @@ describe("command line", function()
     end
   end)
 
+  it("--help and --version print to stdout and exit 0; -- ends the options", function()
+    local code, out, err = mx("--help")
+    assert.are.equal(0, code, err)
+    assert.matches("^usage: mxdeploy %[options%] %[script %[args%]%]", out)
+    for _, opt in ipairs({ "--sandbox", "--trace", "--version", "--help", "-e stat", "-l mod", "-i", "-v", "-E", "-W" }) do
+      assert.truthy(out:find("\n  " .. opt, 1, true), opt .. " missing from --help")
+    end
+    assert.matches("MENDIX_APIKEY", out)
+    code, out, err = mx("--version")
+    assert.are.equal(0, code, err)
+    assert.matches("^mxdeploy %d+%.%d+%.%d+ %(Lua 5%.4%.%d+, libcurl [%d.]+%)\n$", out)
+    local script = tmpfile("print(select('#', ...), ...)")
+    code, out = mx("-- " .. script .. " -e --trace")
+    assert.are.equal(0, code)
+    assert.are.equal("2\t-e\t--trace\n", out)
+  end)
+
   it("exits 1 with message and traceback on a script error", function()
     local script = tmpfile("local function f() error('kaput') end\nf()\n")
     local code, _, err = mx(script)
