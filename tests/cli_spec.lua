@@ -85,6 +85,29 @@ describe("command line", function()
     assert.are.equal("2\t-e\t--trace\n", out)
   end)
 
+  it("--trace logs each exchange on stderr: method, URL, status, time and sizes", function()
+    local script = tmpfile([[
+      mx.v1.list_apps()
+      mx.v1.create_environment_tag("calc", "Test", {Tag = "traced"})
+      pcall(mx.v1.get_app, "nosuch")
+    ]])
+    local code, out, err = mx("--sandbox --trace " .. script, nil,
+      "env -u MENDIX_USERNAME -u MENDIX_APIKEY -u MENDIX_TOKEN MXDEPLOY_CREDENTIALS=/nonexistent")
+    assert.are.equal(0, code, err)
+    assert.are.equal("", out)
+    local L = "%[http%] "
+    local U = "http://127%.0%.0%.1:%d+/deploy/api/1"
+    local T = " in [%d.]+ m?s %(sent (%d+) B, received (%d+) B%)"
+    local sent, received = err:match(L .. "GET " .. U .. "/apps %-> 200" .. T)
+    assert.truthy(sent, err)
+    assert.are.equal("0", sent)
+    assert.is_true(tonumber(received) > 0)
+    sent = err:match(L .. "POST " .. U .. "/apps/calc/environments/Test/tags %-> 200" .. T)
+    assert.are.equal(tostring(#'{"Tag":"traced"}'), sent, err)
+    assert.matches(L .. "GET " .. U .. "/apps/nosuch %-> 404" .. T, err)
+    assert.is_nil(err:find("sandbox-apikey-0000", 1, true))
+  end)
+
   it("exits 1 with message and traceback on a script error", function()
     local script = tmpfile("local function f() error('kaput') end\nf()\n")
     local code, _, err = mx(script)
