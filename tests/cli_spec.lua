@@ -252,6 +252,23 @@ describe("command line", function()
     assert.are.equal("true\n", out)
   end)
 
+  it("--sandbox points every API of the default client at the sandbox", function()
+    local script = tmpfile([[
+      print(#mx.v1.list_apps(), #mx.v4.list_apps().apps, #mx.pc.list_clusters().clusters,
+        #mx.build.list_packages("calc") > 0, #mx.backups.list_snapshots("c533ee0b-f7db-4e62-868b-1192d392ccec",
+        "867c9f56-84ec-438b-b1ae-9f9c50377cba").snapshots >= 0,
+        #mx.pcbuild.list_packages("c533ee0b-f7db-4e62-868b-1192d392ccec").packages > 0,
+        mx.v2.get_job ~= nil)
+      for ns in ("v1 v2 v4 build backups pc pcbuild"):gmatch("%S+") do
+        assert(mx.default_client:base_url(ns):match("^http://127%.0%.0%.1:%d+/"), ns)
+      end
+    ]])
+    local code, out, err = mx("--sandbox " .. script, nil,
+      "env -u MENDIX_USERNAME -u MENDIX_APIKEY -u MENDIX_TOKEN MXDEPLOY_CREDENTIALS=/nonexistent")
+    assert.are.equal(0, code, err)
+    assert.matches("^3\t3\t1\ttrue\ttrue\ttrue\ttrue\n$", out)
+  end)
+
   it("loads the module in stock lua5.4, where waits block", function()
     if os.getenv("MXDEPLOY_SANITIZED") == "ON" then
       pending("an ASan-built module cannot load into the uninstrumented lua5.4")
