@@ -310,6 +310,41 @@ describe("REPL", function()
     assert.matches('"still alive"', out)
   end)
 
+  it("waits on every job kind at the prompt, shows help(fn) and honours _PROMPT", function()
+    local P, ENV, C, NS = "c533ee0b-f7db-4e62-868b-1192d392ccec", "22064f8f-ee55-438c-9ab2-182f2f8e5f2f",
+      "42dec69c-9bdb-4918-a979-716fbbe3b8a6", "db6ed4d3-8b6d-4c2b-ad2b-2a69d0f7afe0"
+    local mda = tmpfile(("m"):rep(2048))
+    local input = table.concat({
+      "mx.use_sandbox(require('mxdeploy.sandboxctl').start{time_scale = 0.001}) and 'ready'",
+      "mx.v1.start_environment('calc', 'Test', {AutoSyncDb = true}):wait{timeout = 30}.Status",
+      ("mx.v2.upload_package('calc', %q):wait{timeout = 30}.Status"):format(mda),
+      "mx.build.build_package('calc', {Branch = 'main', Revision = '7', Version = '1.0.7'}):wait{timeout = 30}.Status",
+      ("snap = mx.backups.create_snapshot(%q, %q):wait{timeout = 30}"):format(P, ENV),
+      "snap.state",
+      ("mx.backups.create_archive(%q, %q, snap.snapshot_id):wait{timeout = 30}.state"):format(P, ENV),
+      ("mx.pc.update_namespace(%q, %q, mx.pc.get_namespace(%q, %q)):wait{timeout = 30}.status"):format(C, NS, C, NS),
+      ("mx.pcbuild.build_package(%q, {branch = 'main', revision = 'r1'}):wait{timeout = 30}.status"):format(P),
+      "help(mx.v1.start_environment)",
+      "_PROMPT = 'qa> '",
+      "6 * 7",
+    }, "\n") .. "\n"
+    local code, out, err = mx("-i", input, "MXDEPLOY_HISTORY=" .. os.tmpname())
+    os.remove(mda)
+    assert.are.equal(0, code, err)
+    assert.are.equal("", err)
+    for _, want in ipairs({ '"ready"', '"Started"', '"Completed"', '"Succeeded"', '"completed"', '"finished"' }) do
+      assert.truthy(out:find("> " .. want .. "\n", 1, true), want .. " missing from:\n" .. out)
+    end
+    assert.matches("v1%.start_environment%(AppId, Mode, %[body {AutoSyncDb%?=boolean}%]%) %-> job\n", out)
+    assert.matches("POST /api/1/apps/{AppId}/environments/{Mode}/start", out, 1, true)
+    assert.matches("Starts a specific environment", out, 1, true)
+    assert.matches("qa> 42\nqa> $", out) -- the prompt after _PROMPT was set
+    local repl = require("mxdeploy.host.repl")
+    local found = {}
+    for _, c in ipairs(repl.complete("mx.v1.st")) do found[c] = true end
+    assert.is_true(found["mx.v1.start_environment"] and found["mx.v1.stop_environment"])
+  end)
+
   it("leaves a history path that is not a regular file alone", function()
     local fifo = os.tmpname()
     os.remove(fifo)
