@@ -91,6 +91,11 @@ describe("scheduler", function()
     assert.is_not_nil(found)
     assert.are.equal("sleep", found.kind)
     assert.matches("sleep 5", found.what)
+    assert.is_true(found.waited >= 0.01 and found.waited < 5, "waited " .. tostring(found.waited))
+    core.sleep(0.05)
+    for _, p in ipairs(core.pending()) do
+      if p.task == t.id then assert.is_true(p.waited >= found.waited + 0.04, "waited does not grow") end
+    end
     t:cancel()
   end)
 
