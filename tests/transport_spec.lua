@@ -319,6 +319,51 @@ describe("http transport", function()
     assert.matches('"n":12345678901234567', again)
   end)
 
+  it("writes a download atomically: a failed one leaves the old file and no temporary file", function()
+    local dir = os.tmpname()
+    os.remove(dir)
+    assert(os.execute("mkdir -m 700 " .. dir))
+    local out = dir .. "/app.mda"
+    local function write_old()
+      local f = assert(io.open(out, "wb")); f:write("OLD CONTENT"); f:close()
+    end
+    local function listing()
+      local p = io.popen("ls -A " .. dir)
+      local names = p:read("a")
+      p:close()
+      return names
+    end
+    local client = mx.sandbox_client(sb, { retry = false })
+    local seen = {}
+    for _, fault in ipairs({ { truncate = true }, { drop = true }, { error = "PACKAGE_NOT_FOUND" } }) do
+      write_old()
+      fault.route = "GET */download"
+      sb:configure({ faults = { fault } })
+      local ok, err = pcall(client.build.download_package, S.APP, S.PKG1, out)
+      assert.is_false(ok)
+      seen[#seen + 1] = err.kind
+      local f = assert(io.open(out, "rb"))
+      assert.are.equal("OLD CONTENT", f:read("a"), "a failed download changed the file")
+      f:close()
+      assert.are.equal("app.mda\n", listing(), "a temporary file was left behind")
+    end
+    assert.are.same({ "network", "network", "http" }, seen)
+    -- a download that succeeds replaces the file whole and reports its progress
+    sb:configure({ faults = {} })
+    local calls, last = 0, nil
+    assert.are.equal(out, client.build.download_package(S.APP, S.PKG1, out, { on_progress = function(done, total, dir_)
+      calls, last = calls + 1, { done, total, dir_ }
+    end }))
+    local f = assert(io.open(out, "rb"))
+    local body = f:read("a")
+    f:close()
+    assert.matches("^PK%-SANDBOX%-MDA", body)
+    assert.is_true(calls >= 1)
+    assert.are.same({ #body, #body, "down" }, last)
+    assert.are.equal("app.mda\n", listing())
+    os.remove(out); os.remove(dir)
+  end)
+
   it("streams a 160 MB upload and download within a 64 MB memory budget", function()
     local big = os.tmpname()
     assert(os.execute("truncate -s 160M " .. big))
