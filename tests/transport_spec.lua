@@ -157,6 +157,30 @@ describe("http transport", function()
     assert.are.equal(0, second.new_connections)
   end)
 
+  it("lets 64 requests to one host run at once by default", function()
+    -- the log records when each request arrived; the latency is added after that. Were fewer
+    -- than 64 allowed at once, the 64th could only arrive after a first one had answered.
+    local fresh <close> = S.start({ faults = { { route = "GET /deploy/api/1/apps", latency = 2 } } })
+    local tasks = {}
+    for i = 1, 64 do
+      tasks[i] = core.spawn(function()
+        return core.http({ url = fresh.url .. "/deploy/api/1/apps", auth = c.credentials, timeout = 60 }).status
+      end)
+    end
+    for i = 1, 64 do assert.are.equal(200, tasks[i]:wait()) end
+    local log = fresh:requests()
+    assert.are.equal(64, #log)
+    local function seconds(iso)
+      local h, m, sec = iso:match("T(%d+):(%d+):([%d.]+)Z$")
+      return tonumber(h) * 3600 + tonumber(m) * 60 + tonumber(sec)
+    end
+    local first, last = math.huge, -math.huge
+    for _, r in ipairs(log) do
+      first, last = math.min(first, seconds(r.time)), math.max(last, seconds(r.time))
+    end
+    assert.is_true(last - first < 1.5, ("the 64 requests arrived over %.2f s: some waited for a connection"):format(last - first))
+  end)
+
   it("caps concurrent connections per host as configured", function()
     -- a fresh host (no idle connections to reuse: the cap applies to opening new ones)
     local fresh <close> = S.start({ faults = { { route = "GET /deploy/api/1/apps", latency = 0.3 } } })
