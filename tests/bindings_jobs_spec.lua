@@ -56,7 +56,19 @@ describe("jobs", function()
     assert.is_false(ok)
     assert.are.equal("job", e.kind)
     assert.are.equal("Failed", e.last_status)
-    assert.is_string(e.message)
+    assert.are.equal("Failed to process the deployment package.", e.message) -- the job's ErrorMessage
+    assert.matches("^job v2%.upload_package [%x-]+ failed %(last status Failed%): Failed to process", tostring(e))
+  end)
+
+  it("a Private Cloud job that fails on a duplicate ID carries the server's code and message", function()
+    local job = c.pc.create_environment(PC_APP, { manifestVersion = "2.0.0", environment = {
+      id = "pcenv01", properties = { name = "again" }, provider = { namespace = "sandbox-ns", clusterId = PC_CLUSTER } } })
+    local ok, e = pcall(job.wait, job, { timeout = 30 })
+    assert.is_false(ok)
+    assert.are.same({ "job", "failed", "failed" }, { e.kind, e.reason, e.last_status })
+    assert.are.equal(409, e.code)
+    assert.are.equal("An environment with ID 'pcenv01' already exists", e.message)
+    assert.matches("failed %(last status failed%) 409: An environment with ID 'pcenv01' already exists$", tostring(e))
   end)
 
   it("a job that outlives its deadline raises a job error (reason deadline) in time", function()
