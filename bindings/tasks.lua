@@ -35,21 +35,41 @@ local function cancel_all(helpers)
 end
 
 --- Waits for every task / job. Returns an array of their first results (a job's result).
---- The first failure is raised once it is seen (jobs' helper tasks are then cancelled);
---- `opts` is passed to job:wait (timeout=, interval=, on_progress=).
+--- The first failure is raised as soon as it happens, whatever its place in the list (jobs'
+--- helper tasks are then cancelled); `opts` is passed to job:wait (timeout=, interval=, on_progress=).
 function M.wait_all(list, opts)
   check_list("wait_all", list)
   local tasks, helpers = as_tasks(list, opts)
   local results = {}
-  for i, t in ipairs(tasks) do
-    local ok, r = pcall(t.wait, t)
+  local left = {}
+  for i = 1, #tasks do left[i] = i end
+  while true do
+    -- collect what has finished (in list order), raising the first failure among them
+    local still = {}
+    for _, i in ipairs(left) do
+      local t = tasks[i]
+      local s = t:status()
+      if s == "done" or s == "failed" or s == "cancelled" then
+        local ok, r = pcall(t.wait, t)
+        if not ok then
+          cancel_all(helpers)
+          error(r, 0)
+        end
+        results[i] = r
+      else
+        still[#still + 1] = i
+      end
+    end
+    left = still
+    if #left == 0 then return results end
+    local pending = {}
+    for k, i in ipairs(left) do pending[k] = tasks[i] end
+    local ok, err = pcall(core.wait_any, pending)
     if not ok then
       cancel_all(helpers)
-      error(r, 0)
+      error(err, 0)
     end
-    results[i] = r
   end
-  return results
 end
 
 --- Waits for the first task / job to finish: returns its index and results, or nil on timeout.

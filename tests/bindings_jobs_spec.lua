@@ -102,6 +102,37 @@ describe("jobs", function()
     assert.is_true(mx.now() - t0 < 60)
   end)
 
+  it("wait_all takes tasks, jobs or both; the first failure is raised and the other waits stop", function()
+    local t = mx.spawn(function(x) mx.sleep(0.01); return x * 2 end, 21)
+    local job = c.build.build_package("calc", { Branch = "main", Revision = "3", Version = "1.2.5" })
+    local results = mx.wait_all({ t, job }, { timeout = 30 })
+    assert.are.equal(42, results[1])
+    assert.are.equal("Succeeded", results[2].Status)
+    assert.are.same({ 1, 2 }, mx.wait_all({ mx.spawn(function() return 1 end), mx.spawn(function() return 2 end) }))
+    sb:configure{ time_scale = 1 } -- this start takes 90 s
+    local slow = c.v1.start_environment("calc", "Test")
+    local bad = mx.spawn(function() mx.sleep(0.05); error("task failed on purpose") end)
+    local t0 = mx.now()
+    local ok, e = pcall(mx.wait_all, { slow, bad }, { interval = 0.02 })
+    assert.is_false(ok)
+    assert.matches("task failed on purpose", tostring(e))
+    assert.is_true(mx.now() - t0 < 10, "wait_all kept waiting for the slow job")
+    local function polls()
+      local n = 0
+      for _, r in ipairs(sb:requests()) do
+        if r.path:find("/start/" .. slow.id, 1, true) then n = n + 1 end
+      end
+      return n
+    end
+    mx.sleep(0.05) -- a poll cancelled in flight may still reach the log
+    local before = polls()
+    mx.sleep(0.5)  -- polls come at most 0.32 s apart while the job is waited on
+    assert.are.equal(before, polls(), "the slow job is still being polled")
+    local okl, el = pcall(mx.wait_all, "nope")
+    assert.is_false(okl)
+    assert.matches("^bad argument #1 to 'wait_all' %(list of tasks or jobs expected, got string%)$", tostring(el))
+  end)
+
   it("wait_any returns the first job or task to finish", function()
     sb:configure{ durations = { backup_running = 30000 } } -- snapshots run 30 s at this scale
     local slow = c.backups.create_snapshot(PROJECT, TEST_ENV, { comment = "slow" })
