@@ -133,6 +133,22 @@ describe("jobs", function()
     assert.matches("^bad argument #1 to 'wait_all' %(list of tasks or jobs expected, got string%)$", tostring(el))
   end)
 
+  it("job:wait backs off between polls", function()
+    sb:configure{ time_scale = 1 } -- the start takes 90 s: it stays Starting
+    local job = c.v1.start_environment("calc", "Test")
+    sb:reset_log()
+    local ok, e = pcall(job.wait, job, { interval = 0.02, timeout = 1.5 })
+    assert.is_false(ok)
+    assert.are.equal("deadline", e.reason)
+    -- without backoff 1.5 s of 0.02 s pauses would be ~75 polls; growing by 1.5x it is about 10
+    local polls = 0
+    for _, r in ipairs(sb:requests()) do
+      if r.path:find("/start/" .. job.id, 1, true) then polls = polls + 1 end
+    end
+    assert.are.equal(job.polls, polls)
+    assert.is_true(polls >= 3 and polls <= 15, polls .. " polls in 1.5 s")
+  end)
+
   it("wait_any returns the first job or task to finish", function()
     sb:configure{ durations = { backup_running = 30000 } } -- snapshots run 30 s at this scale
     local slow = c.backups.create_snapshot(PROJECT, TEST_ENV, { comment = "slow" })
