@@ -67,6 +67,8 @@ struct mx_sched {
     int main_runs_script;        /* stock lua5.4: the main thread runs the script */
     lua_State *cb_thread;
     int cb_ref, in_callback;
+    mx_op **deferred; /* ops cancelled inside a curl callback: freed once curl has returned */
+    int ndeferred, capdeferred;
 };
 
 lua_State *mx_sched_state(mx_sched *s) {
@@ -225,6 +227,23 @@ static void op_free(mx_op *op) {
     free(op);
 }
 
+/* Frees `op` now, or, inside a (progress) callback, once curl_multi_perform has returned: curl
+ * refuses curl_multi_remove_handle from its callbacks, and the op may be the one whose callback is
+ * running. */
+static void op_free_safely(mx_sched *s, mx_op *op) {
+    if (!s->in_callback) {
+        op_free(op);
+        return;
+    }
+    op->task = NULL;
+    if (s->ndeferred == s->capdeferred) {
+        s->capdeferred = s->capdeferred ? s->capdeferred * 2 : 8;
+        s->deferred = realloc(s->deferred, (size_t)s->capdeferred * sizeof *s->deferred);
+        if (!s->deferred) abort();
+    }
+    s->deferred[s->ndeferred++] = op;
+}
+
 /* ---- the loop ---------------------------------------------------------------------------- */
 
 static void resume_task(mx_sched *s, mx_task *t);
@@ -283,6 +302,8 @@ static void collect_transfers(mx_sched *s) {
             finished++;
         }
     } while (finished > 0);
+    while (s->ndeferred > 0)
+        op_free(s->deferred[--s->ndeferred]);
 }
 
 static void cancel_task_with(mx_sched *s, mx_task *t, const char *kind, const char *message);
@@ -589,7 +610,7 @@ static void cancel_task_with(mx_sched *s, mx_task *t, const char *kind, const ch
         }
     }
     if (t->op) {
-        op_free(t->op);
+        op_free_safely(s, t->op);
         t->op = NULL;
     }
     if (t->resume == R_YIELD && t->state == T_READY) lua_settop(t->co, lua_gettop(t->co));
@@ -1089,6 +1110,9 @@ static int sched_gc(lua_State *L) {
     while (s->nheap > 0)
         mx_op_clear_timer(s->heap[0]);
     free(s->heap);
+    while (s->ndeferred > 0)
+        op_free(s->deferred[--s->ndeferred]);
+    free(s->deferred);
     curl_multi_cleanup(s->multi);
     if (the_sched == s) the_sched = NULL;
     free(s);
