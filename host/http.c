@@ -573,7 +573,9 @@ static double opt_number(lua_State *L, const char *field, double dflt) {
     else if (!lua_isnil(L, -1))
         luaL_error(L, "bad argument #1 to 'http' (field '%s' must be a number)", field);
     lua_pop(L, 1);
-    if (v < 0) luaL_error(L, "bad argument #1 to 'http' (field '%s' must not be negative)", field);
+    if (!(v >= 0)) /* also NaN */
+        luaL_error(L, "bad argument #1 to 'http' (field '%s' must not be negative)", field);
+    if (v > 1e9) v = 1e9; /* math.huge: converted below to a long (ms) or an int (redirects) */
     return v;
 }
 

@@ -323,7 +323,7 @@ static void poll_once(mx_sched *s, long max_ms) {
     if (s->ready_head) timeout = 0;
     if (s->nheap > 0) {
         double ms = ceil((s->heap[0]->due - mx_now()) * 1000.0);
-        long t = ms < 0 ? 0 : (long)ms;
+        long t = ms < 0 ? 0 : ms > 1000 ? 1000 : (long)ms; /* a sleep may be math.huge */
         if (timeout < 0 || t < timeout) timeout = t;
     }
     long curl_ms = -1;

@@ -3,6 +3,17 @@ local core = require("mxdeploy.core")
 local json = require("mxdeploy.json")
 local S = require("sandbox")
 
+describe("scheduler edge cases", function()
+
+  it("sleeps for math.huge until cancelled", function()
+    local t = core.spawn(core.sleep, math.huge)
+    assert.is_nil(core.wait_any({ t }, 0.01))
+    t:cancel()
+    assert.are.equal(1, core.wait_any({ t }, math.huge))
+    assert.are.equal("cancelled", t:status())
+  end)
+end)
+
 describe("http edge cases", function()
   local sb
   setup(function() sb = S.start({ time_scale = 0.001 }) end)
@@ -25,5 +36,12 @@ describe("http edge cases", function()
     for _, p in ipairs(core.pending()) do assert.are_not.equal(t.id, p.task) end
     local resp = core.http({ url = sb.url .. "/deploy/api/1/apps", timeout = 10 })
     assert.are.equal(401, resp.status)
+  end)
+
+  it("accepts math.huge as a timeout and refuses NaN", function()
+    local resp = core.http({ url = sb.url .. "/deploy/api/1/apps", timeout = math.huge,
+      connect_timeout = math.huge, low_speed_time = math.huge, max_redirects = math.huge })
+    assert.are.equal(401, resp.status)
+    assert.has_error(function() core.http({ url = sb.url, timeout = 0 / 0 }) end)
   end)
 end)
