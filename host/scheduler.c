@@ -32,10 +32,11 @@ struct mx_task {
     int co_ref, self_ref;
     enum task_state state;
     enum resume_kind resume;
-    int nargs;      /* R_START: arguments on co's stack */
-    int error_ref;  /* R_ERROR: the error to raise in the task when it resumes */
-    mx_op *op;      /* the op it waits on */
-    int unobserved; /* failed and nobody has waited for it yet */
+    int nargs;       /* R_START: arguments on co's stack */
+    int error_ref;   /* R_ERROR: the error to raise in the task when it resumes */
+    mx_op *op;       /* the op it waits on */
+    int unobserved;  /* failed and nobody has waited for it yet */
+    int plain_yield; /* suspended in coroutine.yield(), not in a wait */
     double created;
     mx_task *ready_next;
     mx_task *prev, *next; /* live (unfinished or unobserved) tasks */
@@ -548,7 +549,11 @@ static int push_resume_args(mx_sched *s, mx_task *t) {
         return deliver(co, op);
     }
     case R_ERROR:
-        lua_pushboolean(co, 0);
+        /* a wait's continuation raises on false; coroutine.yield (co_yield) on the sentinel */
+        if (t->plain_yield)
+            lua_pushlightuserdata(co, SENTINEL);
+        else
+            lua_pushboolean(co, 0);
         lua_rawgeti(s->L, LUA_REGISTRYINDEX, t->error_ref);
         lua_xmove(s->L, co, 1);
         luaL_unref(s->L, LUA_REGISTRYINDEX, t->error_ref);
@@ -576,12 +581,14 @@ static void resume_task(mx_sched *s, mx_task *t) {
         if (nres >= 2 && lua_touserdata(co, -nres) == SENTINEL) {
             mx_op *op = lua_touserdata(co, -nres + 1);
             lua_pop(co, nres);
+            t->plain_yield = 0;
             t->op = op;
             op->task = t;
             t->state = T_WAITING;
             if (op->state == MX_OP_DONE) make_ready(s, t, R_OP);
         } else { /* a plain coroutine.yield() in a task: let the others run */
             lua_pop(co, nres);
+            t->plain_yield = 1;
             make_ready(s, t, R_YIELD);
         }
         return;
@@ -613,7 +620,6 @@ static void cancel_task_with(mx_sched *s, mx_task *t, const char *kind, const ch
         op_free_safely(s, t->op);
         t->op = NULL;
     }
-    if (t->resume == R_YIELD && t->state == T_READY) lua_settop(t->co, lua_gettop(t->co));
     push_core_error(L, kind, message);
     if (t->error_ref != LUA_NOREF) luaL_unref(L, LUA_REGISTRYINDEX, t->error_ref);
     t->error_ref = luaL_ref(L, LUA_REGISTRYINDEX);
@@ -1026,6 +1032,22 @@ static int co_wrap(lua_State *L) {
     return 1;
 }
 
+/* coroutine.yield, so that a task suspended in a plain yield (letting others run) can still be
+ * cancelled or interrupted: the scheduler resumes it with (sentinel, error) and this raises. */
+static int yield_k(lua_State *L, int status, lua_KContext ctx) {
+    (void)status;
+    (void)ctx;
+    if (lua_gettop(L) >= 2 && lua_touserdata(L, 1) == SENTINEL) {
+        lua_pushvalue(L, 2);
+        return lua_error(L);
+    }
+    return lua_gettop(L);
+}
+
+static int co_yield (lua_State *L) {
+    return lua_yieldk(L, lua_gettop(L), 0, yield_k);
+}
+
 static void install_coroutine_overrides(lua_State *L) {
     lua_getglobal(L, "coroutine");
     if (!lua_istable(L, -1)) {
@@ -1036,6 +1058,8 @@ static void install_coroutine_overrides(lua_State *L) {
     lua_setfield(L, -2, "resume");
     lua_pushcfunction(L, co_wrap);
     lua_setfield(L, -2, "wrap");
+    lua_pushcfunction(L, co_yield );
+    lua_setfield(L, -2, "yield");
     lua_pop(L, 1);
 }
 

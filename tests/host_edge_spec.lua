@@ -4,6 +4,28 @@ local json = require("mxdeploy.json")
 local S = require("sandbox")
 
 describe("scheduler edge cases", function()
+  it("cancels a task that only yields (coroutine.yield) to let others run", function()
+    local t = core.spawn(function()
+      while true do coroutine.yield() end
+    end)
+    core.sleep(0.01)
+    assert.is_true(t:cancel())
+    assert.are.equal(1, core.wait_any({ t }, 5), "the cancellation was ignored")
+    local ok, err = pcall(t.wait, t)
+    assert.is_false(ok)
+    assert.are.equal("cancelled", err.kind)
+    assert.are.equal("cancelled", t:status())
+    t = nil
+  end)
+
+  it("keeps coroutine.yield/resume values in user coroutines", function()
+    local co = coroutine.create(function(a)
+      local b, c = coroutine.yield(a + 1, false)
+      return b, c
+    end)
+    assert.are.same({ true, 2, false }, { coroutine.resume(co, 1) })
+    assert.are.same({ true, false, "x" }, { coroutine.resume(co, false, "x") })
+  end)
 
   it("sleeps for math.huge until cancelled", function()
     local t = core.spawn(core.sleep, math.huge)
