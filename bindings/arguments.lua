@@ -142,6 +142,21 @@ function M.check(op, ...)
     check_field(op, i, f, opts[f.name])
   end
   if op.input == "body" then
+    -- IDs the caller chooses inside a manifest (only where present: an update may omit them)
+    for _, r in ipairs(op.body_rules or {}) do
+      local path, rule = r[1], r[2]
+      local v = opts
+      for _, key in ipairs(path) do
+        if type(v) ~= "table" then v = nil break end
+        v = v[key]
+      end
+      if v ~= nil and v ~= json.null then
+        local name = table.concat(path, ".")
+        if type(v) ~= "string" then fail(op, i, name .. ": string expected, got " .. typename(v)) end
+        local problem = M.rules[rule](v)
+        if problem then fail(op, i, name .. ": " .. problem) end
+      end
+    end
     out.body = opts
   else
     -- query, upload and download options: only documented keys

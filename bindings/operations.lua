@@ -49,6 +49,21 @@ M.param_rules = {
   pcbuild = { appId = "uuid", packageId = "uuid" },
 }
 
+-- Client-side checks of the IDs a caller chooses inside a Private Cloud manifest (the spec's
+-- formats: clusterId and namespaceId are UUIDs, an environment ID has at most 8 characters).
+-- Each entry: a path of field names inside the body, and the rule (mxdeploy.arguments).
+local CLUSTER_IDS = { { { "cluster", "clusterId" }, "uuid" } }
+local NAMESPACE_IDS = { { { "namespace", "namespaceId" }, "uuid" } }
+local ENVIRONMENT_IDS = { { { "environment", "id" }, "pc_environment_id" },
+                          { { "environment", "provider", "clusterId" }, "uuid" },
+                          { { "environment", "provider", "namespaceId" }, "uuid" } }
+M.body_rules = {
+  ["pc.create_cluster"] = CLUSTER_IDS, ["pc.update_cluster"] = CLUSTER_IDS,
+  ["pc.create_namespace"] = NAMESPACE_IDS, ["pc.update_namespace"] = NAMESPACE_IDS,
+  ["pc.create_environment"] = ENVIRONMENT_IDS, ["pc.update_environment"] = ENVIRONMENT_IDS,
+  ["pc.update_namespace_environment"] = ENVIRONMENT_IDS,
+}
+
 M.UPLOAD_LIMIT = 1024 * 1024 * 1024 -- 1 GB: Mendix Cloud refuses bigger packages
 
 local V1_START_JOB = { poll = "get_start_status", prefix = 2, id = "JobId", status = "Status",
@@ -352,6 +367,7 @@ for _, op in ipairs(M.list) do
     op.rules[p] = (M.param_rules[op.ns] or {})[p]
   end
   for _, f in ipairs(op.fields or {}) do f.name, f.type = f[1], f[2] end
+  op.body_rules = M.body_rules[op.full_name]
   M.by_name[op.full_name] = op
 end
 -- Backups jobs poll the get_ operation named after the resource.
