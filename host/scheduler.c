@@ -125,9 +125,12 @@ static int error_tostring(lua_State *L) {
     return 1;
 }
 
+/* Raw access: it runs in the loop, where an error object's __index must not raise. */
 static int is_error_kind(lua_State *L, int idx, const char *kind) {
     if (!lua_istable(L, idx)) return 0;
-    lua_getfield(L, idx, "kind");
+    idx = lua_absindex(L, idx);
+    lua_pushliteral(L, "kind");
+    lua_rawget(L, idx);
     int yes = lua_type(L, -1) == LUA_TSTRING && strcmp(lua_tostring(L, -1), kind) == 0;
     lua_pop(L, 1);
     return yes;
@@ -679,11 +682,13 @@ static int push_outcome(lua_State *L, int idx, mx_task *t) {
         return n;
     }
     lua_getfield(L, out, "error");
-    if (lua_istable(L, -1)) {
-        lua_getfield(L, -1, "traceback");
+    if (lua_istable(L, -1)) { /* raw: a metatable of the error object must not replace it */
+        lua_pushliteral(L, "traceback");
+        lua_rawget(L, -2);
         if (lua_isnil(L, -1)) {
+            lua_pushliteral(L, "traceback");
             lua_getfield(L, out, "traceback");
-            lua_setfield(L, -3, "traceback");
+            lua_rawset(L, -4);
         }
         lua_pop(L, 1);
     } else if (lua_type(L, -1) == LUA_TSTRING) {
