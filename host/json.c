@@ -123,9 +123,32 @@ static void walk_member(lua_State *L, int container, int key_index, struct scan 
     }
 }
 
+/* At a value: moves past it. */
+static void skip_value(struct scan *sc) {
+    char c = sc->s[sc->i];
+    if (c == '[' || c == '{')
+        skip_container(sc);
+    else if (c == '"')
+        skip_string(sc);
+    else
+        skip_scalar(sc);
+}
+
+/* At the '"' of an object key: pushes the key and moves past it. */
+static void push_key(lua_State *L, struct scan *sc) {
+    size_t kstart = sc->i;
+    if (skip_string(sc)) { /* escaped key: let cjson unescape it */
+        lua_pushvalue(L, UV_DECODE);
+        lua_pushlstring(L, sc->s + kstart, sc->i - kstart);
+        lua_call(L, 1, 1);
+    } else {
+        lua_pushlstring(L, sc->s + kstart + 1, sc->i - kstart - 2);
+    }
+}
+
 /* sc->i is at '[' or '{' of the table at stack index `t`. */
 static void walk_value(lua_State *L, int t, struct scan *sc) {
-    luaL_checkstack(L, 6, "JSON nesting too deep");
+    luaL_checkstack(L, 8, "JSON nesting too deep");
     char open = sc->s[sc->i++];
     if (open == '[') {
         lua_pushvalue(L, UV_ARRAY_MT);
@@ -141,26 +164,44 @@ static void walk_value(lua_State *L, int t, struct scan *sc) {
             if (sc->s[sc->i] == ',') sc->i++;
         }
     } else {
-        for (;;) {
-            skip_ws(sc);
-            if (sc->s[sc->i] == '}') break;
-            size_t kstart = sc->i;
-            if (skip_string(sc)) { /* escaped key: let cjson unescape it */
-                lua_pushvalue(L, UV_DECODE);
-                lua_pushlstring(L, sc->s + kstart, sc->i - kstart);
-                lua_call(L, 1, 1);
-            } else {
-                lua_pushlstring(L, sc->s + kstart + 1, sc->i - kstart - 2);
+        /* cjson keeps the last of duplicate keys: only that member is walked (walking an earlier
+         * one would write its integers or array marker into the later value) */
+        size_t first = sc->i;
+        lua_newtable(L); /* key -> offset of the value of its last occurrence */
+        int last = lua_gettop(L);
+        for (int pass = 0; pass < 2; pass++) {
+            sc->i = first;
+            for (;;) {
+                skip_ws(sc);
+                if (sc->s[sc->i] == '}') break;
+                push_key(L, sc);
+                skip_ws(sc);
+                sc->i++; /* ':' */
+                skip_ws(sc);
+                if (pass == 0) {
+                    lua_pushinteger(L, (lua_Integer)sc->i);
+                    lua_rawset(L, last);
+                    skip_value(sc);
+                } else {
+                    lua_pushvalue(L, -1);
+                    lua_rawget(L, last);
+                    int is_last = lua_tointeger(L, -1) == (lua_Integer)sc->i;
+                    lua_pop(L, 1);
+                    if (is_last) {
+                        lua_pushvalue(L, -1);
+                        lua_rawget(L, t);
+                        walk_member(L, t, lua_gettop(L) - 1, sc);
+                        lua_pop(L, 1);
+                    } else {
+                        skip_value(sc);
+                    }
+                    lua_pop(L, 1);
+                }
+                skip_ws(sc);
+                if (sc->s[sc->i] == ',') sc->i++;
             }
-            skip_ws(sc);
-            sc->i++; /* ':' */
-            lua_pushvalue(L, -1);
-            lua_rawget(L, t);
-            walk_member(L, t, lua_gettop(L) - 1, sc);
-            lua_pop(L, 2);
-            skip_ws(sc);
-            if (sc->s[sc->i] == ',') sc->i++;
         }
+        lua_pop(L, 1);
     }
     sc->i++; /* closing bracket */
 }
