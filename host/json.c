@@ -260,7 +260,7 @@ static int needs_rewrite(lua_State *L, int idx, int depth) {
 }
 
 /* Pushes a copy of the value at idx with placeholders for empty arrays and integers. */
-static void rewrite(lua_State *L, int idx) {
+static void rewrite(lua_State *L, int idx, int depth) {
     idx = lua_absindex(L, idx);
     switch (lua_type(L, idx)) {
     case LUA_TNUMBER:
@@ -275,6 +275,10 @@ static void rewrite(lua_State *L, int idx) {
         lua_pushvalue(L, idx);
         return;
     case LUA_TTABLE: {
+        if (depth > 1000) { /* too deep (or a cycle): cjson reports the depth error itself */
+            lua_pushvalue(L, idx);
+            return;
+        }
         int arr = 0;
         if (lua_getmetatable(L, idx)) {
             arr = lua_rawequal(L, -1, UV_ARRAY_MT);
@@ -292,7 +296,7 @@ static void rewrite(lua_State *L, int idx) {
         lua_newtable(L);
         lua_pushnil(L);
         while (lua_next(L, idx)) {
-            rewrite(L, -1);
+            rewrite(L, -1, depth + 1);
             lua_remove(L, -2);
             lua_pushvalue(L, -2);
             lua_insert(L, -2);
@@ -340,7 +344,7 @@ static int json_encode(lua_State *L) {
     int rewritten = needs_rewrite(L, 1, 0);
     lua_pushvalue(L, UV_ENCODE);
     if (rewritten)
-        rewrite(L, 1);
+        rewrite(L, 1, 0);
     else
         lua_pushvalue(L, 1);
     lua_call(L, 1, 1);

@@ -79,6 +79,14 @@ end)
 
 describe("json edge cases", function()
 
+  it("raises instead of crashing on a cyclic table", function()
+    local t = { 1 }
+    t.self = t
+    local ok, err = pcall(json.encode, t)
+    assert.is_false(ok)
+    assert.matches("nesting", err)
+  end)
+
   it("keeps the last of duplicate keys without mixing in the earlier values", function()
     local t = json.decode('{"a":{"x":1},"a":{"y":2}}')
     assert.are.same({ y = 2 }, t.a)
