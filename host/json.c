@@ -259,6 +259,11 @@ static int needs_rewrite(lua_State *L, int idx, int depth) {
     }
 }
 
+static int is_placeholder(lua_State *L, int idx) {
+    return lua_type(L, idx) == LUA_TSTRING &&
+           strncmp(lua_tostring(L, idx), PH_PREFIX, strlen(PH_PREFIX)) == 0;
+}
+
 /* Pushes a copy of the value at idx with placeholders for empty arrays and integers. */
 static void rewrite(lua_State *L, int idx, int depth) {
     idx = lua_absindex(L, idx);
@@ -270,7 +275,7 @@ static void rewrite(lua_State *L, int idx, int depth) {
             lua_pushvalue(L, idx);
         return;
     case LUA_TSTRING:
-        if (strncmp(lua_tostring(L, idx), PH_PREFIX, strlen(PH_PREFIX)) == 0)
+        if (is_placeholder(L, idx))
             luaL_error(L, "cannot encode a string that starts with the reserved bytes \\1mx:");
         lua_pushvalue(L, idx);
         return;
@@ -296,6 +301,8 @@ static void rewrite(lua_State *L, int idx, int depth) {
         lua_newtable(L);
         lua_pushnil(L);
         while (lua_next(L, idx)) {
+            if (is_placeholder(L, -2)) /* a key is written as it is: it would be spliced */
+                luaL_error(L, "cannot encode a string that starts with the reserved bytes \\1mx:");
             rewrite(L, -1, depth + 1);
             lua_remove(L, -2);
             lua_pushvalue(L, -2);
@@ -321,7 +328,10 @@ static void splice_placeholders(lua_State *L, const char *s, size_t n) {
         for (const char *q = p; q + plen <= end; q++) {
             q = memchr(q, '"', (size_t)(end - q));
             if (!q || q + plen > end) break;
-            if (memcmp(q, PH_ENC_PREFIX, plen) == 0) {
+            const char *bs = q; /* an escaped quote is inside a string, not a placeholder */
+            while (bs > s && bs[-1] == '\\')
+                bs--;
+            if ((q - bs) % 2 == 0 && memcmp(q, PH_ENC_PREFIX, plen) == 0) {
                 hit = q;
                 break;
             }

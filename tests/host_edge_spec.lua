@@ -78,6 +78,17 @@ describe("http edge cases", function()
 end)
 
 describe("json edge cases", function()
+  it("encodes a string holding an escaped quote before the placeholder bytes exactly", function()
+    local v = { n = 1, s = 'x"\1mx:evil\1' }
+    local out = json.encode(v)
+    local back = json.decode(out)
+    assert.are.equal(v.s, back.s)
+    assert.are.equal(1, back.n)
+  end)
+
+  it("refuses a key that starts with the placeholder bytes", function()
+    assert.has_error(function() json.encode({ n = 1, ["\1mx:1\1"] = 2 }) end)
+  end)
 
   it("raises instead of crashing on a cyclic table", function()
     local t = { 1 }
