@@ -269,6 +269,81 @@ describe("sandbox state and seed files", function()
 end)
 
 describe("mxdeploy sandbox (standalone)", function()
+  -- Starts `mxdeploy sandbox ARGS` in the background; returns its pid and API base URL.
+  local function serve(args, out)
+    local bin = os.getenv("MXDEPLOY_BIN") or "mxdeploy"
+    local pidfile = os.tmpname()
+    assert(os.execute(("'%s' sandbox --port 0 --time-scale 0.001 %s > '%s' 2>&1 & echo $! > '%s'")
+      :format(bin, args, out, pidfile)))
+    local f = assert(io.open(pidfile))
+    local pid = tonumber(f:read("a"):match("%d+"))
+    f:close()
+    os.remove(pidfile)
+    local text = S.eventually(function()
+      local h = io.open(out)
+      local t = h and h:read("a") or ""
+      if h then h:close() end
+      return t:find("Authorization:", 1, true) and t
+    end, 10)
+    assert.truthy(text, "no banner")
+    return pid, text:match("(http://127%.0%.0%.1:%d+)/deploy/api/1"), text
+  end
+
+  local function stop(pid)
+    os.execute("kill -TERM " .. pid)
+    assert.is_true(S.eventually(function() return not os.execute("kill -0 " .. pid .. " 2>/dev/null") end, 10))
+  end
+
+  it("--seed, --log and --state: its world, a JSON line per request without secrets, kept across restarts", function()
+    local seed = S.tmpfile([[return {
+      users = { { username = "cli@example.com", apikey = "cli-seeded-key-42", name = "C", can_deploy = true } },
+      tokens = { { token = "cli-seeded-token-42", user = "cli@example.com", scopes = { "mx:deployment:read", "mx:deployment:write" } } },
+      credentials = { username = "cli@example.com", apikey = "cli-seeded-key-42", token = "cli-seeded-token-42",
+                      readonly_token = "cli-seeded-token-42" },
+      apps = { { AppId = "solo", ProjectId = "11111111-2222-4333-8444-555555555555", Name = "Solo",
+                 members = { "cli@example.com" }, environments = { { Mode = "Test", EnvironmentId =
+                 "11111111-2222-4333-8444-666666666666", Status = "Stopped", Url = "https://solo-test.example.com" } } } },
+    }]])
+    local log, state, out = os.tmpname(), os.tmpname(), os.tmpname()
+    os.remove(log); os.remove(state)
+    local args = ("--seed '%s' --log '%s' --state '%s'"):format(seed, log, state)
+    local pid, base, banner = serve(args, out)
+    assert.truthy(banner:find("Mendix-Username: cli@example.com", 1, true), banner) -- the seed's credentials
+    local h = { ["Mendix-Username"] = "cli@example.com", ["Mendix-ApiKey"] = "cli-seeded-key-42" }
+    local st, apps = S.request{ method = "GET", url = base .. "/deploy/api/1/apps", headers = h }
+    assert.are.same({ 200, 1, "solo" }, { st, #apps, apps[1].AppId })
+    h["Content-Type"] = "application/json"
+    st = S.request{ method = "POST", url = base .. "/deploy/api/1/apps/solo/environments/Test/tags", headers = h,
+      body = json.encode({ Tag = "kept" }) }
+    assert.are.equal(200, st)
+    st = S.request{ method = "GET", url = base .. "/deploy/api/1/apps", headers = { ["Mendix-Username"] = "cli@example.com" } }
+    assert.are.equal(401, st)
+    stop(pid)
+
+    local f = assert(io.open(log))
+    local text = f:read("a")
+    f:close()
+    assert.is_nil(text:find("cli-seeded-key-42", 1, true), "the API key is in the log")
+    local lines = {}
+    for line in text:gmatch("[^\n]+") do lines[#lines + 1] = json.decode(line) end
+    assert.are.equal(3, #lines)
+    assert.are.same({ "GET", "/deploy/api/1/apps", 200, true, true },
+      { lines[1].method, lines[1].path, lines[1].status, lines[1].credentials, lines[1].auth_ok })
+    assert.are.same({ "POST", "/deploy/api/1/apps/solo/environments/Test/tags", 200, '{"Tag":"kept"}' },
+      { lines[2].method, lines[2].path, lines[2].status, lines[2].body })
+    assert.are.same({ 401, true, false }, { lines[3].status, lines[3].credentials, lines[3].auth_ok })
+
+    -- restarted on the same state file: the tag is still there
+    pid, base = serve(("--seed '%s' --state '%s'"):format(seed, state), out)
+    h["Content-Type"] = nil
+    local tags
+    st, tags = S.request{ method = "GET", url = base .. "/deploy/api/1/apps/solo/environments/Test/tags", headers = h }
+    stop(pid)
+    assert.are.equal(200, st)
+    assert.are.equal("kept", tags[#tags].Tag)
+    os.remove(seed); os.remove(log); os.remove(state); os.remove(out)
+  end)
+
   it("prints its URLs and credentials, serves, and stops on SIGTERM", function()
     local bin = os.getenv("MXDEPLOY_BIN") or "mxdeploy"
     local out = os.tmpname()
