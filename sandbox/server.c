@@ -276,7 +276,11 @@ static void run_app(struct listener *li, struct MHD_Connection *c, const char *m
     }
     int t = lua_gettop(L);
     lua_getfield(L, t, "status");
-    a->status = (int)luaL_optinteger(L, -1, 200);
+    int isint = 0; /* not luaL_optinteger: raising here is outside the pcall (a panic) */
+    lua_Integer status = lua_tointegerx(L, -1, &isint);
+    a->status = lua_isnil(L, -1)                          ? 200
+                : isint && status >= 100 && status <= 999 ? (int)status
+                                                          : 500;
     lua_pop(L, 1);
     lua_getfield(L, t, "body");
     if (lua_isstring(L, -1)) {

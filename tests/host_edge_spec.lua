@@ -75,6 +75,14 @@ describe("http edge cases", function()
     assert.are.equal(401, resp.status)
     assert.has_error(function() core.http({ url = sb.url, timeout = 0 / 0 }) end)
   end)
+
+  it("answers 500 when a sandbox route returns a status that is not an integer", function()
+    -- was luaL_optinteger outside the sandbox's pcall: a Lua panic aborted the whole process
+    sb:configure({ faults = { { route = "GET /deploy/api/1/apps", redirect = "files", status = 302.5 } } })
+    local resp = core.http({ url = sb.url .. "/deploy/api/1/apps", timeout = 10 })
+    sb:configure({ faults = {} })
+    assert.are.equal(500, resp.status)
+  end)
 end)
 
 describe("json edge cases", function()
