@@ -12,7 +12,7 @@
 
 static void wipe(char **p) {
     if (*p) {
-        memset(*p, 0, strlen(*p));
+        explicit_bzero(*p, strlen(*p));
         free(*p);
         *p = NULL;
     }
@@ -73,6 +73,9 @@ static int read_profile(lua_State *L, struct mx_creds *c, const char *path, cons
         lua_pushfstring(L, "credentials file %s: %s", path, strerror(errno));
         return -1;
     }
+    char iobuf[4096]; /* stdio's own buffer (the whole file: every profile's secrets) would be
+                         freed unzeroed */
+    setvbuf(f, iobuf, _IOFBF, sizeof iobuf);
     char line[4096];
     int in_profile = 0, found = 0, lineno = 0;
     while (fgets(line, sizeof line, f)) {
@@ -90,7 +93,8 @@ static int read_profile(lua_State *L, struct mx_creds *c, const char *path, cons
         char *eq = strchr(s, '=');
         if (!eq) {
             fclose(f);
-            memset(line, 0, sizeof line);
+            explicit_bzero(iobuf, sizeof iobuf);
+            explicit_bzero(line, sizeof line);
             lua_pushfstring(L, "credentials file %s:%d: expected key = value", path, lineno);
             return -1;
         }
@@ -101,9 +105,11 @@ static int read_profile(lua_State *L, struct mx_creds *c, const char *path, cons
                       : strcmp(key, "token") == 0  ? &c->token
                                                    : NULL;
         if (slot && !*slot && *val) *slot = dup_or_die(val);
-        memset(line, 0, sizeof line);
+        explicit_bzero(line, sizeof line);
     }
     fclose(f);
+    explicit_bzero(iobuf, sizeof iobuf);
+    explicit_bzero(line, sizeof line);
     if (!found && required) {
         lua_pushfstring(L, "credentials file %s has no profile [%s]", path, profile);
         return -1;

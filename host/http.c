@@ -244,7 +244,7 @@ static int credential_header(const char *line) {
 /* Frees a header list, zeroing it first: it may hold credentials. */
 static void free_headers(struct curl_slist *list) {
     for (struct curl_slist *p = list; p; p = p->next)
-        memset(p->data, 0, strlen(p->data));
+        explicit_bzero(p->data, strlen(p->data));
     curl_slist_free_all(list);
 }
 
@@ -388,7 +388,7 @@ static int follow_redirect(struct http_op *h) {
     free(origin);
     if (!same) /* credentials never follow to another origin, not even back again */
         for (int i = 0; i < 2; i++) {
-            if (h->auth_lines[i]) memset(h->auth_lines[i], 0, strlen(h->auth_lines[i]));
+            if (h->auth_lines[i]) explicit_bzero(h->auth_lines[i], strlen(h->auth_lines[i]));
             free(h->auth_lines[i]);
             h->auth_lines[i] = NULL;
         }
@@ -400,6 +400,8 @@ static int follow_redirect(struct http_op *h) {
             if (!credential_header(p)) buf_add(&kept, p, (size_t)(nl + 1 - p));
             p = nl + 1;
         }
+        if (h->user_headers.p) /* it held the credential headers */
+            explicit_bzero(h->user_headers.p, h->user_headers.len);
         buf_free(&h->user_headers);
         h->user_headers = kept;
     }
@@ -525,10 +527,10 @@ static void http_destroy(mx_op *op) {
     free_headers(h->headers);
     curl_mime_free(h->mime);
     for (int i = 0; i < 2; i++) {
-        if (h->auth_lines[i]) memset(h->auth_lines[i], 0, strlen(h->auth_lines[i]));
+        if (h->auth_lines[i]) explicit_bzero(h->auth_lines[i], strlen(h->auth_lines[i]));
         free(h->auth_lines[i]);
     }
-    if (h->user_headers.p) memset(h->user_headers.p, 0, h->user_headers.len);
+    if (h->user_headers.p) explicit_bzero(h->user_headers.p, h->user_headers.len);
     buf_free(&h->user_headers);
     buf_free(&h->resp_body);
     buf_free(&h->resp_headers);
@@ -647,7 +649,7 @@ static void read_auth(lua_State *L, struct http_op *h) {
     } else {
         luaL_error(L, "bad argument #1 to 'http' (auth_scheme must be 'apikey' or 'token')");
     }
-    memset(line, 0, sizeof line);
+    explicit_bzero(line, sizeof line);
     lua_pop(L, 1);
 }
 

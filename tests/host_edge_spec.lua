@@ -85,6 +85,41 @@ describe("http edge cases", function()
   end)
 end)
 
+describe("credentials file", function()
+  -- read through a stdio buffer of our own that is wiped afterwards (glibc's would be freed holding
+  -- every profile's secrets); these guard that path
+  local path = os.tmpname()
+  teardown(function() os.remove(path) end)
+
+  local function write(text)
+    local f = assert(io.open(path, "w"))
+    f:write(text)
+    f:close()
+    os.execute("chmod 600 " .. path)
+  end
+
+  it("reads the chosen profile of a file larger than one buffer", function()
+    local lines = { "[other]", "apikey = other-key" }
+    for i = 1, 400 do lines[#lines + 1] = "# filler line " .. i .. string.rep("x", 20) end
+    lines[#lines + 1] = "[ci]"
+    lines[#lines + 1] = "username = ci@example.com"
+    lines[#lines + 1] = "apikey = ci-key"
+    write(table.concat(lines, "\n") .. "\n")
+    local c = core.credentials({ file = path, profile = "ci" })
+    assert.is_true(c:has("apikey"))
+    assert.is_false(c:has("token"))
+    assert.is_nil(tostring(c):find("ci-key", 1, true))
+  end)
+
+  it("reports a malformed line by its number, never its content", function()
+    write("[ci]\nusername = u\nsecret-without-equals\n")
+    local ok, err = pcall(core.credentials, { file = path, profile = "ci" })
+    assert.is_false(ok)
+    assert.matches(":3: expected key = value", err)
+    assert.is_nil(err:find("secret-without-equals", 1, true))
+  end)
+end)
+
 describe("json edge cases", function()
   it("encodes a string holding an escaped quote before the placeholder bytes exactly", function()
     local v = { n = 1, s = 'x"\1mx:evil\1' }
