@@ -206,7 +206,7 @@ function M.routes_v1(r)
     if not j then return E(404, "NO_SUCH_STARTJOB", "Job not found.") end
     if not j.done then return U.ok({ Status = "Starting" }) end
     if j.fail then
-      local code = ctx.app.errors.lookup("deploy-v1", j.fail)
+      local code = ctx.app.errors.lookup("deploy-v1", j.fail, ctx.req.method, ctx.req.path)
       return E(code and code.status or 500, j.fail, code and code.message or ("Cannot start app: " .. j.fail))
     end
     return U.ok({ Status = "Started" })
@@ -683,7 +683,7 @@ function M.routes_v2(r)
     local e, err = backup_env(ctx, p)
     if not e then return err end
     local x = e.restores[p.RestoreId]
-    if not x then return E(404, "NOT_FOUND", "Restore not found.") end
+    if not x then return E(400, "NOT_FOUND", "Restore not found") end -- 400, as the docs' table says
     return U.ok(restore_json(ctx, x))
   end)
 end

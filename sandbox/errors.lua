@@ -64,12 +64,27 @@ local C = {
 
 M.codes = C
 
--- lookup(api, code) -> {status=, message=} or nil. `api` is informational (codes are unique
--- across the API-key APIs except NOT_FOUND, whose status differs in Backups restore: use status=).
-function M.lookup(api, code)
+-- Where the docs' tables give a code another status on one route: {method, path pattern, {CODE = status}}.
+M.by_route = {
+  -- Get Start Environment Status: ALREADY_STARTED is a 500 there (200 when starting)
+  { "GET", "^/deploy/api/1/apps/[^/]+/environments/[^/]+/start/[^/]+$", { ALREADY_STARTED = 500 } },
+  -- Backups restores: "Source snapshot not found" / "Restore not found" are 400 NOT_FOUND
+  { nil, "^/deploy/api/v2/apps/[^/]+/environments/[^/]+/restores", { NOT_FOUND = 400 } },
+}
+
+-- lookup(api, code [, method, path]) -> {status=, message=} or nil: the documented status of
+-- `code`, on the route of `method` and `path` when the docs give it another one there.
+-- `api` is informational (codes are unique across the API-key APIs).
+function M.lookup(api, code, method, path)
   local c = C[code]
   if not c then return nil end
-  return { status = c[1], message = c[2] }
+  local status = c[1]
+  for _, r in ipairs(M.by_route) do
+    if (r[1] == nil or r[1] == method) and type(path) == "string" and path:find(r[2]) and r[3][code] then
+      status = r[3][code]
+    end
+  end
+  return { status = status, message = c[2] }
 end
 
 return M

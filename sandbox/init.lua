@@ -449,7 +449,7 @@ function App:handle(req)
       applied[#applied + 1] = "redirect"
     elseif not resp and f.error then
       f.fired = f.fired + 1
-      local c = errors.lookup(fam and fam.api or "", f.error)
+      local c = errors.lookup(fam and fam.api or "", f.error, req.method, req.path)
       local st = f.status or (c and c.status) or 500
       resp = error_for(fam, st, f.error, c and c.message or f.error)
       applied[#applied + 1] = "error"

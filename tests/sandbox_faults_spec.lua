@@ -110,6 +110,46 @@ describe("sandbox faults", function()
     assert.are.equal(200, (c.v1("GET", "/apps/calc")))
   end)
 
+  it("answers every code of the docs' error tables at the status documented for that operation", function()
+    -- Each API call section of the v1, Build and Backups docs: its method, URL and error table.
+    local VALUES = { AppId = "calc", Mode = "Test", JobId = "j-1", PackageId = S.PKG1, Date = "2024-01-02",
+      ProjectId = S.PROJECT, EnvironmentId = S.ENV_TEST, SnapshotId = "s-1", ArchiveId = "a-1", RestoreId = "r-1",
+      Boolean = "true", PackageName = "p.mda" }
+    local rows, sections = 0, 0
+    for _, page in ipairs({ "deploy-api-1.md", "build-api.md", "backups-api-v2.md" }) do
+      local f = assert(io.open(require("prism").specs_dir() .. "/docs/" .. page))
+      local method, path
+      for line in f:lines() do
+        if line:match("^### ") then method, path = nil, nil end
+        method = line:match("^HTTP Method: (%u+)") or method
+        local url = line:match("^URL: https://deploy%.mendix%.com(/api/%S+)")
+        if url then
+          sections = sections + 1
+          path = "/deploy" .. url:gsub("%?.*$", ""):gsub("<(%w+)>", function(n) return assert(VALUES[n], n) end)
+        end
+        local status, code = line:match("^|%s*(%d%d%d)%s*|%s*(%u[%u_ ]*%u)%s*|") -- not "204 | No Content"
+        if status and path then
+          rows = rows + 1
+          sb:configure{ faults = { { route = method .. " " .. path, error = code, times = 1 } } }
+          local api, rest = path:match("^/deploy/api/(%w+)(/.*)$")
+          local st, d = c[api == "1" and "v1" or "v2"](method, rest, method ~= "GET" and method ~= "DELETE" and {} or nil)
+          local what = page .. ": " .. method .. " " .. path .. " " .. code
+          assert.are.equal(tonumber(status), st, what)
+          assert.are.equal(code, d and d.errorCode, what)
+          assert.is_string(d.errorMessage, what)
+        end
+      end
+      f:close()
+    end
+    assert.are.equal(34, sections) -- 20 v1, 5 Build, 9 Backups calls
+    assert.are.equal(148, rows)
+  end)
+
+  it("answers a missing restore with the documented 400 NOT_FOUND", function()
+    local st, d = c.v2("GET", "/apps/" .. S.PROJECT .. "/environments/" .. S.ENV_TEST .. "/restores/00000000-0000-4000-8000-000000000000")
+    assert.are.same({ 400, "NOT_FOUND" }, { st, d.errorCode })
+  end)
+
   it("fails v1 start jobs with a documented code (job_fail)", function()
     sb:configure{ faults = { { route = "POST */start", job_fail = "DB_SYNC_FAILED" } } }
     local _, d = c.v1("POST", "/apps/calc/environments/Test/start", {})
