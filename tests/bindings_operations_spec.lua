@@ -79,6 +79,52 @@ describe("mx.operations()", function()
   end)
 end)
 
+describe("paginated list iterators against the sandbox", function()
+  local sandboxctl = require("mxdeploy.sandboxctl")
+  local PROJECT, CLUSTER = "c533ee0b-f7db-4e62-868b-1192d392ccec", "42dec69c-9bdb-4918-a979-716fbbe3b8a6"
+  local sb, c
+  setup(function()
+    sb = sandboxctl.start{ time_scale = 0.001 }
+    c = mx.sandbox_client(sb, { poll_interval = 0.01 })
+  end)
+  teardown(function() sb:stop() end)
+
+  local function queries(path)
+    local out = {}
+    for _, r in ipairs(sb:requests()) do
+      if r.path == path then out[#out + 1] = r.query end
+    end
+    return out
+  end
+
+  it("fetch one page at a time, only as far as the loop goes", function()
+    sb:reset_log()
+    for app in c.v4.each_app{ limit = 1 } do
+      assert.are.equal(PROJECT, app.id)
+      break
+    end
+    assert.are.same({ "offset=0&limit=1" }, queries("/cloud/api/v4/apps"))
+    sb:reset_log()
+    local ids = {}
+    for app in c.v4.each_app{ limit = 2 } do ids[#ids + 1] = app.id end
+    local all = c.v4.list_apps().apps
+    assert.are.equal(#all, #ids)
+    for i, a in ipairs(all) do assert.are.equal(a.id, ids[i]) end
+    assert.are.same({ "offset=0&limit=2", "offset=2&limit=2" }, queries("/cloud/api/v4/apps"))
+  end)
+
+  it("walk a Private Cloud list across pages", function()
+    c.pc.create_environment(PROJECT, { manifestVersion = "2.0.0", environment = { id = "pcenv02",
+      properties = { name = "second" }, provider = { namespace = "sandbox-ns", clusterId = CLUSTER } } }):wait{ timeout = 30 }
+    sb:reset_log()
+    local ids = {}
+    for e in c.pc.each_environment(PROJECT, { limit = 1 }) do ids[#ids + 1] = e.environment.id end
+    assert.are.same({ "pcenv01", "pcenv02" }, ids)
+    local path = "/privatecloud/api/v4/apps/" .. PROJECT .. "/environments"
+    assert.are.same({ "offset=0&limit=1", "offset=1&limit=1", "offset=2&limit=1" }, queries(path))
+  end)
+end)
+
 describe("docs/REFERENCE.md", function()
   it("is generated from the operations table and committed up to date", function()
     local chunk = assert(loadfile(source .. "/scripts/gen-reference.lua"))
