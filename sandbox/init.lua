@@ -12,6 +12,7 @@
 -- Request log (app:requests(), and one JSON line per request in the `log` file), one record per
 -- request:
 --   seq, time, listener, method, path, query (nil when empty), status, faults (applied, "a,b")
+--   request_id   the X-Request-Id header of the answer (every answer carries one)
 --   credentials  whether any credential header (Mendix-Username/-ApiKey, Authorization) was sent
 --   auth_ok      whether they identify a seeded user: the Mendix-Username/Mendix-ApiKey pair on
 --                the API-key APIs, a seeded PAT (`Authorization: MxToken`) on v4 and Private
@@ -491,6 +492,9 @@ function App:handle(req)
   end
   if delay > 0 then resp.delay = delay end
   resp.headers = resp.headers or {}
+  -- like the Mendix gateways: every answer names its request, for error reports and support
+  local request_id = U.uuid()
+  resp.headers["X-Request-Id"] = request_id
 
   local rec = {
     seq = #self.log + 1, time = U.iso(ctx.now), listener = req.listener, method = req.method, path = req.path,
@@ -498,6 +502,7 @@ function App:handle(req)
     credentials = has_credentials(req.headers), body_size = req.body_size or 0,
     faults = #applied > 0 and table.concat(applied, ",") or nil,
     auth_ok = self:auth_ok(fam, req.headers), headers = self:log_headers(req.headers),
+    request_id = request_id,
   }
   rec.query = self:scrub(rec.query)
   rec.body, rec.parts = log_body, log_parts

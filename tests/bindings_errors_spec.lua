@@ -43,6 +43,9 @@ describe("HTTP errors from the sandbox", function()
     assert.are.equal(0, e.retries)
     assert.are.equal("HTTP 404 APP_NOT_FOUND: App not found (GET /deploy/api/1/apps/nosuch)", tostring(e))
     assert_no_secret(e, { sb.apikey })
+    local log = sb:requests()
+    assert.matches("^[%x-]+$", e.request_id)                  -- the server's X-Request-Id
+    assert.are.equal(log[#log].request_id, e.request_id)
   end)
 
   it("v4 and Private Cloud {error = {code, message}}", function()
