@@ -310,8 +310,9 @@ end)
 
 describe("mxdeploy sandbox (standalone)", function()
   -- Starts `mxdeploy sandbox ARGS` in the background; returns its pid and API base URL.
-  local function serve(args, out)
+  local function serve(args)
     local bin = os.getenv("MXDEPLOY_BIN") or "mxdeploy"
+    local out = os.tmpname() -- a fresh file: never read an earlier run's banner
     local pidfile = os.tmpname()
     assert(os.execute(("'%s' sandbox --port 0 --time-scale 0.001 %s > '%s' 2>&1 & echo $! > '%s'")
       :format(bin, args, out, pidfile)))
@@ -325,6 +326,7 @@ describe("mxdeploy sandbox (standalone)", function()
       if h then h:close() end
       return t:find("Authorization:", 1, true) and t
     end, 10)
+    os.remove(out)
     assert.truthy(text, "no banner")
     return pid, text:match("(http://127%.0%.0%.1:%d+)/deploy/api/1"), text
   end
@@ -344,10 +346,10 @@ describe("mxdeploy sandbox (standalone)", function()
                  members = { "cli@example.com" }, environments = { { Mode = "Test", EnvironmentId =
                  "11111111-2222-4333-8444-666666666666", Status = "Stopped", Url = "https://solo-test.example.com" } } } },
     }]])
-    local log, state, out = os.tmpname(), os.tmpname(), os.tmpname()
+    local log, state = os.tmpname(), os.tmpname()
     os.remove(log); os.remove(state)
     local args = ("--seed '%s' --log '%s' --state '%s'"):format(seed, log, state)
-    local pid, base, banner = serve(args, out)
+    local pid, base, banner = serve(args)
     assert.truthy(banner:find("Mendix-Username: cli@example.com", 1, true), banner) -- the seed's credentials
     local h = { ["Mendix-Username"] = "cli@example.com", ["Mendix-ApiKey"] = "cli-seeded-key-42" }
     local st, apps = S.request{ method = "GET", url = base .. "/deploy/api/1/apps", headers = h }
@@ -374,14 +376,14 @@ describe("mxdeploy sandbox (standalone)", function()
     assert.are.same({ 401, true, false }, { lines[3].status, lines[3].credentials, lines[3].auth_ok })
 
     -- restarted on the same state file: the tag is still there
-    pid, base = serve(("--seed '%s' --state '%s'"):format(seed, state), out)
+    pid, base = serve(("--seed '%s' --state '%s'"):format(seed, state))
     h["Content-Type"] = nil
     local tags
     st, tags = S.request{ method = "GET", url = base .. "/deploy/api/1/apps/solo/environments/Test/tags", headers = h }
     stop(pid)
     assert.are.equal(200, st)
     assert.are.equal("kept", tags[#tags].Tag)
-    os.remove(seed); os.remove(log); os.remove(state); os.remove(out)
+    os.remove(seed); os.remove(log); os.remove(state)
   end)
 
   it("prints its URLs and credentials, serves, and stops on SIGTERM", function()
