@@ -27,13 +27,21 @@ struct buf {
     size_t len, cap;
 };
 
+/* Appends; grows by copying and wiping the old block (not realloc), since a buffer may hold
+ * credential headers that must not be left behind in freed memory. */
 static void buf_add(struct buf *b, const void *data, size_t n) {
     if (b->len + n + 1 > b->cap) {
         size_t cap = b->cap ? b->cap : 1024;
         while (cap < b->len + n + 1)
             cap *= 2;
-        b->p = realloc(b->p, cap);
-        if (!b->p) abort();
+        char *p = malloc(cap);
+        if (!p) abort();
+        if (b->p) {
+            memcpy(p, b->p, b->len);
+            explicit_bzero(b->p, b->cap);
+            free(b->p);
+        }
+        b->p = p;
         b->cap = cap;
     }
     memcpy(b->p + b->len, data, n);
@@ -616,6 +624,16 @@ static void read_headers(lua_State *L, struct http_op *h) {
     lua_pop(L, 1);
 }
 
+/* "Name: value" in a new block of exactly the right size (a secret of any length, no copies). */
+static char *header_line(const char *name, const char *value) {
+    size_t n = strlen(name), v = strlen(value);
+    char *line = malloc(n + v + 1);
+    if (!line) abort();
+    memcpy(line, name, n);
+    memcpy(line + n, value, v + 1);
+    return line;
+}
+
 static void read_auth(lua_State *L, struct http_op *h) {
     lua_getfield(L, 1, "auth");
     if (lua_isnil(L, -1)) {
@@ -627,29 +645,24 @@ static void read_auth(lua_State *L, struct http_op *h) {
         luaL_error(L, "bad argument #1 to 'http' (auth must be credentials from core.credentials)");
     const char *scheme = opt_string(L, "auth_scheme");
     if (!scheme) scheme = "apikey";
-    char line[8192];
     if (strcmp(scheme, "apikey") == 0) {
         if (!c->username || !c->apikey)
             luaL_error(L,
                        "no API key: set MENDIX_USERNAME and MENDIX_APIKEY, or username and "
                        "apikey in profile [%s] of the credentials file",
                        c->profile);
-        snprintf(line, sizeof line, "Mendix-Username: %s", c->username);
-        h->auth_lines[0] = dup_or_die(line);
-        snprintf(line, sizeof line, "Mendix-ApiKey: %s", c->apikey);
-        h->auth_lines[1] = dup_or_die(line);
+        h->auth_lines[0] = header_line("Mendix-Username: ", c->username);
+        h->auth_lines[1] = header_line("Mendix-ApiKey: ", c->apikey);
     } else if (strcmp(scheme, "token") == 0) {
         if (!c->token)
             luaL_error(L,
                        "no personal access token: set MENDIX_TOKEN, or token in profile [%s] "
                        "of the credentials file",
                        c->profile);
-        snprintf(line, sizeof line, "Authorization: MxToken %s", c->token);
-        h->auth_lines[0] = dup_or_die(line);
+        h->auth_lines[0] = header_line("Authorization: MxToken ", c->token);
     } else {
         luaL_error(L, "bad argument #1 to 'http' (auth_scheme must be 'apikey' or 'token')");
     }
-    explicit_bzero(line, sizeof line);
     lua_pop(L, 1);
 }
 
