@@ -40,36 +40,38 @@ end
 function M.wait_all(list, opts)
   check_list("wait_all", list)
   local tasks, helpers = as_tasks(list, opts)
-  local results = {}
-  local left = {}
-  for i = 1, #tasks do left[i] = i end
-  while true do
-    -- collect what has finished (in list order), raising the first failure among them
-    local still = {}
-    for _, i in ipairs(left) do
-      local t = tasks[i]
-      local s = t:status()
-      if s == "done" or s == "failed" or s == "cancelled" then
-        local ok, r = pcall(t.wait, t)
-        if not ok then
-          cancel_all(helpers)
-          error(r, 0)
-        end
-        results[i] = r
-      else
-        still[#still + 1] = i
+  -- One watcher per entry notes the first failure and wakes this task by ending `alarm`, so the
+  -- waits below stay in list order (each wakes on its own entry or on the alarm: O(1) per wake).
+  local alarm = core.spawn(core.sleep, math.huge, "wait_all: a failure")
+  local failure, failed = nil, false
+  local watchers = {}
+  for i, t in ipairs(tasks) do
+    watchers[i] = core.spawn(function()
+      local ok, err = pcall(t.wait, t)
+      if not ok and not failed then
+        failed, failure = true, err
+        alarm:cancel()
       end
-    end
-    left = still
-    if #left == 0 then return results end
-    local pending = {}
-    for k, i in ipairs(left) do pending[k] = tasks[i] end
-    local ok, err = pcall(core.wait_any, pending)
-    if not ok then
-      cancel_all(helpers)
-      error(err, 0)
-    end
+    end)
   end
+  local cleanup <close> = setmetatable({}, { __close = function()
+    cancel_all(watchers)
+    cancel_all({ alarm })
+    cancel_all(helpers)
+  end })
+  local results = {}
+  for i, t in ipairs(tasks) do
+    while true do
+      if failed then error(failure, 0) end
+      local s = t:status()
+      if s == "done" or s == "failed" or s == "cancelled" then break end
+      core.wait_any({ t, alarm })
+    end
+    local ok, r = pcall(t.wait, t)
+    if not ok then error(r, 0) end
+    results[i] = r
+  end
+  return results
 end
 
 --- Waits for the first task / job to finish: returns its index and results, or nil on timeout.
