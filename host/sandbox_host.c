@@ -282,9 +282,14 @@ int luaopen_mxdeploy_sandboxctl(lua_State *L) {
 
 /* ---------- mxdeploy sandbox ---------- */
 
-static int usage(void) {
-    fprintf(stderr, "usage: mxdeploy sandbox [--port N] [--files-port N] [--state FILE] "
-                    "[--log FILE] [--seed FILE] [--time-scale X] [--tls-cert PEM --tls-key PEM]\n");
+static void usage(void) {
+    printf("usage: mxdeploy sandbox [--port N] [--files-port N] [--state FILE] [--log FILE] "
+           "[--seed FILE] [--time-scale X] [--tls-cert PEM --tls-key PEM]\n");
+}
+
+/* Bad usage: one line on stderr, exit code 2. */
+static int bad_usage(const char *what, const char *option) {
+    fprintf(stderr, "mxdeploy sandbox: %s '%s' (see --help)\n", what, option);
     return 2;
 }
 
@@ -298,26 +303,36 @@ int mx_sandbox_command(int argc, char **argv) {
             usage();
             return 0;
         }
-        if (i + 1 >= argc) return usage();
+        if (i + 1 >= argc)
+            return bad_usage(strncmp(a, "--", 2) == 0 ? "missing value for" : "unknown option", a);
         const char *v = argv[++i];
-        if (!strcmp(a, "--port"))
-            o.port = atoi(v);
-        else if (!strcmp(a, "--files-port"))
-            o.files_port = atoi(v);
-        else if (!strcmp(a, "--state"))
+        if (!strcmp(a, "--port") || !strcmp(a, "--files-port")) {
+            char *end;
+            long port = strtol(v, &end, 10);
+            if (*v == '\0' || *end != '\0' || port < 0 || port > 65535) {
+                fprintf(stderr, "mxdeploy sandbox: %s needs a port number from 0 to 65535\n", a);
+                return 2;
+            }
+            *(!strcmp(a, "--port") ? &o.port : &o.files_port) = (int)port;
+        } else if (!strcmp(a, "--state"))
             o.state = v;
         else if (!strcmp(a, "--log"))
             o.log = v;
         else if (!strcmp(a, "--seed"))
             o.seed = v;
-        else if (!strcmp(a, "--time-scale"))
-            o.time_scale = atof(v);
-        else if (!strcmp(a, "--tls-cert"))
+        else if (!strcmp(a, "--time-scale")) {
+            char *end;
+            o.time_scale = strtod(v, &end);
+            if (*v == '\0' || *end != '\0' || !(o.time_scale > 0)) {
+                fprintf(stderr, "mxdeploy sandbox: --time-scale needs a positive number\n");
+                return 2;
+            }
+        } else if (!strcmp(a, "--tls-cert"))
             o.tls_cert = v;
         else if (!strcmp(a, "--tls-key"))
             o.tls_key = v;
         else
-            return usage();
+            return bad_usage("unknown option", a);
     }
     /* Block the signals before any thread starts so that only sigwait sees them. */
     sigset_t set;
@@ -330,7 +345,7 @@ int mx_sandbox_command(int argc, char **argv) {
     char err[512];
     struct mx_sbserver *srv = mx_sbserver_start(&o, err, sizeof err);
     if (!srv) {
-        fprintf(stderr, "mxdeploy sandbox: %s\n", err);
+        fprintf(stderr, "mxdeploy: %s\n", err);
         return 1;
     }
     struct mx_sandbox *sb = wrap(srv);

@@ -607,7 +607,10 @@ struct mx_sbserver *mx_sbserver_start(const struct mx_sbserver_opts *o, char *er
     pthread_mutex_unlock(&s->mu);
     return s;
 lua_fail:
+    /* one line (a missing seed file is a usage error, not a crash): the message without the
+     * traceback the handler appended */
     snprintf(err, errlen, "sandbox: %s", lua_tostring(L, -1) ? lua_tostring(L, -1) : "error");
+    err[strcspn(err, "\n")] = '\0';
     lua_settop(L, 0);
     pthread_mutex_unlock(&s->mu);
     mx_sbserver_stop(s);

@@ -365,3 +365,20 @@ describe("REPL", function()
     assert.is_true(found["mx.spawn"])
   end)
 end)
+
+describe("mxdeploy sandbox (standalone)", function()
+  it("refuses bad options with one line and exit 2", function()
+    for _, args in ipairs({ "--port abc", "--port 70000", "--files-port -1", "--time-scale 0", "--bogus x" }) do
+      local code, _, err = mx("sandbox " .. args)
+      assert.are.equal(2, code, args)
+      assert.matches("^mxdeploy sandbox: ", err)
+    end
+  end)
+
+  it("reports a missing seed file in one line", function()
+    local code, _, err = mx("sandbox --seed /nonexistent/seed.lua")
+    assert.are.equal(1, code)
+    assert.are.equal(1, lines(err), err)
+    assert.matches("cannot load seed /nonexistent/seed.lua", err)
+  end)
+end)
