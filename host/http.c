@@ -315,6 +315,9 @@ static void setup_easy(struct http_op *h) {
     curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, "");
     curl_easy_setopt(e, CURLOPT_USERAGENT, "mxdeploy/0.1 (+libcurl)");
     curl_easy_setopt(e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
+    /* over TLS (where HTTP/2 may be offered) wait to share a connection rather than open more;
+     * plain http is HTTP/1.1 here, where waiting would serialise the first requests */
+    curl_easy_setopt(e, CURLOPT_PIPEWAIT, strncmp(h->url, "https:", 6) == 0 ? 1L : 0L);
     curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
     curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, h->timeout_ms);
     curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, h->connect_timeout_ms);
@@ -512,6 +515,13 @@ static int http_push(mx_op *op, lua_State *L) {
     curl_easy_getinfo(h->easy, CURLINFO_NUM_CONNECTS, &connects);
     lua_pushinteger(L, connects);
     lua_setfield(L, -2, "new_connections");
+    long version = 0;
+    curl_easy_getinfo(h->easy, CURLINFO_HTTP_VERSION, &version);
+    set_field_str(L, "http_version",
+                  version == CURL_HTTP_VERSION_2_0   ? "2"
+                  : version == CURL_HTTP_VERSION_1_0 ? "1.0"
+                  : version == CURL_HTTP_VERSION_3   ? "3"
+                                                     : "1.1");
     return 1;
 }
 

@@ -498,6 +498,55 @@ describe("TLS", function()
     assert.are.equal(0, #sb:requests()) -- no request got through
   end)
 
+  it("speaks HTTP/2 where the server offers it, many requests on one connection", function()
+    if os.execute("command -v nghttpd >/dev/null 2>&1") ~= true then
+      error("nghttpd is not installed (Debian package nghttp2-server; run tools/install-deps)")
+    end
+    local www = dir .. "/www"
+    assert(os.execute("mkdir -p " .. www))
+    local f = assert(io.open(www .. "/apps.json", "w"))
+    f:write('{"h2": true}')
+    f:close()
+    -- nghttpd (HTTP/2 over TLS with ALPN) on a free port, stopped at the end of the test
+    local port, pid
+    for _ = 1, 5 do
+      port = math.random(20000, 45000)
+      local p = io.popen(("nghttpd -a 127.0.0.1 -d %s %d %s/key.pem %s/cert.pem >/dev/null 2>&1 & echo $!")
+        :format(www, port, dir, dir))
+      pid = p:read("l")
+      p:close()
+      local up = false
+      for _ = 1, 50 do
+        local resp = core.http({ url = ("https://127.0.0.1:%d/apps.json"):format(port), ca_file = dir .. "/cert.pem",
+          timeout = 2, connect_timeout = 2 })
+        if resp then up = true break end
+        core.sleep(0.05)
+      end
+      if up then break end
+      os.execute("kill " .. pid .. " 2>/dev/null")
+      pid = nil
+    end
+    assert.is_not_nil(pid, "nghttpd did not start")
+    local ok, err = pcall(function()
+      local tasks = {}
+      for i = 1, 50 do
+        tasks[i] = core.spawn(function()
+          return core.http({ url = ("https://127.0.0.1:%d/apps.json"):format(port), ca_file = dir .. "/cert.pem" })
+        end)
+      end
+      local opened = 0
+      for i = 1, 50 do
+        local resp = tasks[i]:wait()
+        assert.are.equal(200, resp.status)
+        assert.are.equal("2", resp.http_version)
+        opened = opened + resp.new_connections
+      end
+      assert.are.equal(0, opened, "the 50 requests should reuse the connection opened while probing")
+    end)
+    os.execute("kill " .. pid .. " 2>/dev/null")
+    assert(ok, err)
+  end)
+
   it("trusts a given CA file, and skips the check only when told to", function()
     local resp = mx.request({ url = sb.url .. "/deploy/api/1/apps", auth = creds, ca_file = dir .. "/cert.pem" })
     assert.are.equal(200, resp.status)
