@@ -387,30 +387,13 @@ describe("mxdeploy sandbox (standalone)", function()
   end)
 
   it("prints its URLs and credentials, serves, and stops on SIGTERM", function()
-    local bin = os.getenv("MXDEPLOY_BIN") or "mxdeploy"
-    local out = os.tmpname()
-    local pidfile = os.tmpname()
-    assert(os.execute(("'%s' sandbox --port 0 --time-scale 0.001 > '%s' 2>&1 & echo $! > '%s'"):format(bin, out, pidfile)))
-    local f = assert(io.open(pidfile))
-    local pid = tonumber(f:read("a"):match("%d+"))
-    f:close()
-    os.remove(pidfile)
-    local text = S.eventually(function()
-      local h = io.open(out)
-      local t = h and h:read("a") or ""
-      if h then h:close() end
-      return t:find("MxToken", 1, true) and t
-    end, 10)
-    assert.truthy(text, "no banner")
-    local base = text:match("(http://127%.0%.0%.1:%d+)/deploy/api/1")
+    local pid, base, text = serve("")
     assert.truthy(base)
+    assert.truthy(text:find("MxToken", 1, true))
     assert.truthy(text:find("sandbox-apikey-0000", 1, true))
     local st = S.request{ method = "GET", url = base .. "/deploy/api/1/apps",
       headers = { ["Mendix-Username"] = "sandbox@example.com", ["Mendix-ApiKey"] = "sandbox-apikey-0000" } }
     assert.are.equal(200, st)
-    os.execute("kill -TERM " .. pid)
-    local gone = S.eventually(function() return not os.execute("kill -0 " .. pid .. " 2>/dev/null") end, 10)
-    os.remove(out)
-    assert.is_true(gone)
+    stop(pid)
   end)
 end)
