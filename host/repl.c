@@ -248,6 +248,7 @@ static void run_chunk(lua_State *L, const char *code) {
 
 void mx_repl(lua_State *L) {
     repl_L = L;
+    mx_run_repl_mode = 1;
     lua_getglobal(L, "require");
     lua_pushstring(L, "mxdeploy.host.repl");
     if (lua_pcall(L, 1, 1, 0) != LUA_OK) {

@@ -9,6 +9,8 @@
 #include "embedded.h"
 #include "scheduler.h"
 
+int mx_run_repl_mode = 0;
+
 /*
  * A structured error (a table with a `kind`: HTTP, network, credentials, argument, job, ...) is
  * an expected failure: one line. Anything else is a bug in a script: message and traceback.
@@ -60,7 +62,7 @@ static int push_outcome(lua_State *L) {
 int mx_run_task(lua_State *L, int nargs) {
     mx_task *t = mx_sched_spawn(L, nargs);
     int task = lua_gettop(L);
-    mx_sched_set_interrupt_target(t);
+    if (mx_run_repl_mode) mx_sched_set_interrupt_target(t); /* Ctrl-C cancels the line only */
     mx_sched_run_until(L, t);
     mx_sched_set_interrupt_target(NULL);
     lua_pushcfunction(L, push_outcome);

@@ -3,6 +3,10 @@
 #define MX_RUN_H
 #include <lua.h>
 
+/* Set by the REPL: Ctrl-C then cancels only the running line; a script's Ctrl-C cancels every
+ * task. */
+extern int mx_run_repl_mode;
+
 /* With `status` from a luaL_load* call and the chunk plus nargs arguments on the stack: runs the
  * chunk as a task until it finishes. Reports any error on stderr; returns 0 or 1. */
 int mx_run_loaded(lua_State *L, int status, int nargs);

@@ -63,6 +63,7 @@ struct mx_sched {
     int interrupt_handled;
     mx_task *interrupt_target;
     int interrupt_off;
+    double interrupt_at;         /* when Ctrl-C was handled: older blocking waits are cancelled */
     int transfers;               /* running transfers after the last curl_multi_perform */
     lua_State *volatile running; /* the thread running Lua code now, for the SIGINT hook */
     int main_runs_script;        /* stock lua5.4: the main thread runs the script */
@@ -312,9 +313,12 @@ static void collect_transfers(mx_sched *s) {
 
 static void cancel_task_with(mx_sched *s, mx_task *t, const char *kind, const char *message);
 
+/* Cancels what waits when Ctrl-C came (only the REPL's line when it has a target). Waits that
+ * start afterwards (a <close> handler releasing a lock) proceed; a second Ctrl-C exits. */
 static void handle_interrupt(mx_sched *s) {
     if (!interrupted || s->interrupt_handled || s->interrupt_off) return;
     s->interrupt_handled = 1;
+    s->interrupt_at = mx_now();
     for (mx_task *t = s->live; t; t = t->next)
         if ((t->state == T_WAITING || t->state == T_READY) &&
             (!s->interrupt_target || s->interrupt_target == t))
@@ -427,7 +431,9 @@ static int block_on(lua_State *L, mx_op *op) {
     mx_sched *s = op->sched;
     op->blocking = 1;
     while (op->state == MX_OP_PENDING) {
-        if (interrupted) {
+        handle_interrupt(s);
+        if (interrupted && s->interrupt_handled && op->started <= s->interrupt_at &&
+            (!s->interrupt_target || s->current == s->interrupt_target)) {
             op_free(op);
             lua_pushboolean(L, 0);
             push_core_error(L, "interrupted", "interrupted");

@@ -198,6 +198,38 @@ describe("command line", function()
     assert.is_true(os.time() - t0 < 30)
   end)
 
+  it("on SIGINT cancels every task, and cleanups may still make requests", function()
+    local marker = os.tmpname()
+    local script = tmpfile(([[
+      local core = require("mxdeploy.core")
+      local sb = require("mxdeploy.sandboxctl").start{faults = {{route = "GET /deploy/api/1/apps/calc", latency = 60}}}
+      local creds = core.credentials{username = sb.username, apikey = sb.apikey}
+      local function note(s) local f = io.open(%q, "a"); f:write(s, "\n"); f:close() end
+      local background = mx.spawn(function()
+        local g <close> = setmetatable({}, {__close = function() note("background closed") end})
+        mx.sleep(60)
+      end)
+      local guard <close> = setmetatable({}, {__close = function()
+        -- a cleanup that talks to the server after Ctrl-C (think: release a lock)
+        local r = core.http{url = sb.url .. "/deploy/api/1/apps", auth = creds}
+        note("cleanup request " .. r.status)
+      end})
+      io.stdout:write("ready\n"); io.stdout:flush()
+      core.http{url = sb.url .. "/deploy/api/1/apps/calc", auth = creds}
+    ]]):format(marker))
+    local ready = os.tmpname()
+    local t0 = os.time()
+    local code = run(("sh -c '%q %q > %q & pid=$!; i=0; while [ $i -lt 300 ] && ! grep -q ready %q; do " ..
+      "sleep 0.1; i=$((i+1)); done; kill -INT $pid; wait $pid'"):format(BIN, script, ready, ready))
+    os.remove(ready)
+    assert.are.equal(130, code)
+    local notes = slurp(marker)
+    os.remove(marker)
+    assert.matches("cleanup request 200", notes)
+    assert.matches("background closed", notes)
+    assert.is_true(os.time() - t0 < 30)
+  end)
+
   it("interrupts a busy Lua loop on SIGINT", function()
     local script = tmpfile([[
       local guard <close> = setmetatable({}, {__close = function() io.stderr:write("cleaned up\n") end})
