@@ -113,8 +113,9 @@ static void remove_handler(void) {
     rl_callback_handler_remove();
 }
 
-/* `print` at the REPL: a task printing while the prompt waits for input clears the prompt line
- * first and redraws it (with what was typed) below the output, instead of writing into it. */
+/* `print` and `io.write` at the REPL: a task printing while the prompt waits for input clears
+ * the prompt line first and redraws it (with what was typed) below the output, instead of
+ * writing into it. The wrapped function is upvalue 1; its results are returned. */
 static int repl_print(lua_State *L) {
     int active = prompt_active && isatty(STDOUT_FILENO);
     if (active) {
@@ -124,14 +125,14 @@ static int repl_print(lua_State *L) {
     }
     lua_pushvalue(L, lua_upvalueindex(1));
     lua_insert(L, 1);
-    int status = lua_pcall(L, lua_gettop(L) - 1, 0, 0);
+    int status = lua_pcall(L, lua_gettop(L) - 1, LUA_MULTRET, 0);
     if (active) {
         fflush(stdout);
         rl_on_new_line();
         rl_redisplay();
     }
     if (status != LUA_OK) return lua_error(L);
-    return 0;
+    return lua_gettop(L);
 }
 
 static void on_line(char *line) {
@@ -274,6 +275,17 @@ void mx_repl(lua_State *L) {
     } else {
         lua_pop(L, 1);
     }
+    lua_getglobal(L, "io");
+    if (lua_istable(L, -1)) {
+        lua_getfield(L, -1, "write");
+        if (lua_isfunction(L, -1)) {
+            lua_pushcclosure(L, repl_print, 1);
+            lua_setfield(L, -2, "write");
+        } else {
+            lua_pop(L, 1);
+        }
+    }
+    lua_pop(L, 1);
     char hist[4096];
     history_path(hist, sizeof hist);
     rl_readline_name = "mxdeploy";
