@@ -140,7 +140,7 @@ local function retries_note(e)
   return ""
 end
 
-function Error.__tostring(e)
+local function describe(e)
   local k = e.kind
   if k == "http" then
     local head = "HTTP " .. tostring(e.status)
@@ -170,6 +170,11 @@ function Error.__tostring(e)
   else
     return tostring(k) .. " error: " .. tostring(e.message)
   end
+end
+
+-- One line whatever the server (or a caller) put in a message: line breaks become spaces.
+function Error.__tostring(e)
+  return (describe(e):gsub("%s*[\r\n]+%s*", " "))
 end
 
 --- An HTTP error from a response (status >= 400). `req` = {method=, url=}.

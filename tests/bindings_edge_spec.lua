@@ -1,0 +1,27 @@
+-- Edge cases found in review: unexpected answers from the server, transient failures while a job
+-- is polled, and arguments that must be refused with one-line argument errors.
+
+local mx = require("mxdeploy")
+local errors = require("mxdeploy.errors")
+local sandboxctl = require("mxdeploy.sandboxctl")
+
+describe("edge cases", function()
+  local sb, c
+  setup(function()
+    sb = sandboxctl.start{ time_scale = 0.001 }
+  end)
+  teardown(function() sb:stop() end)
+  before_each(function()
+    sb:configure{ faults = {}, time_scale = 0.001 }
+    c = mx.sandbox_client(sb, { poll_interval = 0.01, retry = { base_delay = 0.01, max_delay = 0.02 } })
+  end)
+
+  it("an error whose server message spans lines is still one line", function()
+    sb:configure{ faults = { { route = "GET /deploy/api/1/apps/nosuch",
+      body = '{"errorCode":"APP_NOT_FOUND","errorMessage":"App not found\\r\\n  see the logs\\n"}' } } }
+    local ok, e = pcall(c.v1.get_app, "nosuch")
+    assert.is_false(ok)
+    assert.is_true(errors.is(e, "http"))
+    assert.are.equal("HTTP 404 APP_NOT_FOUND: App not found see the logs (GET /deploy/api/1/apps/nosuch)", tostring(e))
+  end)
+end)
