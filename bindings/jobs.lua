@@ -103,6 +103,10 @@ function Job:result()
   return r
 end
 
+-- Poll answers that say nothing about the job (credentials, rate limit, an unavailable gateway):
+-- raised to the caller, never taken for the job's failure.
+local NOT_THE_JOB = { [401] = true, [403] = true, [408] = true, [429] = true, [502] = true, [503] = true, [504] = true }
+
 --- One poll. Returns the status string (or "already done") and the status body.
 function Job:status()
   if self.state == "done" and self.already_done then return self.last_status, self.last end
@@ -119,7 +123,8 @@ function Job:status()
       self.state, self.already_done, self.last_status = "done", true, e.code
       return self.last_status, self.last
     end
-    if errors.is(e, "http") and spec.poll_error_fails and e.status >= 400 then
+    if errors.is(e, "http") and spec.poll_error_fails and e.status >= 400
+        and not NOT_THE_JOB[e.status] then
       self.state, self.code, self.reason = "failed", e.code, e.message
       self.last_status, self.last = e.code or ("HTTP " .. e.status), e.body
       return self.last_status, self.last

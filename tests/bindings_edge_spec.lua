@@ -25,3 +25,25 @@ describe("edge cases", function()
     assert.are.equal("HTTP 404 APP_NOT_FOUND: App not found see the logs (GET /deploy/api/1/apps/nosuch)", tostring(e))
   end)
 end)
+
+describe("jobs polled through transient failures", function()
+  local sb, c
+  setup(function() sb = sandboxctl.start{ time_scale = 0.001 } end)
+  teardown(function() sb:stop() end)
+  before_each(function()
+    sb:configure{ faults = {}, time_scale = 0.001 }
+    c = mx.sandbox_client(sb, { poll_interval = 0.01, retry = { base_delay = 0.01, max_delay = 0.02 } })
+  end)
+
+  it("a v1 start job whose status poll answers 503 is not failed: the error is raised and a later wait finishes", function()
+    sb:configure{ faults = { { route = "GET */start/*", error_rate = 1 } } }
+    local job = c.v1.start_environment("calc", "Test", { AutoSyncDb = true })
+    local ok, e = pcall(job.wait, job, { timeout = 10 })
+    assert.is_false(ok)
+    assert.is_true(errors.is(e, "http"))
+    assert.are.equal(503, e.status)
+    assert.are.equal("pending", job.state)
+    sb:configure{ faults = {} }
+    assert.are.equal("Started", job:wait{ timeout = 10 }.Status)
+  end)
+end)
