@@ -13,7 +13,9 @@
 -- How an operation's job is polled is described by its row in mxdeploy.operations (`job`):
 -- poll (operation in the same namespace), prefix (how many of the start call's path arguments the
 -- poll takes before the job id), id (field of the start response holding the id), status
--- (field holding the state), done / failed (states), reason (field with the server's reason).
+-- (field holding the state), done / failed / pending (the documented states), reason (field with
+-- the server's reason). A state the docs do not list fails the job (waiting on it could last
+-- forever); a poll answer without a state is a `response` error (the job stays pending).
 
 local core = require("mxdeploy.core")
 local errors = require("mxdeploy.errors")
@@ -50,7 +52,22 @@ local function classify(spec, body)
   local s = field(body, spec.status)
   if s ~= nil and spec.done[s] then return "done", s end
   if s ~= nil and spec.failed[s] then return "failed", s end
+  if s ~= nil and spec.pending and not spec.pending[s] then return "unknown", s end
   return "pending", s
+end
+
+-- Records a classification on the job: "unknown" (a state the docs do not list) fails it.
+local function settle(job, state, body)
+  if state == "pending" then return end
+  if state == "unknown" then
+    job.state = "failed"
+    local code, message = reason_of(job.spec, body)
+    job.code, job.reason = code, "unknown job state '" .. tostring(job.last_status) .. "'"
+      .. (message and (": " .. tostring(message)) or "")
+    return
+  end
+  job.state = state
+  if state == "failed" then job.code, job.reason = reason_of(job.spec, body) end
 end
 
 --- Creates a job. t = {ns = namespace table (functions), op = operation row, args = path
@@ -82,8 +99,7 @@ function M.new(t)
   end
   local state, s = classify(spec, body)
   job.last_status = s
-  if state ~= "pending" then job.state = state end
-  if state == "failed" then job.code, job.reason = reason_of(spec, body) end
+  settle(job, state, body)
   return job
 end
 
@@ -131,11 +147,15 @@ function Job:status()
     end
     error(e, 0)
   end
-  self.last = body
   local state, s = classify(spec, body)
+  if s == nil then
+    errors.raise(errors.new("response", {
+      message = ("malformed status of job %s %s: no %s in the answer"):format(self.kind, tostring(self.id), spec.status),
+      body = body }), 2)
+  end
+  self.last = body
   self.last_status = s
-  if state ~= "pending" then self.state = state end
-  if state == "failed" then self.code, self.reason = reason_of(spec, body) end
+  settle(self, state, body)
   return s, body
 end
 

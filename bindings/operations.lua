@@ -67,19 +67,19 @@ M.body_rules = {
 M.UPLOAD_LIMIT = 1024 * 1024 * 1024 -- 1 GB: Mendix Cloud refuses bigger packages
 
 local V1_START_JOB = { poll = "get_start_status", prefix = 2, id = "JobId", status = "Status",
-  done = { Started = true }, failed = {}, already_done_codes = { ALREADY_STARTED = true },
+  done = { Started = true }, failed = {}, pending = { Starting = true }, already_done_codes = { ALREADY_STARTED = true },
   poll_error_fails = true }
 local V2_JOB = { poll = "get_job", prefix = 1, id = "JobId", status = "Status",
-  done = { Completed = true }, failed = { Failed = true }, keep = { "PackageId" },
+  done = { Completed = true }, failed = { Failed = true }, pending = { Queued = true, Running = true }, keep = { "PackageId" },
   reason = "ErrorMessage" }
 local BUILD_JOB = { poll = "get_package", prefix = 1, id = "PackageId", status = "Status",
-  done = { Succeeded = true }, failed = { Failed = true } }
+  done = { Succeeded = true }, failed = { Failed = true }, pending = { Queued = true, Building = true, Uploading = true } }
 local function backups_job(id)
   return { poll = nil, prefix = 2, id = id, status = "state", reason = "status_message",
-    done = { completed = true }, failed = { failed = true } }
+    done = { completed = true }, failed = { failed = true }, pending = { queued = true, running = true } }
 end
 local PC_JOB = { poll = "get_job", prefix = 0, id = "id", status = "status", reason = "details",
-  done = { finished = true }, failed = { failed = true } }
+  done = { finished = true }, failed = { failed = true }, pending = { created = true, running = true } }
 
 local S, N, B, T, A = "string", "number", "boolean", "table", "array"
 

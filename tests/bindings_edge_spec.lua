@@ -47,3 +47,48 @@ describe("jobs polled through transient failures", function()
     assert.are.equal("Started", job:wait{ timeout = 10 }.Status)
   end)
 end)
+
+describe("job states the docs do not list", function()
+  local sb, c
+  setup(function() sb = sandboxctl.start{ time_scale = 0.001 } end)
+  teardown(function() sb:stop() end)
+  before_each(function()
+    sb:configure{ faults = {}, time_scale = 0.001 }
+    c = mx.sandbox_client(sb, { poll_interval = 0.01, retry = false })
+  end)
+
+  it("an unknown state fails the job at once instead of polling until the deadline (or forever)", function()
+    sb:configure{ faults = { { route = "GET /deploy/api/1/apps/calc/packages/*",
+      body = '{"Status":"Cancelled","PackageId":"x"}' } } }
+    local job = c.build.build_package("calc", { Branch = "main", Revision = "1", Version = "1.2.3" })
+    local t0 = mx.now()
+    local ok, e = pcall(job.wait, job, { timeout = 20 })
+    assert.is_false(ok)
+    assert.is_true(mx.now() - t0 < 5)
+    assert.are.same({ "job", "failed", "Cancelled" }, { e.kind, e.reason, e.last_status })
+    assert.are.equal("failed", job.state)
+    assert.matches("unknown job state 'Cancelled'", tostring(e))
+  end)
+
+  it("a poll answer without a state is a response error and the job stays pending", function()
+    sb:configure{ faults = { { route = "GET /deploy/api/v2/apps/calc/jobs/*", body = "null" } } }
+    local mda = os.tmpname()
+    local f = assert(io.open(mda, "wb")); f:write(("x"):rep(2048)); f:close()
+    local job = c.v2.upload_package("calc", mda)
+    os.remove(mda)
+    local ok, e = pcall(job.wait, job, { timeout = 20 })
+    assert.is_false(ok)
+    assert.is_true(errors.is(e, "response"))
+    assert.matches("no Status in the answer", tostring(e))
+    assert.are.equal("pending", job.state)
+    sb:configure{ faults = {} }
+    assert.are.equal("Completed", job:wait{ timeout = 20 }.Status)
+  end)
+
+  it("every documented state is known", function()
+    local ops = require("mxdeploy.operations")
+    for _, op in ipairs(ops.list) do
+      if op.job then assert.is_table(op.job.pending, op.full_name) end
+    end
+  end)
+end)
