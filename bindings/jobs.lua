@@ -43,8 +43,9 @@ local function reason_of(spec, body)
     code, message = body.error.code, field(body.error, "message")
   end
   if not message and spec.reason then message = field(body, spec.reason) end
-  if code == json.null then code = nil end
-  return code, message
+  -- only text makes a reason: an object or array here (unexpected JSON) would break tostring(err)
+  local function text(v) if type(v) == "string" or type(v) == "number" then return v end end
+  return text(code), text(message)
 end
 
 -- Classifies a status body: "done", "failed" or "pending".

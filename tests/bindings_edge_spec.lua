@@ -92,3 +92,24 @@ describe("job states the docs do not list", function()
     end
   end)
 end)
+
+describe("a failed job whose reason is not text", function()
+  local sb, c
+  setup(function() sb = sandboxctl.start{ time_scale = 0.001 } end)
+  teardown(function() sb:stop() end)
+
+  it("still gives a job error that prints as one line", function()
+    c = mx.sandbox_client(sb, { poll_interval = 0.01, retry = false })
+    sb:configure{ faults = { { route = "GET /privatecloud/api/v4/jobs/*",
+      body = '{"status":"failed","details":{"step":"x"},"error":{"code":409,"message":["a","b"]}}' } } }
+    local job = c.pc.create_environment("c533ee0b-f7db-4e62-868b-1192d392ccec", { manifestVersion = "2.0.0",
+      environment = { id = "pcenv09", properties = { name = "x" },
+        provider = { namespace = "sandbox-ns", clusterId = "42dec69c-9bdb-4918-a979-716fbbe3b8a6" } } })
+    local ok, e = pcall(job.wait, job, { timeout = 10 })
+    assert.is_false(ok)
+    assert.are.equal("job", e.kind)
+    local tok, text = pcall(tostring, e)
+    assert.is_true(tok, text)
+    assert.matches("^job pc%.create_environment [%x-]+ failed %(last status failed%) 409$", text)
+  end)
+end)
