@@ -69,7 +69,13 @@ function M.check(op, ...)
   local out = { path = {} }
   for i, p in ipairs(op.params) do
     local v = args[i]
-    if type(v) == "number" then v = (math.type(v) == "integer" or v ~= math.floor(v)) and tostring(v) or ("%d"):format(v) end
+    if type(v) == "number" then
+      local iv = math.tointeger(v)
+      if iv then v = tostring(iv)
+      elseif v == math.floor(v) or v ~= v then -- inf, nan, or too big to write as an integer
+        fail(op, i, p .. ": string expected, got number " .. tostring(v))
+      else v = tostring(v) end
+    end
     if type(v) ~= "string" then
       fail(op, i, p .. ": string expected, got " .. typename(v))
     end

@@ -113,3 +113,15 @@ describe("a failed job whose reason is not text", function()
     assert.matches("^job pc%.create_environment [%x-]+ failed %(last status failed%) 409$", text)
   end)
 end)
+
+describe("path arguments given as numbers", function()
+  it("refuses inf, nan and floats too big for an integer with an argument error", function()
+    local c = mx.connect{ base_urls = { v1 = "http://127.0.0.1:9/api/1" } }
+    for _, v in ipairs({ math.huge, -math.huge, 0 / 0, 1e300 }) do
+      local ok, e = pcall(c.v1.get_app, v)
+      assert.is_false(ok)
+      assert.is_true(errors.is(e, "argument"), tostring(e))
+      assert.matches("^bad argument #1 to 'v1.get_app' %(AppId: string expected, got number", tostring(e))
+    end
+  end)
+end)
