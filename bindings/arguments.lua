@@ -95,6 +95,11 @@ function M.check(op, ...)
     end
     local fh, msg = io.open(file, "rb")
     if not fh then fail(op, i, "file: cannot open '" .. file .. "' (" .. tostring(msg) .. ")") end
+    local readable, rerr = fh:read(0) -- a directory opens, but reading it fails
+    if readable == nil and rerr then
+      fh:close()
+      fail(op, i, "file: cannot read '" .. file .. "' (" .. tostring(rerr) .. ")")
+    end
     local size = fh:seek("end")
     fh:close()
     if size > operations.UPLOAD_LIMIT and op.auth == "apikey" then -- Mendix Cloud's documented limit

@@ -125,3 +125,19 @@ describe("path arguments given as numbers", function()
     end
   end)
 end)
+
+describe("uploads of something that is not a file", function()
+  it("a directory is refused as unreadable, not as a package over 1 GB", function()
+    local c = mx.connect{ base_urls = { v2 = "http://127.0.0.1:9/api/v2" } }
+    local ok, e = pcall(c.v2.upload_package, "calc", "/tmp")
+    assert.is_false(ok)
+    assert.is_true(errors.is(e, "argument"), tostring(e))
+    assert.matches("^bad argument #2 to 'v2.upload_package' %(file: cannot read '/tmp'", tostring(e))
+    -- an empty file is still accepted by the check
+    local empty = os.tmpname()
+    local ok2, e2 = pcall(c.v2.upload_package, "calc", empty, { name = "x" })
+    os.remove(empty)
+    assert.is_false(ok2)
+    assert.is_false(errors.is(e2, "argument"), tostring(e2))
+  end)
+end)
