@@ -254,7 +254,9 @@ local function make_iterator(list_fn, op)
         local total = type(body) == "table" and tonumber(body.total) or nil
         local served_limit = type(body) == "table" and type(body.pagination) == "table"
           and tonumber(body.pagination.limit) or nil
-        if n == 0 or n < (served_limit or limit) or (total and offset >= total) then
+        -- with a total (Backups) it alone says when the list ends: a server that serves fewer
+        -- items than asked for (a capped limit) has not reached the end
+        if n == 0 or (total and offset >= total) or (not total and n < (served_limit or limit)) then
           done = true
         end
       end

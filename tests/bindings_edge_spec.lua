@@ -141,3 +141,24 @@ describe("uploads of something that is not a file", function()
     assert.is_false(errors.is(e2, "argument"), tostring(e2))
   end)
 end)
+
+describe("paginated lists", function()
+  local sb, c
+  setup(function() sb = sandboxctl.start{ time_scale = 0.001 } end)
+  teardown(function() sb:stop() end)
+
+  it("a Backups page shorter than the limit asked for does not end the list before its total", function()
+    c = mx.sandbox_client(sb, { retry = false })
+    local P, E = "c533ee0b-f7db-4e62-868b-1192d392ccec", "867c9f56-84ec-438b-b1ae-9f9c50377cba" -- Production
+    local all = c.backups.list_snapshots(P, E)
+    local total = #all.snapshots
+    assert.is_true(total >= 2)
+    -- the server caps the first page at one item (and says so in `limit`)
+    sb:configure{ faults = { { route = "GET /deploy/api/v2/apps/*/snapshots", times = 1,
+      body = mx.json.encode({ snapshots = mx.array({ all.snapshots[1] }), total = total, offset = 0, limit = 1 }) } } }
+    local ids = {}
+    for s in c.backups.each_snapshot(P, E) do ids[#ids + 1] = s.snapshot_id end
+    assert.are.equal(total, #ids)
+    for i, s in ipairs(all.snapshots) do assert.are.equal(s.snapshot_id, ids[i]) end
+  end)
+end)
