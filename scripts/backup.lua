@@ -35,6 +35,8 @@ local ok, err = pcall(function()
   log("saved", "%s (%d bytes)", output, size)
 end)
 if not ok then
+  -- Ctrl-C is not a failed step: let it end the script as interrupted (exit status 130)
+  if mx.errors.is(err, "interrupted") then error(err, 0) end
   io.stderr:write("backup failed: ", tostring(err), "\n")
   os.exit(1)
 end

@@ -103,6 +103,8 @@ local ok, err = pcall(function()
 end)
 if generated then os.remove(generated) end
 if not ok then
+  -- Ctrl-C is not a failed step: let it end the script as interrupted (exit status 130)
+  if mx.errors.is(err, "interrupted") then error(err, 0) end
   io.stderr:write("deploy failed: ", tostring(err), "\n")
   os.exit(1)
 end

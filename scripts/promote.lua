@@ -60,6 +60,8 @@ local ok, err = pcall(function()
   log("done", "%s/%s is %s with model version %s", app_id, to, final.Status, tostring(final.ModelVersion))
 end)
 if not ok then
+  -- Ctrl-C is not a failed step: let it end the script as interrupted (exit status 130)
+  if mx.errors.is(err, "interrupted") then error(err, 0) end
   io.stderr:write("promote failed: ", tostring(err), "\n")
   os.exit(1)
 end

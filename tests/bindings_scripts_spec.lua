@@ -86,6 +86,25 @@ describe("scripts", function()
     os.remove(file)
   end)
 
+  for _, case in ipairs({ { "deploy.lua", "upload " }, { "promote.lua", "backup " }, { "backup.lua calc Production", "snapshot " } }) do
+    it(case[1] .. " interrupted by Ctrl-C exits 130 (interrupted), not 1 as a failed step", function()
+      local out = os.tmpname()
+      local script, args = case[1]:match("^(%S+)%s*(.*)$")
+      -- real durations (a snapshot or an upload takes seconds), SIGINT once the step is under way
+      local cmd = ("cd %q && MXDEPLOY_SANDBOX_TIME_SCALE=1 sh -c '%q --sandbox scripts/%s %s > %q 2>&1 & pid=$!; i=0; "
+        .. "while [ $i -lt 300 ] && ! grep -q %q %q; do sleep 0.1; i=$((i+1)); done; sleep 0.3; "
+        .. "kill -INT $pid; wait $pid'"):format(source, bin, script, args, out, case[2], out)
+      local ok, how, code = os.execute(cmd)
+      local f = io.open(out)
+      local text = f and f:read("a") or ""
+      if f then f:close() end
+      os.remove(out)
+      assert.are.equal(130, ok and 0 or code, text)
+      assert.matches("mxdeploy: interrupted", text)
+      assert.is_nil(text:find("failed: interrupted", 1, true), text)
+    end)
+  end
+
   it("gen-reference.lua --check agrees with the committed reference", function()
     local ok = os.execute(("cd %q && %q scripts/gen-reference.lua --check > /dev/null"):format(source, bin))
     assert.is_true(ok)
