@@ -175,6 +175,17 @@ function Job:wait(opts)
   if type(opts) ~= "table" then
     errors.raise(errors.argument("job:wait", 1, "table expected, got " .. errors.typename(opts)), 2)
   end
+  -- a zero or negative interval would poll the API without pause
+  for _, k in ipairs({ "interval", "max_interval", "timeout" }) do
+    local v = opts[k]
+    if v ~= nil and (type(v) ~= "number" or v ~= v or (k == "timeout" and v < 0) or (k ~= "timeout" and v <= 0)) then
+      errors.raise(errors.argument("job:wait", 1, k .. ": " .. (k == "timeout" and "non-negative" or "positive")
+        .. " number of seconds expected, got " .. (type(v) == "number" and tostring(v) or errors.typename(v))), 2)
+    end
+  end
+  if opts.on_progress ~= nil and type(opts.on_progress) ~= "function" then
+    errors.raise(errors.argument("job:wait", 1, "on_progress: function expected, got " .. errors.typename(opts.on_progress)), 2)
+  end
   local interval = opts.interval or self.interval
   local max_interval = opts.max_interval or math.max(interval, math.min(interval * 16, 15))
   local deadline = opts.timeout and (core.now() + opts.timeout)

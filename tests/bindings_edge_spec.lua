@@ -162,3 +162,23 @@ describe("paginated lists", function()
     for i, s in ipairs(all.snapshots) do assert.are.equal(s.snapshot_id, ids[i]) end
   end)
 end)
+
+describe("job:wait options", function()
+  local sb, c
+  setup(function() sb = sandboxctl.start{ time_scale = 0.001 } end)
+  teardown(function() sb:stop() end)
+
+  it("refuses an interval that would poll without pause, and options of the wrong type", function()
+    c = mx.sandbox_client(sb, { retry = false })
+    local job = c.build.build_package("calc", { Branch = "main", Revision = "1", Version = "1.2.3" })
+    for _, opts in ipairs({ { interval = 0 }, { interval = -1 }, { max_interval = 0 }, { interval = "x" },
+                            { timeout = "abc" }, { timeout = -1 }, { interval = 0 / 0 }, { on_progress = 1 } }) do
+      local ok, e = pcall(job.wait, job, opts)
+      assert.is_false(ok)
+      assert.is_true(errors.is(e, "argument"), tostring(e))
+      assert.matches("^bad argument #1 to 'job:wait'", tostring(e))
+    end
+    assert.are.equal(0, job.polls)
+    assert.are.equal("Succeeded", job:wait{ timeout = 20, interval = 0.01 }.Status)
+  end)
+end)
