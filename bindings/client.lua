@@ -47,6 +47,12 @@ local function check_options(opts)
       errors.raise(errors.argument("connect", 1, k .. ": " .. want .. " expected, got " .. errors.typename(v)), 3)
     end
   end
+  for _, k in ipairs({ "poll_interval", "timeout" }) do
+    local v = opts[k]
+    if v ~= nil and not (v > 0) then -- also refuses nan; 0 would poll (or time out) at once
+      errors.raise(errors.argument("connect", 1, k .. ": positive number of seconds expected, got " .. tostring(v)), 3)
+    end
+  end
   for k, v in pairs(opts.base_urls or {}) do
     if not operations.namespace[k] then
       errors.raise(errors.argument("connect", 1, "base_urls: unknown API '" .. tostring(k)

@@ -182,3 +182,15 @@ describe("job:wait options", function()
     assert.are.equal("Succeeded", job:wait{ timeout = 20, interval = 0.01 }.Status)
   end)
 end)
+
+describe("connect options", function()
+  it("refuses a poll_interval or timeout that is not a positive number of seconds", function()
+    for _, opts in ipairs({ { poll_interval = 0 }, { poll_interval = -1 }, { poll_interval = 0 / 0 }, { timeout = 0 } }) do
+      local ok, e = pcall(mx.connect, opts)
+      assert.is_false(ok)
+      assert.is_true(errors.is(e, "argument"), tostring(e))
+      assert.matches("^bad argument #1 to 'connect' %([%w_]+: positive number of seconds expected", tostring(e))
+    end
+    assert.is_table(mx.connect{ poll_interval = 0.01, timeout = 5 })
+  end)
+end)
