@@ -7,12 +7,20 @@ local mx = mx or require("mxdeploy")
 
 local started = mx.now()
 local apps = mx.v1.list_apps()
+if not mx.json.is_array(apps) then -- null or an object: not the list the API answers
+  io.stderr:write("status failed: unexpected answer to GET /apps (expected a JSON array, got ",
+    (mx.json.encode(apps):sub(1, 80):gsub("%s+", " ")), ")\n")
+  os.exit(1)
+end
 
 -- one task per app; they all wait on the network at the same time
 local tasks = {}
 for i, app in ipairs(apps) do
   tasks[i] = mx.spawn(function()
     local ok, envs = pcall(mx.v1.list_environments, app.AppId)
+    if ok and not mx.json.is_array(envs) then
+      ok, envs = false, "unexpected answer (expected a JSON array of environments)"
+    end
     return { app = app, envs = ok and envs or nil, err = not ok and tostring(envs) or nil }
   end)
 end

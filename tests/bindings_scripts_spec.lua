@@ -68,6 +68,25 @@ describe("scripts", function()
     assert.matches("3 apps in", out)
   end)
 
+  it("status.lua reports a null or non-array answer instead of crashing or listing nothing as success", function()
+    local function status_with(fault)
+      local out = os.tmpname()
+      local setup = ("sb = require('mxdeploy.sandboxctl').start{time_scale = 0.001}; mx.use_sandbox(sb); "
+        .. "sb:configure{faults = {%s}}"):format(fault)
+      local ok, _, code = os.execute(("cd %q && %q -e %q scripts/status.lua > %q 2>&1"):format(source, bin, setup, out))
+      local f = io.open(out); local text = f:read("a"); f:close(); os.remove(out)
+      return ok and 0 or code, text
+    end
+    local code, out = status_with([[{route = "GET /deploy/api/1/apps/calc/environments", body = "null"}]])
+    assert.are.equal(0, code, out)
+    assert.matches("calc%s+unexpected answer", out)
+    assert.matches("freebie%s+Sandbox%s+Running", out)
+    assert.is_nil(out:find("traceback", 1, true), out)
+    code, out = status_with([[{route = "GET /deploy/api/1/apps", body = '{"apps":[]}'}]])
+    assert.are.equal(1, code, out)
+    assert.matches("status failed: unexpected answer to GET /apps %(expected a JSON array", out)
+  end)
+
   it("promote.lua backs up Production, then promotes Acceptance's package", function()
     local code, out = run("promote.lua", "calc")
     assert.are.equal(0, code, out)
