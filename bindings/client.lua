@@ -293,8 +293,10 @@ local function add_helpers(self, namespaces)
       local info = getter(app, mode, date)
       local url = type(info) == "table" and info.DownloadUrl
       if type(url) ~= "string" then
-        errors.raise(errors.new("http", { status = 200, message = "response has no DownloadUrl",
-          method = "GET" }), 2)
+        local last = self:last_response()
+        errors.raise(errors.new("response", { status = last and last.status,
+          message = "malformed response: no DownloadUrl in the answer", method = "GET",
+          url = last and core.redact_url(last.url) }), 2)
       end
       return M.download(url, output, { policy = self.policy, insecure = self.options.insecure,
         ca_file = self.options.ca_file })

@@ -194,3 +194,18 @@ describe("connect options", function()
     assert.is_table(mx.connect{ poll_interval = 0.01, timeout = 5 })
   end)
 end)
+
+describe("log downloads", function()
+  local sb
+  setup(function() sb = sandboxctl.start{ time_scale = 0.001 } end)
+  teardown(function() sb:stop() end)
+
+  it("an answer without DownloadUrl is a response error naming the request, not an HTTP 200 error", function()
+    local c = mx.sandbox_client(sb, { retry = false })
+    sb:configure{ faults = { { route = "GET /deploy/api/1/apps/calc/environments/Test/logs/*", body = "{}" } } }
+    local ok, e = pcall(c.v1.download_app_logs, "calc", "Test", "2024-01-02")
+    assert.is_false(ok)
+    assert.is_true(errors.is(e, "response"), tostring(e))
+    assert.are.equal("malformed response: no DownloadUrl in the answer (GET /deploy/api/1/apps/calc/environments/Test/logs/2024-01-02)", tostring(e))
+  end)
+end)
