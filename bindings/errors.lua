@@ -57,7 +57,8 @@ end
 local function str(v)
   if is_null(v) then return nil end
   if type(v) == "table" then return nil end
-  if math.type(v) == "float" and v == math.floor(v) then return ("%d"):format(v) end
+  local iv = math.type(v) == "float" and math.tointeger(v) -- 404.0 -> "404"; 1e300 stays as it is
+  if iv then return tostring(iv) end
   return tostring(v)
 end
 

@@ -209,3 +209,20 @@ describe("log downloads", function()
     assert.are.equal("malformed response: no DownloadUrl in the answer (GET /deploy/api/1/apps/calc/environments/Test/logs/2024-01-02)", tostring(e))
   end)
 end)
+
+describe("error bodies with odd numbers", function()
+  local sb
+  setup(function() sb = sandboxctl.start{ time_scale = 0.001 } end)
+  teardown(function() sb:stop() end)
+
+  it("a code too big for an integer still gives the HTTP error", function()
+    local c = mx.sandbox_client(sb, { retry = false })
+    sb:configure{ faults = { { route = "GET /cloud/api/v4/apps/*",
+      body = '{"error":{"code":1e300,"message":"odd"}}' } } }
+    local ok, e = pcall(c.v4.get_app, "00000000-0000-4000-8000-000000000000")
+    assert.is_false(ok)
+    assert.is_true(errors.is(e, "http"), tostring(e))
+    assert.are.equal(404, e.status)
+    assert.matches("^HTTP 404 1e%+300: odd", tostring(e))
+  end)
+end)
