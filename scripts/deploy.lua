@@ -31,11 +31,12 @@ local generated
 if not package_path and sandbox then
   -- a demo package for the simulated cloud (any bytes will do there)
   app, mode = app or "calc", mode or "Test"
-  package_path = os.tmpname() .. ".mda"
+  local reserved = os.tmpname() -- creates an empty file: removed with the package
+  package_path = reserved .. ".mda"
   local f = assert(io.open(package_path, "wb"))
   f:write("PK\3\4", ("demo deployment archive\n"):rep(400))
   f:close()
-  generated = package_path
+  generated = { package_path, reserved }
 end
 if not (app and mode and package_path) then
   io.stderr:write("usage: mxdeploy scripts/deploy.lua [--dry-run] APP MODE PACKAGE.mda\n")
@@ -101,7 +102,7 @@ local ok, err = pcall(function()
   local final = mx.v1.get_environment(app, mode)
   log("done", "%s/%s is %s with model version %s", app, mode, final.Status, tostring(final.ModelVersion))
 end)
-if generated then os.remove(generated) end
+if generated then for _, p in ipairs(generated) do os.remove(p) end end
 if not ok then
   -- Ctrl-C is not a failed step: let it end the script as interrupted (exit status 130)
   if mx.errors.is(err, "interrupted") then error(err, 0) end
