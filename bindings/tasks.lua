@@ -11,6 +11,11 @@ local function check_list(fname, list)
   if type(list) ~= "table" then
     errors.raise(errors.argument(fname, 1, "list of tasks or jobs expected, got " .. errors.typename(list)), 3)
   end
+  for i, v in ipairs(list) do -- tasks are userdata (core.spawn)
+    if not jobs.is_job(v) and type(v) ~= "userdata" then
+      errors.raise(errors.argument(fname, 1, ("item %d is not a task or job, got %s"):format(i, errors.typename(v))), 3)
+    end
+  end
 end
 
 -- Tasks for a list: tasks as they are, a job becomes a helper task running job:wait(opts).

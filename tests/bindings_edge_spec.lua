@@ -226,3 +226,16 @@ describe("error bodies with odd numbers", function()
     assert.matches("^HTTP 404 1e%+300: odd", tostring(e))
   end)
 end)
+
+describe("wait_all and wait_any lists", function()
+  it("an item that is neither a task nor a job is an argument error, not a raw Lua error", function()
+    local t = mx.spawn(function() return 1 end)
+    for _, case in ipairs({ { mx.wait_all, { 1 } }, { mx.wait_all, { t, "x" } }, { mx.wait_any, { {} } } }) do
+      local ok, e = pcall(case[1], case[2])
+      assert.is_false(ok)
+      assert.is_true(errors.is(e, "argument"), tostring(e))
+      assert.matches("^bad argument #1 to 'wait_%a+' %(item %d is not a task or job, got %a+%)$", tostring(e))
+    end
+    assert.are.same({ 1 }, mx.wait_all({ t }))
+  end)
+end)
