@@ -354,7 +354,7 @@ end
 
 function Client:__tostring()
   local bases = {}
-  for _, n in ipairs(operations.namespaces) do bases[#bases + 1] = n.ns .. "=" .. self:base_url(n.ns) end
+  for _, n in ipairs(operations.namespaces) do bases[#bases + 1] = n.ns .. "=" .. errors.redact_url(self:base_url(n.ns)) end
   return "mxdeploy client (" .. table.concat(bases, " ") .. ")"
 end
 

@@ -239,3 +239,13 @@ describe("wait_all and wait_any lists", function()
     assert.are.same({ 1 }, mx.wait_all({ t }))
   end)
 end)
+
+describe("printing a client", function()
+  it("shows no user info or secret query value of a base URL", function()
+    local c = mx.connect{ base_urls = { v1 = "https://u:s3cret@h.example/api/1?token=abc" } }
+    local text = tostring(c)
+    assert.is_nil(text:find("s3cret", 1, true), text)
+    assert.is_nil(text:find("abc", 1, true), text)
+    assert.matches("v1=https://h.example/api/1%?token=REDACTED", text)
+  end)
+end)
