@@ -55,9 +55,18 @@ local function days_from_civil(y, m, d)
   return era * 146097 + doe - 719468
 end
 
---- Epoch seconds of an IMF-fixdate ("Sun, 06 Nov 1994 08:49:37 GMT"), or nil.
+--- Epoch seconds of an HTTP-date, or nil: IMF-fixdate ("Sun, 06 Nov 1994 08:49:37 GMT") and the
+--- two obsolete forms a recipient must also accept (RFC 9110 5.6.7): RFC 850
+--- ("Sunday, 06-Nov-94 08:49:37 GMT") and asctime ("Sun Nov  6 08:49:37 1994").
 function M.parse_http_date(s)
   local d, mon, y, hh, mm, ss = s:match("^%a+,%s+(%d+)%s+(%a+)%s+(%d+)%s+(%d+):(%d+):(%d+)%s+GMT$")
+  if not d then
+    d, mon, y, hh, mm, ss = s:match("^%a+,%s+(%d%d?)%-(%a+)%-(%d%d)%s+(%d+):(%d+):(%d+)%s+GMT$")
+    if y then y = tonumber(y) < 70 and 2000 + tonumber(y) or 1900 + tonumber(y) end
+  end
+  if not d then
+    mon, d, hh, mm, ss, y = s:match("^%a+%s+(%a+)%s+(%d+)%s+(%d+):(%d+):(%d+)%s+(%d+)$")
+  end
   if not d or not MONTHS[mon] then return nil end
   return days_from_civil(tonumber(y), MONTHS[mon], tonumber(d)) * 86400
     + tonumber(hh) * 3600 + tonumber(mm) * 60 + tonumber(ss)

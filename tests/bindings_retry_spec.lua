@@ -197,6 +197,11 @@ describe("retry policy rules", function()
     assert.are.equal(120, retry_policy.retry_after_seconds("Sun, 06 Nov 1994 08:51:37 GMT", now))
     assert.are.equal(0, retry_policy.retry_after_seconds("Sun, 06 Nov 1994 08:00:00 GMT", now))
     assert.is_nil(retry_policy.retry_after_seconds("soon"))
+    -- the obsolete HTTP-date forms a recipient must accept too (RFC 9110 5.6.7)
+    assert.are.equal(120, retry_policy.retry_after_seconds("Sunday, 06-Nov-94 08:51:37 GMT", now))
+    assert.are.equal(120, retry_policy.retry_after_seconds("Sun Nov  6 08:51:37 1994", now))
+    assert.are.equal(now + 86400 * 365 * 30 + 86400 * 8,
+      retry_policy.parse_http_date("Sunday, 06-Nov-24 08:49:37 GMT"))
     local resp = { status = 503, headers = { ["retry-after"] = "Sun, 06 Nov 1994 08:49:40 GMT" } }
     local d = retry_policy.decide(P, "GET", resp, nil, 0)
     assert.is_number(d) -- the date is in the past relative to os.time(): retry at once
