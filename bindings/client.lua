@@ -240,7 +240,7 @@ local function make_iterator(list_fn, op)
     local offset = query.offset or 0
     local limit = query.limit or default_limit
     local path = a.path
-    local page, i, done = nil, 0, false
+    local page, i, done, page_count = nil, 0, false, 0
     return function()
       while true do
         if page and i < #page then
@@ -254,8 +254,16 @@ local function make_iterator(list_fn, op)
         local body = list_fn(table.unpack(args, 1, #path + 1))
         local items = type(body) == "table" and body[pages.items] or nil
         if type(items) ~= "table" then items = {} end
-        page, i = items, 0
+        page, i, page_count = items, 0, page_count + 1
         local n = #items
+        -- a server that ignores offset would serve the first page forever (the first page is
+        -- taken as served: mock servers answer their documented example there)
+        local served_offset = type(body) == "table" and (type(body.pagination) == "table"
+          and tonumber(body.pagination.offset) or tonumber(body.offset)) or nil
+        if n > 0 and page_count > 1 and served_offset and served_offset ~= offset then
+          errors.raise(errors.new("response", { message = ("malformed page of %s: asked for offset %s, got offset %s")
+            :format(op.full_name, tostring(offset), tostring(served_offset)) }), 2)
+        end
         offset = offset + n
         local total = type(body) == "table" and tonumber(body.total) or nil
         local served_limit = type(body) == "table" and type(body.pagination) == "table"

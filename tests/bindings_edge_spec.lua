@@ -249,3 +249,30 @@ describe("printing a client", function()
     assert.matches("v1=https://h.example/api/1%?token=REDACTED", text)
   end)
 end)
+
+describe("a server that ignores offset", function()
+  local sb
+  setup(function() sb = sandboxctl.start{ time_scale = 0.001 } end)
+  teardown(function() sb:stop() end)
+
+  it("makes the iterator raise a response error instead of serving the first page forever", function()
+    local c = mx.sandbox_client(sb, { retry = false })
+    sb:configure{ faults = { { route = "GET /cloud/api/v4/apps",
+      body = '{"apps":[{"id":"a"},{"id":"b"}],"pagination":{"offset":0,"limit":2,"size":2}}' } } }
+    local seen = 0
+    local ok, e = pcall(function()
+      for _ in c.v4.each_app{ limit = 2 } do
+        seen = seen + 1
+        if seen > 10 then error("looping") end
+      end
+    end)
+    assert.is_false(ok)
+    assert.is_true(errors.is(e, "response"), tostring(e))
+    assert.are.equal("malformed page of v4.list_apps: asked for offset 2, got offset 0", tostring(e))
+    assert.are.equal(2, seen)
+    sb:configure{ faults = {} }
+    local n = 0
+    for _ in c.v4.each_app{ limit = 1 } do n = n + 1 end
+    assert.are.equal(3, n)
+  end)
+end)
