@@ -31,6 +31,16 @@ local function mx(args, stdin, env)
   return run(("%s %q %s"):format(env or "", BIN, args), stdin)
 end
 
+-- Runs a script that prints "ready" once it waits, sends it SIGINT then (bounded: 30 s), and
+-- returns its exit code, stdout (the "ready" line is in a file of its own) and stderr.
+local function interrupt_when_ready(script)
+  local ready = os.tmpname()
+  local code, out, err = run(("sh -c '%q %q > %q & pid=$!; i=0; while [ $i -lt 300 ] && ! grep -q ready %q; do " ..
+    "sleep 0.1; i=$((i+1)); done; kill -INT $pid; wait $pid'"):format(BIN, script, ready, ready))
+  os.remove(ready)
+  return code, out, err
+end
+
 local function lines(s)
   local n = 0
   for _ in s:gmatch("[^\n]+") do n = n + 1 end
@@ -188,11 +198,7 @@ describe("command line", function()
       core.http{url = sb.url .. "/deploy/api/1/apps"}
     ]]):format(marker))
     local t0 = os.time()
-    local ready = os.tmpname()
-    -- SIGINT once the script says it is waiting (bounded), then wait for its exit status
-    local code = run(("sh -c '%q %q > %q & pid=$!; i=0; while [ $i -lt 300 ] && ! grep -q ready %q; do " ..
-      "sleep 0.1; i=$((i+1)); done; kill -INT $pid; wait $pid'"):format(BIN, script, ready, ready))
-    os.remove(ready)
+    local code = interrupt_when_ready(script)
     assert.are.equal(130, code)
     assert.are.equal("closed", slurp(marker))
     assert.is_true(os.time() - t0 < 30)
@@ -217,11 +223,8 @@ describe("command line", function()
       io.stdout:write("ready\n"); io.stdout:flush()
       core.http{url = sb.url .. "/deploy/api/1/apps/calc", auth = creds}
     ]]):format(marker))
-    local ready = os.tmpname()
     local t0 = os.time()
-    local code = run(("sh -c '%q %q > %q & pid=$!; i=0; while [ $i -lt 300 ] && ! grep -q ready %q; do " ..
-      "sleep 0.1; i=$((i+1)); done; kill -INT $pid; wait $pid'"):format(BIN, script, ready, ready))
-    os.remove(ready)
+    local code = interrupt_when_ready(script)
     assert.are.equal(130, code)
     local notes = slurp(marker)
     os.remove(marker)
@@ -236,10 +239,7 @@ describe("command line", function()
       io.stdout:write("ready\n"); io.stdout:flush()
       while true do end
     ]])
-    local ready = os.tmpname()
-    local code, _, err = run(("sh -c '%q %q > %q & pid=$!; i=0; while [ $i -lt 300 ] && ! grep -q ready %q; do " ..
-      "sleep 0.1; i=$((i+1)); done; kill -INT $pid; wait $pid'"):format(BIN, script, ready, ready))
-    os.remove(ready)
+    local code, _, err = interrupt_when_ready(script)
     assert.are.equal(130, code)
     assert.matches("cleaned up", err)
     assert.matches("mxdeploy: interrupted", err)
