@@ -8,13 +8,7 @@ local sandboxctl = require("mxdeploy.sandboxctl")
 
 local FAST = { base_delay = 0.01, max_delay = 0.05 }
 
-local function count(sb, method, path)
-  local n = 0
-  for _, r in ipairs(sb:requests()) do
-    if r.method == method and r.path == path then n = n + 1 end
-  end
-  return n
-end
+local count = require("sandbox").count
 
 describe("retries against the sandbox", function()
   local sb, c

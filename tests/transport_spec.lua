@@ -3,13 +3,7 @@ local core = require("mxdeploy.core")
 local json = require("mxdeploy.json")
 local S = require("sandbox")
 
-local function count(sb, pred)
-  local n = 0
-  for _, r in ipairs(sb:requests()) do
-    if pred(r) then n = n + 1 end
-  end
-  return n
-end
+local count = require("sandbox").count
 
 describe("scheduler", function()
   it("runs 10,000 sleeping tasks in about one sleep", function()

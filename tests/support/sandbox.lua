@@ -95,4 +95,17 @@ function S.tmpfile(content)
   return path
 end
 
+-- How many requests in the sandbox's log match: count(sb, pred) or count(sb, METHOD, path).
+function S.count(sb, method_or_pred, path)
+  local pred = method_or_pred
+  if type(pred) ~= "function" then
+    pred = function(r) return r.method == method_or_pred and r.path == path end
+  end
+  local n = 0
+  for _, r in ipairs(sb:requests()) do
+    if pred(r) then n = n + 1 end
+  end
+  return n
+end
+
 return S
