@@ -746,8 +746,9 @@ static const struct mx_op_vtable join_vt = {"join", join_push, NULL, join_destro
 static mx_op *join_new(lua_State *L, int first, int n, int in_table) {
     mx_sched *s = mx_sched_get(L);
     struct join_op *j = (struct join_op *)mx_op_new(s, &join_vt, sizeof *j);
-    j->tasks = calloc((size_t)n, sizeof *j->tasks);
-    j->refs = calloc((size_t)n, sizeof *j->refs);
+    size_t count = n > 0 ? (size_t)n : 1; /* n >= 1 always; gcc -O3 cannot tell and warns */
+    j->tasks = calloc(count, sizeof *j->tasks);
+    j->refs = calloc(count, sizeof *j->refs);
     if (!j->tasks || !j->refs) abort();
     for (int i = 0; i < n; i++) {
         if (in_table)
