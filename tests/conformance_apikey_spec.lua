@@ -1,7 +1,7 @@
 -- Conformance of every Deploy API v1, Deploy API v2, Build API and Backups API operation (the
 -- APIs without a machine-readable spec): each is called through the Lua API against the sandbox,
 -- and the sandbox's request log record of that call is checked against the docs' example
--- request (../shared/specs/docs/*.md):
+-- request (the docs pages; their examples as data in specs/docs/*.json):
 --   - the exact method, path and query string (query keys in the docs' order);
 --   - Mendix-Username is the sandbox user, Mendix-ApiKey was sent (the log only holds
 --     "<redacted>") and was the right one (`auth_ok`), and no other credential was sent;

@@ -116,30 +116,31 @@ describe("sandbox faults", function()
       ProjectId = S.PROJECT, EnvironmentId = S.ENV_TEST, SnapshotId = "s-1", ArchiveId = "a-1", RestoreId = "r-1",
       Boolean = "true", PackageName = "p.mda" }
     local rows, sections = 0, 0
-    for _, page in ipairs({ "deploy-api-1.md", "build-api.md", "backups-api-v2.md" }) do
-      local f = assert(io.open(require("prism").specs_dir() .. "/docs/" .. page))
-      local method, path
-      for line in f:lines() do
-        if line:match("^### ") then method, path = nil, nil end
-        method = line:match("^HTTP Method: (%u+)") or method
-        local url = line:match("^URL: https://deploy%.mendix%.com(/api/%S+)")
+    for _, page in ipairs({ "deploy-api-1", "build-api", "backups-api-v2" }) do
+      -- specs/docs/<page>.json: the docs page's sections as data (tools/derive-spec-data)
+      local f = assert(io.open(require("prism").specs_dir() .. "/docs/" .. page .. ".json"))
+      local doc = S.json.decode(f:read("a"))
+      f:close()
+      for _, sec in ipairs(doc.sections) do
+        local url = sec.url and sec.url:match("^https://deploy%.mendix%.com(/api/%S+)")
         if url then
           sections = sections + 1
-          path = "/deploy" .. url:gsub("%?.*$", ""):gsub("<(%w+)>", function(n) return assert(VALUES[n], n) end)
-        end
-        local status, code = line:match("^|%s*(%d%d%d)%s*|%s*(%u[%u_ ]*%u)%s*|") -- not "204 | No Content"
-        if status and path then
-          rows = rows + 1
-          sb:configure{ faults = { { route = method .. " " .. path, error = code, times = 1 } } }
-          local api, rest = path:match("^/deploy/api/(%w+)(/.*)$")
-          local st, d = c[api == "1" and "v1" or "v2"](method, rest, method ~= "GET" and method ~= "DELETE" and {} or nil)
-          local what = page .. ": " .. method .. " " .. path .. " " .. code
-          assert.are.equal(tonumber(status), st, what)
-          assert.are.equal(code, d and d.errorCode, what)
-          assert.is_string(d.errorMessage, what)
+          local method = sec.method
+          local path = "/deploy" .. url:gsub("%?.*$", ""):gsub("<(%w+)>", function(n) return assert(VALUES[n], n) end)
+          for _, e in ipairs(sec.errors) do
+            if e.code:match("^%u[%u_ ]*%u$") then -- not "204 | No Content"
+              rows = rows + 1
+              sb:configure{ faults = { { route = method .. " " .. path, error = e.code, times = 1 } } }
+              local api, rest = path:match("^/deploy/api/(%w+)(/.*)$")
+              local st, d = c[api == "1" and "v1" or "v2"](method, rest, method ~= "GET" and method ~= "DELETE" and {} or nil)
+              local what = page .. ": " .. method .. " " .. path .. " " .. e.code
+              assert.are.equal(e.status, st, what)
+              assert.are.equal(e.code, d and d.errorCode, what)
+              assert.is_string(d.errorMessage, what)
+            end
+          end
         end
       end
-      f:close()
     end
     assert.are.equal(34, sections) -- 20 v1, 5 Build, 9 Backups calls
     assert.are.equal(148, rows)

@@ -1,4 +1,4 @@
--- Every one of the 72 operations in ../shared/specs/operations.tsv is served by the sandbox: each
+-- Every one of the 72 operations in specs/operations.tsv is served by the sandbox: each
 -- is called over HTTP with seeded IDs and must reach a route (no "no such endpoint" 404, no 405,
 -- no 500 from a handler error) and answer with the API's JSON body shape.
 local S = require("sandbox")

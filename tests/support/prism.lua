@@ -1,4 +1,5 @@
--- Stoplight Prism on 127.0.0.1, for conformance tests against the official OpenAPI specs.
+-- Stoplight Prism on 127.0.0.1, for conformance tests against the official OpenAPI specs
+-- (specs/*.openapi.yaml: their machine-readable content, see specs/README.md).
 --
 --   local prism = require("prism")
 --   local m = prism.mock("deploy-api-v4.openapi.yaml")           -- validates our requests
@@ -12,9 +13,10 @@ local core = require("mxdeploy.core")
 
 local M = {}
 
---- Directory of the shared specs: $MXDEPLOY_SPECS_DIR, else $MXDEPLOY_SOURCE_DIR/../shared/specs.
+--- Directory of the spec data (specs/ in the repository, made by tools/derive-spec-data);
+--- $MXDEPLOY_SPECS_DIR names another one (e.g. the unreduced originals).
 function M.specs_dir()
-  return os.getenv("MXDEPLOY_SPECS_DIR") or ((os.getenv("MXDEPLOY_SOURCE_DIR") or ".") .. "/../shared/specs")
+  return os.getenv("MXDEPLOY_SPECS_DIR") or ((os.getenv("MXDEPLOY_SOURCE_DIR") or ".") .. "/specs")
 end
 
 local function read(path)
