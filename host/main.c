@@ -30,7 +30,7 @@ static void usage(FILE *to) {
     fprintf(
         to,
         "usage: %s [options] [script [args]]\n"
-        "       %s sandbox [--port N] [--state FILE] [--log FILE] [--seed FILE]\n"
+        "       %s sandbox [sandbox options]\n"
         "Options of mxdeploy (before the script):\n"
         "  --sandbox       run against a local simulated Mendix Cloud (no credentials needed)\n"
         "  --trace         log every HTTP exchange to stderr (credentials redacted)\n"
@@ -45,6 +45,15 @@ static void usage(FILE *to) {
         "  -W        turn warnings on\n"
         "  --        stop handling options\n"
         "  -         stop handling options and execute stdin\n"
+        "Options of mxdeploy sandbox (serve the simulated Mendix Cloud on 127.0.0.1):\n"
+        "  --port N          port of the APIs (default: a free one)\n"
+        "  --files-port N    port of the files host (download URLs, redirects)\n"
+        "  --time-scale X    multiply every job duration by X (0.05: a 90 s start takes 4.5 s)\n"
+        "  --state FILE      keep the simulated world in FILE across restarts\n"
+        "  --log FILE        write one JSON line per request (secrets redacted)\n"
+        "  --seed FILE       start from this world instead of the built-in one\n"
+        "  --tls-cert PEM    serve HTTPS with this certificate (needs --tls-key)\n"
+        "  --tls-key PEM     the certificate's private key\n"
         "Credentials: MENDIX_USERNAME and MENDIX_APIKEY (Deploy v1/v2, Build, Backups),\n"
         "MENDIX_TOKEN (Deploy v4, Private Cloud), or profiles in ~/.config/mxdeploy/credentials\n"
         "(chmod 600; choose one with MXDEPLOY_PROFILE). Never put them on the command line.\n",

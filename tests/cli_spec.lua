@@ -399,6 +399,18 @@ describe("REPL", function()
 end)
 
 describe("mxdeploy sandbox (standalone)", function()
+  it("has every option its usage line names listed and explained in mxdeploy --help", function()
+    local code, usage = mx("sandbox --help")
+    assert.are.equal(0, code)
+    local _, help = mx("--help")
+    local n = 0
+    for opt in usage:gmatch("%-%-[%w-]+") do
+      n = n + 1
+      assert.matches("\n  " .. opt:gsub("%-", "%%-") .. " [%u]+%s+%l", help, nil, opt .. " missing from --help")
+    end
+    assert.are.equal(8, n) -- --port --files-port --state --log --seed --time-scale --tls-cert --tls-key
+  end)
+
   it("refuses bad options with one line and exit 2", function()
     for _, args in ipairs({ "--port abc", "--port 70000", "--files-port -1", "--time-scale 0", "--bogus x" }) do
       local code, _, err = mx("sandbox " .. args)
