@@ -16,6 +16,7 @@
 #include "core_module.h"
 #include "embedded.h"
 #include "http.h"
+#include "paths.h"
 #include "repl.h"
 #include "run.h"
 #include "sandbox_host.h"
@@ -248,6 +249,8 @@ static int pmain(lua_State *L) {
     luaL_getsubtable(L, LUA_REGISTRYINDEX, LUA_PRELOAD_TABLE);
     lua_pushcfunction(L, luaopen_mxdeploy_sandboxctl);
     lua_setfield(L, -2, "mxdeploy.sandboxctl");
+    lua_pushcfunction(L, luaopen_mxdeploy_host_paths);
+    lua_setfield(L, -2, "mxdeploy.host.paths");
     lua_pop(L, 1);
     create_arg_table(L, argc, argv, o->script);
     if (o->warnings) lua_warning(L, "@on", 0);
