@@ -23,60 +23,36 @@ local DOC_PKG = "b3d14e53-2654-4534-b374-9179a69ef3cf"    -- the v1/Build docs' 
 local DOC_PROJECT = "f5129445-b638-42f4-8108-5f370c85dc57" -- the v1 docs' Create Free App ProjectId
 local PKG1 = "4ee10492-6cfc-4582-b825-a9040c0988ad"
 
--- The docs' example request bodies, verbatim where they are valid JSON.
+-- The docs' example request bodies, from specs/docs/<page>.json (the docs pages' example requests
+-- as data, verbatim), by page and section title.
+local function docs_body(page, title)
+  local f = assert(io.open(require("prism").specs_dir() .. "/docs/" .. page .. ".json"))
+  local doc = json.decode(f:read("a"))
+  f:close()
+  for _, sec in ipairs(doc.sections) do
+    if sec.title == title then
+      return assert(sec.requests[1] and sec.requests[1].body, page .. ": no example body in " .. title)
+    end
+  end
+  error(page .. ": no section " .. title)
+end
+
 local DOCS = {
-  create_free_app = [[{
-     "ProjectId" :  "f5129445-b638-42f4-8108-5f370c85dc57"
-}]],
-  start_environment = [[{
-     "AutoSyncDb" :  true
-}]],
-  transport_package = [[{
-     "PackageId" :  "b3d14e53-2654-4534-b374-9179a69ef3cf"
-}]],
-  set_environment_settings = [[{
-     "Constants" : [{
-         "Name" :  "MyFirstModule.BooleanConstant" ,
-         "DataType" :  "_Boolean" ,
-         "Value" :  "true" ,
-         "DeployedValue" :  "false"
-     },{
-         "Name" :  "MyFirstModule.DateTime" ,
-         "DataType" :  "DateTime" ,
-         "Value" :  "2013-12-20T16:02:32" ,
-         "DeployedValue" :  "2013-12-20T16:02:32"
-     }],
-     "CustomSettings" : [],
-     "ScheduledEvents" : [{
-         "Name" :  "MyFirstModule.Monitor_Scheduled_event" ,
-         "DeployedValue" :  "Disabled" ,
-         "Value" :  "Enabled"
-     }]
-}]],
+  create_free_app = docs_body("deploy-api-1", "Create Free App Environment"),
+  start_environment = docs_body("deploy-api-1", "Start Environment"),
+  transport_package = docs_body("deploy-api-1", "Transport a Deployment Package to an Environment"),
+  set_environment_settings = docs_body("deploy-api-1", "Set Environment Settings"),
   -- The docs show `{ Instances: 2, MemoryPerInstance: 2048, }` (not JSON: unquoted names, a
   -- trailing comma) and a stray UUID after /scale in the example path; the URL template is
   -- .../scale and the body is this JSON.
   scale_environment = [[{ "Instances": 2, "MemoryPerInstance": 2048 }]],
-  create_environment_tag = [[{
-	"Tag": "europe"
-}]],
+  create_environment_tag = docs_body("deploy-api-1", "Create Environment Tags"),
   -- the Create Environment Tags example output shows the tag "A", which the delete example removes
   create_environment_tag_a = [[{ "Tag": "A" }]],
-  delete_environment_tag = [[{
-    "Tag": "A"
-}]],
-  build_package = [[{
-     "Branch" : "branches/feature" ,
-     "Revision" :  "63" ,
-     "Version" :  "2.5.4" ,
-     "Description" :  "Add scientific mode"
-}]],
-  create_snapshot = [[{
-     "comment" :  "My snapshot"
-}]],
-  update_snapshot = [[{
-     "comment" :  "Hello"
-}]],
+  delete_environment_tag = docs_body("deploy-api-1", "Delete Environment Tags"),
+  build_package = docs_body("build-api", "Start Building Deployment Package"),
+  create_snapshot = docs_body("backups-api-v2", "Request Creation of an Environment Snapshot"),
+  update_snapshot = docs_body("backups-api-v2", "Update an Existing Snapshot"),
 }
 
 local called = {}
