@@ -7,7 +7,12 @@
 --                                           body|body_file, body_size}
 --                                  resp = {status, headers, body|file, delay, fault}
 --   app:configure{faults=, time_scale=, durations=}   app:requests()   app:reset_log()
---   app:snapshot()   app:credentials()   app:close()
+--   app:snapshot()   app:credentials()   app:bases()   app:close()
+--   new{faults_file = PATH}: fault rules from a JSON or Lua file (faults.lua, M.load)
+--
+-- This file wires the parts: families.lua (which API is served where, by which module),
+-- router.lua (routes and what they need), world.lua (the index of the world), faults.lua (the
+-- fault engine), request_log.lua, files.lua (the files listener).
 --
 -- Request log (app:requests(), and one JSON line per request in the `log` file), one record per
 -- request:
@@ -27,7 +32,8 @@
 -- Secrets are never stored: besides the redacted headers, any seeded API key or token that
 -- appears in the body, query or another header value is replaced by "<redacted>".
 --
--- URL layout (api listener):
+-- URL layout (api listener; families.lua is the source, app:bases() and sandboxctl's sb.bases
+-- give the base URLs):
 --   /deploy/api/1/...        Deploy API v1 and Build API          (API key)
 --   /deploy/api/v2/...       Deploy API v2 and Backups API v2     (API key)
 --   /cloud/api/v4/...        Deploy API v4                        (MxToken PAT)
@@ -52,10 +58,12 @@
 --   times = n                    the rule applies to the next n matching requests only
 local U = require("mxdeploy.sandbox.util")
 local json = U.json
-local apikey = require("mxdeploy.sandbox.apikey")
-local v4 = require("mxdeploy.sandbox.v4")
-local pc = require("mxdeploy.sandbox.pc")
-local errors = require("mxdeploy.sandbox.errors")
+local router = require("mxdeploy.sandbox.router")
+local world = require("mxdeploy.sandbox.world")
+local faults = require("mxdeploy.sandbox.faults")
+local request_log = require("mxdeploy.sandbox.request_log")
+local files = require("mxdeploy.sandbox.files")
+local FAMILIES = require("mxdeploy.sandbox.families")
 
 local M = {}
 local App = {}
@@ -78,24 +86,41 @@ local function read_file(path)
   return s
 end
 
-local function glob_to_pattern(g)
-  return "^" .. g:gsub("[%-%.%+%[%]%(%)%$%^%%%?]", "%%%0"):gsub("%*", ".*") .. "$"
+-- The modules of FAMILIES (each once, in order) and the mount points: families sharing a
+-- prefix share one router.
+local function mount(families)
+  local modules, seen, mounts, by_prefix = {}, {}, {}, {}
+  for _, f in ipairs(families) do
+    local mod = require("mxdeploy.sandbox." .. f.module)
+    if not seen[mod] then
+      seen[mod] = true
+      modules[#modules + 1] = mod
+    end
+    local m = by_prefix[f.prefix]
+    if not m then
+      m = { prefix = f.prefix, auth = f.auth, api = f.api, router = router.new() }
+      by_prefix[f.prefix] = m
+      mounts[#mounts + 1] = m
+    elseif m.auth ~= f.auth then
+      error("families " .. m.api .. " and " .. f.api .. " share " .. f.prefix .. " but not their auth", 0)
+    end
+    mod.routes(m.router)
+  end
+  return modules, mounts
 end
 
-local function normalize_faults(list)
-  local out = {}
-  for i, f in ipairs(list or {}) do
-    if type(f) ~= "table" then error("fault #" .. i .. " must be a table", 0) end
-    local r = U.copy(f)
-    local route = r.route or "*"
-    local method, path = route:match("^(%S+)%s+(.+)$")
-    r.method = method ~= "*" and method or nil
-    r.pattern = glob_to_pattern(path or route)
-    r.seen, r.fired = 0, 0
-    if r.rate_limit then r.rate_left = r.rate_limit.count or 1 end
-    out[#out + 1] = r
+local function load_world(self)
+  if self.state_file then
+    local s = read_file(self.state_file)
+    if s and s ~= "" then
+      local ok, v = pcall(json.decode, s)
+      if not ok or type(v) ~= "table" or type(v.world) ~= "table" then
+        error("state file " .. self.state_file .. " is not a sandbox state: " .. tostring(v), 0)
+      end
+      return v.world
+    end
   end
-  return out
+  return { apps = U.copy(self.seed.apps or {}), privatecloud = U.copy(self.seed.privatecloud or {}) }
 end
 
 function M.new(opts)
@@ -112,7 +137,7 @@ function M.new(opts)
   local defaults = { start = 90, upload_queued = 2, upload_running = 8, build_queued = 5, build_building = 60,
     backup_queued = 2, backup_running = 30, pc_created = 1, pc_running = 5 }
   for k, v in pairs(defaults) do self.durations[k] = self.durations[k] or v end
-  self.errors = errors
+  self.errors = require("mxdeploy.sandbox.errors")
   self.users, self.tokens = {}, {}
   for _, u in ipairs(self.seed.users or {}) do self.users[u.username] = u end
   for _, t in ipairs(self.seed.tokens or {}) do
@@ -120,52 +145,22 @@ function M.new(opts)
     for _, s in ipairs(t.scopes or {}) do scopes[s] = true end
     self.tokens[t.token] = { user = t.user, scopes = scopes }
   end
-  -- every seeded secret, longest first, so the request log can scrub them (see App:scrub)
-  self.secrets = {}
-  local seen = {}
-  local function secret(v)
-    if type(v) == "string" and #v >= 4 and not seen[v] then
-      seen[v] = true
-      self.secrets[#self.secrets + 1] = v
-    end
+  self.faults = faults.normalize(opts.faults)
+  if opts.faults_file then
+    for _, f in ipairs(faults.load(opts.faults_file)) do self.faults[#self.faults + 1] = f end
   end
-  for _, u in ipairs(self.seed.users or {}) do secret(u.apikey) end
-  for _, t in ipairs(self.seed.tokens or {}) do secret(t.token) end
-  local sc = self.seed.credentials or {}
-  secret(sc.apikey); secret(sc.token); secret(sc.readonly_token)
-  table.sort(self.secrets, function(a, b) return #a > #b end)
-  self.faults = normalize_faults(opts.faults)
-  self.log, self.log_file = {}, opts.log
+  self.log = request_log.new{ seed = self.seed, users = self.users, tokens = self.tokens, file = opts.log }
   self.state_file = opts.state
   math.randomseed(math.floor(U.now() * 1000) % 2147483647)
 
-  local world
-  if self.state_file then
-    local s = read_file(self.state_file)
-    if s and s ~= "" then
-      local ok, v = pcall(json.decode, s)
-      if not ok or type(v) ~= "table" or type(v.world) ~= "table" then
-        error("state file " .. self.state_file .. " is not a sandbox state: " .. tostring(v), 0)
-      end
-      world = v.world
-    end
+  local w = load_world(self)
+  w.apps = U.array(w.apps)
+  self.modules, self.mounts = mount(FAMILIES)
+  for _, mod in ipairs(self.modules) do
+    if mod.prepare then mod.prepare(w, self.seed) end
   end
-  if not world then world = { apps = U.copy(self.seed.apps or {}), privatecloud = U.copy(self.seed.privatecloud or {}) } end
-  world.apps = U.array(world.apps)
-  apikey.prepare(world, self.seed)
-  v4.prepare(world, self.seed)
-  pc.prepare(world, self.seed)
-  self.world = world
-
-  self.api = U.router()
-  self.v1 = U.router()
-  apikey.routes_v1(self.v1)
-  self.v2 = U.router()
-  apikey.routes_v2(self.v2)
-  self.v4 = U.router()
-  v4.routes(self.v4)
-  self.pc = U.router()
-  pc.routes(self.pc)
+  self.world = w
+  self.index = world.index(w)
   return self
 end
 
@@ -173,24 +168,31 @@ end
 
 function App:configure(t)
   t = t or {}
-  if t.faults then self.faults = normalize_faults(t.faults) end
+  if t.faults then self.faults = faults.normalize(t.faults) end
   if t.time_scale then self.time_scale = tonumber(t.time_scale) or self.time_scale end
   for k, v in pairs(t.durations or {}) do self.durations[k] = v end
   return true
 end
 
 function App:requests()
-  return U.copy(self.log)
+  return self.log:list()
 end
 
 function App:reset_log()
-  self.log = {}
+  self.log:reset()
   return true
 end
 
 function App:credentials()
   local c = self.seed.credentials or {}
   return { username = c.username, apikey = c.apikey, token = c.token, readonly_token = c.readonly_token }
+end
+
+-- The base URL of every API family: {["deploy-v1"] = "http://127.0.0.1:PORT/deploy/api/1", ...}
+function App:bases()
+  local t = {}
+  for _, f in ipairs(FAMILIES) do t[f.api] = self.api_url .. f.prefix end
+  return t
 end
 
 function App:snapshot()
@@ -205,14 +207,23 @@ function App:close()
   return true
 end
 
+-- Writes the world to the state file: to a temporary file first, renamed over the old state only
+-- when every byte was written. true, or nil and the reason (the old state file is kept).
 function App:save()
-  if not self.state_file then return end
+  if not self.state_file then return true end
   local tmp = self.state_file .. ".tmp"
-  local f = io.open(tmp, "wb")
-  if not f then return end
-  f:write(json.encode({ version = 1, world = self.world }))
-  f:close()
-  os.rename(tmp, self.state_file)
+  local f, err = io.open(tmp, "wb")
+  if not f then return nil, err end
+  local ok, werr = f:write(json.encode({ version = 1, world = self.world }))
+  if ok then ok, werr = f:flush() end
+  local closed, cerr = f:close()
+  if ok and not closed then ok, werr = nil, cerr end
+  if ok then ok, werr = os.rename(tmp, self.state_file) end
+  if not ok then
+    os.remove(tmp)
+    return nil, werr
+  end
+  return true
 end
 
 -- ---------- request handling ----------
@@ -221,103 +232,33 @@ function App:context(req)
   local now = U.now()
   local scale = self.time_scale
   return {
-    app = self, world = self.world, req = req, now = now, d = self.durations,
+    app = self, world = self.world, ix = self.index, req = req, now = now, d = self.durations,
     q = U.parse_query(req.query),
     sim = function(t0) return (now - t0) / (scale > 0 and scale or 1) end,
   }
 end
 
 function App:settle(ctx)
-  apikey.settle(ctx)
-  pc.settle(ctx)
-end
-
-local FAMILIES = {
-  { prefix = "/deploy/api/1", router = "v1", auth = "apikey", api = "deploy-v1" },
-  { prefix = "/deploy/api/v2", router = "v2", auth = "apikey", api = "deploy-v2" },
-  { prefix = "/cloud/api/v4", router = "v4", auth = "token", api = "deploy-v4" },
-  { prefix = "/privatecloud/api/v4", router = "pc", auth = "token", api = "pc" },
-}
-
-local function family_of(path)
-  for _, f in ipairs(FAMILIES) do
-    if path == f.prefix or path:sub(1, #f.prefix + 1) == f.prefix .. "/" then return f, path:sub(#f.prefix + 1) end
+  for _, mod in ipairs(self.modules) do
+    if mod.settle then mod.settle(ctx) end
   end
 end
 
-local function error_for(fam, status, code, message)
-  if fam and fam.auth == "token" then return U.v4_error(status, message or code) end
+-- The mount point serving `path`, and the path below it.
+function App:mount_of(path)
+  for _, m in ipairs(self.mounts) do
+    if path == m.prefix or path:sub(1, #m.prefix + 1) == m.prefix .. "/" then return m, path:sub(#m.prefix + 1) end
+  end
+end
+
+local function error_for(mount, status, code, message)
+  if mount and mount.auth == "token" then return U.v4_error(status, message or code) end
   return U.mx_error(status, code, message)
 end
 
-local function has_credentials(h)
-  return h["mendix-username"] ~= nil or h["mendix-apikey"] ~= nil or h["authorization"] ~= nil
-end
-
--- ---------- request log ----------
-
-local REDACTED = "<redacted>"
-local LOG_BODY_MAX = 64 * 1024
-local SECRET_HEADERS = {
-  ["mendix-apikey"] = true, authorization = true, ["proxy-authorization"] = true, cookie = true,
-  ["set-cookie"] = true, ["x-api-key"] = true,
-}
-local SECRET_WORDS = { "apikey", "api-key", "api_key", "auth", "token", "secret", "password", "cookie", "session" }
-
-local function secret_header(name)
-  if SECRET_HEADERS[name] then return true end
-  for _, w in ipairs(SECRET_WORDS) do
-    if name:find(w, 1, true) then return true end
-  end
-  return false
-end
-
--- Replaces every seeded API key or token in `s` by "<redacted>".
-function App:scrub(s)
-  if type(s) ~= "string" or s == "" then return s end
-  for _, secret in ipairs(self.secrets) do
-    if s:find(secret, 1, true) then
-      s = s:gsub(secret:gsub("%p", "%%%0"), REDACTED)
-    end
-  end
-  return s
-end
-
-function App:log_headers(h)
-  local out = {}
-  for k, v in pairs(h) do
-    local name = tostring(k):lower()
-    out[name] = secret_header(name) and REDACTED or self:scrub(v)
-  end
-  return out
-end
-
-function App:auth_ok(fam, h)
-  local function apikey_ok()
-    local u = self.users[h["mendix-username"] or ""]
-    return u ~= nil and h["mendix-apikey"] ~= nil and u.apikey == h["mendix-apikey"]
-  end
-  local function token_ok()
-    local tok = (h["authorization"] or ""):match("^MxToken%s+(%S+)%s*$")
-    return tok ~= nil and self.tokens[tok] ~= nil
-  end
-  if fam and fam.auth == "apikey" then return apikey_ok() end
-  if fam and fam.auth == "token" then return token_ok() end
-  return apikey_ok() or token_ok()
-end
-
--- body, parts of the log record (see the module comment).
-function App:log_body(req)
-  local ct = req.headers["content-type"] or ""
-  if ct:lower():find("multipart", 1, true) then return nil, U.multipart_parts(req) end
-  local size = req.body_size or 0
-  if size == 0 or size > LOG_BODY_MAX then return nil, nil end
-  return self:scrub(req.body or U.body_head(req, LOG_BODY_MAX)), nil
-end
-
-function App:authenticate(ctx, fam)
+function App:authenticate(ctx, mount)
   local h = ctx.req.headers
-  if fam.auth == "apikey" then
+  if mount.auth == "apikey" then
     local u = self.users[h["mendix-username"] or ""]
     if not u or u.apikey ~= h["mendix-apikey"] then
       return U.mx_error(401, "UNAUTHORIZED", "Missing or invalid Mendix-Username / Mendix-ApiKey headers")
@@ -336,184 +277,81 @@ function App:authenticate(ctx, fam)
   return nil
 end
 
-function App:route(ctx)
+-- The JSON body of a request that is not multipart, wherever the server kept it (bodies over
+-- 1 MiB are in a file): a table, or nil when it is not a JSON object or array.
+local JSON_BODY_MAX = 64 * 1024 * 1024
+local function json_body(req)
+  if req.body_file and (req.body_size or 0) > JSON_BODY_MAX then return nil end
+  local text = req.body or U.body_head(req, JSON_BODY_MAX)
+  return U.decode_body({ body = text })
+end
+
+function App:route(ctx, mount, rest)
   local req = ctx.req
-  if req.listener == "files" then return self:files(ctx) end
-  local fam, rest = family_of(req.path)
-  if not fam then return U.response(404, { error = { code = 404, message = "No API at " .. req.path } }), nil end
-  ctx.family = fam
-  local aerr = self:authenticate(ctx, fam)
-  if aerr then return aerr, fam end
-  local fn, params = self[fam.router].dispatch(req.method, rest == "" and "/" or rest)
-  if not fn then
-    if params then return error_for(fam, 405, "METHOD_NOT_ALLOWED", "Method not allowed"), fam end
-    return error_for(fam, 404, "NOT_FOUND", "No such endpoint: " .. req.method .. " " .. req.path), fam
+  if req.listener == "files" then return files.handle(ctx) end
+  if not mount then return U.response(404, { error = { code = 404, message = "No API at " .. req.path } }) end
+  local aerr = self:authenticate(ctx, mount)
+  if aerr then return aerr end
+  local rt, params = mount.router.dispatch(req.method, rest == "" and "/" or rest)
+  if not rt then
+    if params then return error_for(mount, 405, "METHOD_NOT_ALLOWED", "Method not allowed") end
+    return error_for(mount, 404, "NOT_FOUND", "No such endpoint: " .. req.method .. " " .. req.path)
   end
   local ct = req.headers["content-type"] or ""
-  if req.body and not ct:find("multipart", 1, true) then
-    ctx.body = U.decode_body(req)
+  if (req.body or req.body_file) and not ct:find("multipart", 1, true) then
+    ctx.body = json_body(req)
     if ctx.body == nil and req.method ~= "GET" then
-      return error_for(fam, 400, "INVALID_PARAMETERS", "The request body is not valid JSON."), fam
+      return error_for(mount, 400, "INVALID_PARAMETERS", "The request body is not valid JSON.")
     end
   else
     ctx.body = {}
   end
-  return fn(ctx, params), fam
+  return router.call(rt, ctx, params)
 end
 
--- Files listener: DownloadUrls, package/backup downloads and the CLI redirect target.
-function App:files(ctx)
+-- The simulation's answer: settle what finished by itself, route, and keep a mutation in the
+-- state file (a 500 when it cannot be saved).
+function App:simulate(ctx, mount, rest)
   local req = ctx.req
-  if has_credentials(req.headers) then
-    return { status = 400, headers = { ["Content-Type"] = "application/xml" },
-      body = "<Error><Code>InvalidRequest</Code><Message>Credentials must not be sent to the file host " ..
-        "(they leaked across origins)</Message></Error>" }
+  self:settle(ctx)
+  local ok, resp = pcall(self.route, self, ctx, mount, rest)
+  if not ok then
+    io.stderr:write("sandbox: error handling ", req.method, " ", req.path, ": ", tostring(resp), "\n")
+    resp = error_for(mount, 500, "SANDBOX_ERROR", "internal sandbox error: " .. tostring(resp))
   end
-  local p = req.path
-  local kind, env, date = p:match("^/files/([%a%-]+)/([%w%-]+)/(%d%d%d%d%-%d%d%-%d%d)$")
-  if kind == "logs" or kind == "access-logs" then
-    local lines = {}
-    for i = 1, 5 do
-      lines[i] = string.format("%sT%02d:00:00.000Z INFO - %s - sandbox %s line %d", date, i, env, kind, i)
-    end
-    return { status = 200, headers = { ["Content-Type"] = "text/plain" }, body = table.concat(lines, "\n") .. "\n" }
-  end
-  local id = p:match("^/files/packages/([%w%-]+)%.mda$") or p:match("^/files/pcpackages/([%w%-]+)%.mda$")
-  if id then
-    for _, a in ipairs(self.world.apps) do
-      for _, pkg in ipairs(a.packages or {}) do
-        if pkg.PackageId == id then return apikey.package_response(pkg) end
-      end
-    end
-    return apikey.package_response({ PackageId = id, Name = id .. ".mda" })
-  end
-  local bid = p:match("^/files/backups/([%w%-]+)%.tar%.gz$")
-  if bid then
-    return { status = 200, headers = { ["Content-Type"] = "application/gzip" }, body = "SANDBOX-BACKUP " .. bid .. "\n" }
-  end
-  local v, os_, arch = p:match("^/files/cli/([%w%.]+)/(%a+)/(%w+)/mxpc%-cli$")
-  if v then
-    return { status = 200, headers = { ["Content-Type"] = "application/octet-stream" },
-      body = "#!/bin/sh\necho mxpc-cli " .. v .. " " .. os_ .. " " .. arch .. " (sandbox)\n" }
-  end
-  local redirected = p:match("^/files/redirected(/.*)$")
-  if redirected then -- the target of a `redirect = "files"` fault
-    return U.ok({ redirected = true, path = redirected })
-  end
-  return { status = 404, headers = { ["Content-Type"] = "text/plain" }, body = "not found\n" }
-end
-
-function App:matching_faults(req)
-  local out = {}
-  for _, f in ipairs(self.faults) do
-    if (not f.method or f.method == req.method) and (not f.listener or f.listener == req.listener)
-      and (req.path):match(f.pattern) and (not f.times or f.fired < f.times) then
-      out[#out + 1] = f
+  if req.method ~= "GET" and req.listener == "api" and resp.status < 400 then
+    local saved, err = self:save()
+    if not saved then
+      io.stderr:write("sandbox: cannot save the state to ", self.state_file, ": ", tostring(err), "\n")
+      resp = error_for(mount, 500, "STATE_NOT_SAVED",
+        "The sandbox could not save its state (" .. tostring(err) .. "); the state file keeps the previous state.")
     end
   end
-  return out
+  return resp
 end
 
 function App:handle(req)
   req.headers = req.headers or {}
-  -- read before routing: an upload's body file may be moved away by the route
-  local log_body, log_parts = self:log_body(req)
+  local log_body, log_parts = self.log:body(req) -- before routing: an upload's file may move
   local ctx = self:context(req)
-  local fam = req.listener ~= "files" and family_of(req.path) or nil
-  local faults = self:matching_faults(req)
-  local resp, applied = nil, {}
-  local delay = 0
-
-  -- Faults answered before the simulation sees the request (it has no effect).
-  for _, f in ipairs(faults) do
-    f.seen = f.seen + 1
-    if f.latency then delay = delay + f.latency end
-    if not resp and f.rate_limit and f.rate_left > 0 then
-      f.rate_left = f.rate_left - 1
-      f.fired = f.fired + 1
-      local rl = f.rate_limit
-      resp = error_for(fam, rl.status or 429, "TOO_MANY_REQUESTS", "Rate limit exceeded")
-      resp.headers["Retry-After"] = tostring(rl.retry_after or 1)
-      applied[#applied + 1] = "rate_limit"
-    elseif not resp and f.error_rate then
-      local n = f.seen
-      if math.floor(n * f.error_rate + 1e-9) > math.floor((n - 1) * f.error_rate + 1e-9) then
-        f.fired = f.fired + 1
-        local st = f.status or 503
-        resp = error_for(fam, st, st == 503 and "SERVICE_UNAVAILABLE" or "INTERNAL_ERROR", "Simulated failure (sandbox fault)")
-        applied[#applied + 1] = "error_rate"
-      end
-    elseif not resp and f.redirect then
-      f.fired = f.fired + 1
-      local target = f.redirect == "files" and (self.files_url .. "/files/redirected" .. req.path) or f.redirect
-      resp = { status = f.status or 302, headers = { Location = target }, body = "" }
-      applied[#applied + 1] = "redirect"
-    elseif not resp and f.error then
-      f.fired = f.fired + 1
-      local c = errors.lookup(fam and fam.api or "", f.error, req.method, req.path)
-      local st = f.status or (c and c.status) or 500
-      resp = error_for(fam, st, f.error, c and c.message or f.error)
-      applied[#applied + 1] = "error"
-    end
-    if f.job_fail then ctx.job_fail = f.job_fail end
-  end
-
+  local mount, rest
+  if req.listener ~= "files" then mount, rest = self:mount_of(req.path) end
+  local matching = faults.matching(self.faults, req)
+  local applied = {}
+  local resp, delay, job_fail = faults.before(self, matching, req, mount, applied,
+    function(status, code, message) return error_for(mount, status, code, message) end)
   if not resp then
-    self:settle(ctx)
-    local ok, r = pcall(self.route, self, ctx)
-    if ok then
-      resp = r
-    else
-      io.stderr:write("sandbox: error handling ", req.method, " ", req.path, ": ", tostring(r), "\n")
-      resp = error_for(fam, 500, "SANDBOX_ERROR", "internal sandbox error: " .. tostring(r))
-    end
-    if ctx.job_fail then
-      for _, f in ipairs(faults) do if f.job_fail then f.fired = f.fired + 1 end end
-    end
-    -- Faults that spoil the answer of a request that did take effect.
-    for _, f in ipairs(faults) do
-      if f.body then
-        resp.body = f.body
-        f.fired = f.fired + 1
-        applied[#applied + 1] = "body"
-      end
-      if f.drop or f.truncate then
-        resp.fault = f.drop and "drop" or "truncate"
-        f.fired = f.fired + 1
-        applied[#applied + 1] = resp.fault
-      end
-    end
-    if req.method ~= "GET" and req.listener == "api" and resp.status < 400 then self:save() end
+    ctx.job_fail = job_fail
+    resp = self:simulate(ctx, mount, rest)
+    faults.after(matching, resp, applied, job_fail ~= nil)
   end
-  for _, f in ipairs(faults) do
-    if f.latency and not (f.rate_limit or f.error_rate or f.error or f.redirect or f.body or f.drop or f.truncate or f.job_fail) then
-      f.fired = f.fired + 1
-    end
-  end
+  faults.count_latency(matching)
   if delay > 0 then resp.delay = delay end
   resp.headers = resp.headers or {}
   -- like the Mendix gateways: every answer names its request, for error reports and support
-  local request_id = U.uuid()
-  resp.headers["X-Request-Id"] = request_id
-
-  local rec = {
-    seq = #self.log + 1, time = U.iso(ctx.now), listener = req.listener, method = req.method, path = req.path,
-    query = req.query ~= "" and req.query or nil, status = resp.status,
-    credentials = has_credentials(req.headers), body_size = req.body_size or 0,
-    faults = #applied > 0 and table.concat(applied, ",") or nil,
-    auth_ok = self:auth_ok(fam, req.headers), headers = self:log_headers(req.headers),
-    request_id = request_id,
-  }
-  rec.query = self:scrub(rec.query)
-  rec.body, rec.parts = log_body, log_parts
-  self.log[#self.log + 1] = rec
-  if self.log_file then
-    local f = io.open(self.log_file, "a")
-    if f then
-      f:write(json.encode(rec), "\n")
-      f:close()
-    end
-  end
+  resp.headers["X-Request-Id"] = U.uuid()
+  self.log:record{ req = req, now = ctx.now, mount = mount, resp = resp, applied = applied,
+    body = log_body, parts = log_parts }
   return resp
 end
 

@@ -1,4 +1,5 @@
--- Shared helpers of the sandbox routes: responses, errors, ids, time, queries, pagination.
+-- Shared helpers of the sandbox routes: responses, errors, ids, time, queries, pagination,
+-- multipart bodies.
 local json = require("mxdeploy.json")
 local native = require("mxdeploy.sandbox.native")
 
@@ -60,10 +61,6 @@ function U.ms(ts) return math.floor(ts * 1000) end
 
 function U.unescape(s)
   return (s:gsub("+", " "):gsub("%%(%x%x)", function(h) return string.char(tonumber(h, 16)) end))
-end
-
-function U.unescape_path(s)
-  return (s:gsub("%%(%x%x)", function(h) return string.char(tonumber(h, 16)) end))
 end
 
 function U.parse_query(q)
@@ -213,46 +210,23 @@ function U.page(list, q, default_limit, max_limit)
   return out, math.tointeger(offset), math.tointeger(limit)
 end
 
+-- The offset/limit pages of Deploy v4 and Private Cloud: items, {offset=, limit=, size=} or nil
+-- and the 400 answer (v4 names the parameter in "invalid-params": `detailed`).
+function U.v4_page(ctx, list, default_limit, max_limit, detailed)
+  local items, offset, limit = U.page(list, ctx.q, default_limit, max_limit)
+  if not items then
+    if detailed then
+      return nil, U.v4_error(400, "Request validation errors", { { name = "query-parameter", reason = offset } })
+    end
+    return nil, U.v4_error(400, offset)
+  end
+  return items, { offset = offset, limit = limit, size = #items }
+end
+
 function U.find(list, key, value)
   for i, v in ipairs(list or {}) do
     if v[key] == value then return v, i end
   end
-end
-
--- Matches "/a/{x}/b" against a path; returns captures table or nil.
-function U.match(pattern, path)
-  local names = {}
-  local pat = "^" .. pattern:gsub("[%-%.%+%[%]%(%)%$%^%%%?%*]", "%%%0"):gsub("{(%w+)}", function(n)
-    names[#names + 1] = n
-    return "([^/]+)"
-  end) .. "$"
-  local caps = { path:match(pat) }
-  if #caps == 0 then
-    if path:match(pat) == nil then return nil end
-  end
-  local t = {}
-  for i, n in ipairs(names) do t[n] = U.unescape_path(caps[i]) end
-  return t
-end
-
--- A tiny router: add(method, pattern, fn); dispatch(method, path) -> fn, params | nil, allowed
-function U.router()
-  local r = { routes = {} }
-  function r.add(method, pattern, fn)
-    r.routes[#r.routes + 1] = { method = method, pattern = pattern, fn = fn }
-  end
-  function r.dispatch(method, path)
-    local path_found = false
-    for _, rt in ipairs(r.routes) do
-      local p = U.match(rt.pattern, path)
-      if p then
-        if rt.method == method then return rt.fn, p, rt.pattern end
-        path_found = true
-      end
-    end
-    return nil, path_found
-  end
-  return r
 end
 
 -- Status of a timed process: phases = { {"Queued", d1}, {"Running", d2}, ... final }

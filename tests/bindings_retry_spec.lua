@@ -66,6 +66,46 @@ describe("retries against the sandbox", function()
     assert.are.equal(1, count(sb, "PATCH", "/cloud/api/v4/apps/" .. APP))
   end)
 
+  -- The 500 codes of the v1 start that the docs list as permanent (Deploy API v1, "Start
+  -- Environment" and "Get Start Environment Status" error tables): the failing answer is the
+  -- last request on its path, whether the start job ends with it (job_fail) or the status
+  -- request itself fails (a documented error on an idempotent GET).
+  local PERMANENT_START_500 = { "NO_PACKAGE", "ALREADY_LOCKED", "ALREADY_STARTED", "DB_SYNC_FAILED",
+    "INVALID_DB_STRUCTURE", "MISSING_CONSTANT", "INSECURE_ADMIN_PASSWORD", "STARTUP_ACTION_FAILED",
+    "START_FAILED", "NO_MDA_HAS_BEEN_DEPLOYED", "APP_ALREADY_HAS_A_STARTING_JOB" }
+
+  -- the requests made to `path` and how many of them came after the first 500 with `code`
+  local function after_failure(path, code)
+    local n, failed_at, later = 0, nil, 0
+    for _, r in ipairs(sb:requests()) do
+      if r.path == path then
+        n = n + 1
+        if failed_at then later = later + 1 elseif r.status == 500 then failed_at = n end
+      end
+    end
+    return n, failed_at, later
+  end
+
+  for _, code in ipairs(PERMANENT_START_500) do
+    it("a start job failing with 500 " .. code .. " makes no request after the failing answer", function()
+      local job_failing = code ~= "NO_MDA_HAS_BEEN_DEPLOYED" and code ~= "APP_ALREADY_HAS_A_STARTING_JOB"
+      local status_route = "GET /deploy/api/1/apps/calc/environments/Test/start/*"
+      sb:configure{ faults = { job_failing and { route = "POST */start", job_fail = code }
+        or { route = status_route, error = code, status = 500 } } }
+      local job = c.v1.start_environment("calc", "Test", { AutoSyncDb = true })
+      local ok, e = pcall(job.wait, job, { timeout = 10, interval = 0.01 })
+      if code ~= "ALREADY_STARTED" then -- the bindings take "already running" as started
+        assert.is_false(ok)
+        assert.are.equal(code, e.code)
+      end
+      local path = "/deploy/api/1/apps/calc/environments/Test/start/" .. job.id
+      local n, failed_at, later = after_failure(path, code)
+      assert.is_truthy(failed_at, "no 500 on " .. path)
+      assert.are.equal(0, later, code .. ": " .. later .. " request(s) after the failing answer")
+      assert.are.equal(n, failed_at)
+    end)
+  end
+
   it("500 is never retried, even for GET (permanent Mendix failures use 500)", function()
     sb:configure{ faults = { { route = "GET /deploy/api/1/apps", error_rate = 1, status = 500, times = 3 } } }
     local ok, e = pcall(c.v1.list_apps)

@@ -1,6 +1,7 @@
--- Deploy API v4 (PAT authentication), mounted at /cloud/api/v4. appId is the v1 ProjectId.
+-- Deploy API v4 (personal access token), mounted at /cloud/api/v4: apps, environments and
+-- their permissions. appId is the v1 ProjectId, environmentId the EnvironmentId.
 local U = require("mxdeploy.sandbox.util")
-local json = U.json
+local world = require("mxdeploy.sandbox.world")
 local E = U.v4_error
 
 local M = {}
@@ -8,15 +9,21 @@ local M = {}
 local member = U.member
 
 local function get_app(ctx, id)
-  for _, a in ipairs(ctx.world.apps) do
-    if a.ProjectId == id and member(a, ctx.user) then return a end
-  end
+  local a = ctx.ix:get("project", id)
+  if a and member(a, ctx.user) then return a end
   return nil, E(404, "App not found")
 end
 
-local function find_pkg(app, id)
-  return U.find(app.packages, "PackageId", id)
-end
+local NEEDS = {
+  app = function(ctx, p) return get_app(ctx, p.appId) end,
+  env = function(ctx, p)
+    local a, err = get_app(ctx, p.appId)
+    if not a then return nil, err end
+    local e, owner = ctx.ix:get("env", p.environmentId)
+    if not e or owner ~= a then return nil, E(404, "Environment not found") end
+    return e, a
+  end,
+}
 
 local STATE = { Running = "running", Stopped = "stopped", Empty = "notdeployed" }
 
@@ -24,7 +31,7 @@ local function env_json(ctx, a, e, expand)
   local t = { id = e.EnvironmentId, appId = a.ProjectId, name = e.Mode, state = STATE[e.Status] or "stopped",
     isProduction = e.Production and true or false, url = e.Url, planName = e.planName or "S21-STANDARD",
     dbVersion = e.dbVersion or "14" }
-  local p = e.PackageId and find_pkg(a, e.PackageId)
+  local p = e.PackageId and world.find_pkg(ctx, a, e.PackageId)
   if expand and p then
     t.package = { id = p.PackageId, appId = a.ProjectId, modelVersion = p.Version,
       runtimeVersion = p.MendixVersion or "9.24.0.2965",
@@ -42,11 +49,7 @@ local function app_json(ctx, a)
 end
 
 local function page(ctx, list)
-  local items, offset, limit = U.page(list, ctx.q, 20, 100)
-  if not items then
-    return nil, E(400, "Request validation errors", { { name = "query-parameter", reason = offset } })
-  end
-  return items, { offset = offset, limit = limit, size = #items }
+  return U.v4_page(ctx, list, 20, 100, true)
 end
 
 local function perms_of(e)
@@ -57,7 +60,9 @@ end
 local PERM_KEYS = { "canDeployApp", "canManageBackups", "canViewAlerts", "canAccessAPI", "canViewLogs", "canManagePrivileges" }
 
 function M.routes(r)
-  r.add("GET", "/apps", function(ctx)
+  local add = r.with(NEEDS)
+
+  add("GET", "/apps", function(ctx)
     local lt = ctx.q.licenseType
     if lt and lt ~= "free" and lt ~= "licensed" then
       return E(400, "Request validation errors", { { name = "query-parameter", reason = "Value '" .. lt .. "' is not supported" } })
@@ -71,15 +76,11 @@ function M.routes(r)
     return U.ok({ apps = items, pagination = pg })
   end)
 
-  r.add("GET", "/apps/{appId}", function(ctx, p)
-    local a, err = get_app(ctx, p.appId)
-    if not a then return err end
+  add("GET", "/apps/{appId}", { needs = "app" }, function(ctx, _, a)
     return U.ok(app_json(ctx, a))
   end)
 
-  r.add("PATCH", "/apps/{appId}", function(ctx, p)
-    local a, err = get_app(ctx, p.appId)
-    if not a then return err end
+  add("PATCH", "/apps/{appId}", { needs = "app" }, function(ctx, _, a)
     local b = ctx.body
     local uid = b and type(b.technicalContact) == "table" and b.technicalContact.userId
     if type(uid) ~= "string" or uid == "" then
@@ -114,9 +115,7 @@ function M.routes(r)
     return out
   end
 
-  r.add("GET", "/apps/{appId}/environments", function(ctx, p)
-    local a, err = get_app(ctx, p.appId)
-    if not a then return err end
+  add("GET", "/apps/{appId}/environments", { needs = "app" }, function(ctx, _, a)
     local list, serr = envs(ctx, a)
     if not list then return serr end
     local expand = ctx.q.expand == "package"
@@ -127,23 +126,11 @@ function M.routes(r)
     return U.ok({ environments = items, pagination = pg })
   end)
 
-  local function get_env(ctx, p)
-    local a, err = get_app(ctx, p.appId)
-    if not a then return nil, err end
-    local e = U.find(a.environments, "EnvironmentId", p.environmentId)
-    if not e then return nil, E(404, "Environment not found") end
-    return e, a
-  end
-
-  r.add("GET", "/apps/{appId}/environments/{environmentId}", function(ctx, p)
-    local e, a = get_env(ctx, p)
-    if not e then return a end
+  add("GET", "/apps/{appId}/environments/{environmentId}", { needs = "env" }, function(ctx, p, e, a)
     return U.ok(env_json(ctx, a, e, ctx.q.expand == "package"))
   end)
 
-  r.add("GET", "/apps/{appId}/environments/{environmentId}/permissions", function(ctx, p)
-    local e, a = get_env(ctx, p)
-    if not e then return a end
+  add("GET", "/apps/{appId}/environments/{environmentId}/permissions", { needs = "env" }, function(ctx, p, e, a)
     local list = {}
     for _, x in ipairs(perms_of(e)) do
       if not ctx.q.userId or x.userId == ctx.q.userId then
@@ -157,9 +144,7 @@ function M.routes(r)
     return U.ok({ technicalContact = (a.technicalContact or {}).userId or "", permissions = items, pagination = pg })
   end)
 
-  r.add("PATCH", "/apps/{appId}/environments/{environmentId}/permissions", function(ctx, p)
-    local e, a = get_env(ctx, p)
-    if not e then return a end
+  add("PATCH", "/apps/{appId}/environments/{environmentId}/permissions", { needs = "env" }, function(ctx, p, e, a)
     local b = ctx.body
     if not b or type(b.permissions) ~= "table" then
       return E(400, "Request validation errors", { { name = "permissions", reason = "An array of permissions is required" } })

@@ -1,0 +1,18 @@
+-- The API families the sandbox serves, one line each: where the family is mounted, how it
+-- authenticates ("apikey": Mendix-Username/Mendix-ApiKey; "token": Authorization: MxToken) and
+-- the module (sandbox/<module>.lua) that serves it. Families may share a mount point.
+--
+-- A module exports routes(r) (r.with(NEEDS) gives its `add`, see router.lua), and optionally
+-- prepare(world, seed) (fill in the seed's defaults) and settle(ctx) (apply what finished by
+-- itself; called before every request, so it must cost nothing while nothing is due).
+-- Adding an API: write sandbox/<module>.lua and add its line here.
+return {
+  { api = "deploy-v1", prefix = "/deploy/api/1", auth = "apikey", module = "deploy_v1" },
+  { api = "build-v1", prefix = "/deploy/api/1", auth = "apikey", module = "build" },
+  { api = "deploy-v2", prefix = "/deploy/api/v2", auth = "apikey", module = "deploy_v2" },
+  { api = "backups-v2", prefix = "/deploy/api/v2", auth = "apikey", module = "backups" },
+  { api = "deploy-v4", prefix = "/cloud/api/v4", auth = "token", module = "deploy_v4" },
+  { api = "pc-jobs", prefix = "/privatecloud/api/v4", auth = "token", module = "pc_jobs" },
+  { api = "pc-deploy", prefix = "/privatecloud/api/v4", auth = "token", module = "pc_deploy" },
+  { api = "pc-build", prefix = "/privatecloud/api/v4", auth = "token", module = "pc_build" },
+}

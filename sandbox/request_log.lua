@@ -1,0 +1,120 @@
+-- The request log: one record per request (app:requests(), and one JSON line per request in the
+-- `log` file), with every secret replaced by "<redacted>". The record's fields are documented at
+-- the top of init.lua.
+local U = require("mxdeploy.sandbox.util")
+local json = U.json
+
+local M = {}
+local Log = {}
+Log.__index = Log
+
+local REDACTED = "<redacted>"
+local LOG_BODY_MAX = 64 * 1024
+local SECRET_HEADERS = {
+  ["mendix-apikey"] = true, authorization = true, ["proxy-authorization"] = true, cookie = true,
+  ["set-cookie"] = true, ["x-api-key"] = true,
+}
+local SECRET_WORDS = { "apikey", "api-key", "api_key", "auth", "token", "secret", "password", "cookie", "session" }
+
+local function secret_header(name)
+  if SECRET_HEADERS[name] then return true end
+  for _, w in ipairs(SECRET_WORDS) do
+    if name:find(w, 1, true) then return true end
+  end
+  return false
+end
+
+function M.has_credentials(h)
+  return h["mendix-username"] ~= nil or h["mendix-apikey"] ~= nil or h["authorization"] ~= nil
+end
+
+-- new{seed=, users=, tokens=, file=}: users/tokens as the app keeps them (to tell auth_ok)
+function M.new(opts)
+  local self = setmetatable({ records = {}, file = opts.file, users = opts.users, tokens = opts.tokens,
+    secrets = {} }, Log)
+  -- every seeded secret, longest first, so scrub replaces whole secrets
+  local seen = {}
+  local function secret(v)
+    if type(v) == "string" and #v >= 4 and not seen[v] then
+      seen[v] = true
+      self.secrets[#self.secrets + 1] = v
+    end
+  end
+  local seed = opts.seed
+  for _, u in ipairs(seed.users or {}) do secret(u.apikey) end
+  for _, t in ipairs(seed.tokens or {}) do secret(t.token) end
+  local sc = seed.credentials or {}
+  secret(sc.apikey); secret(sc.token); secret(sc.readonly_token)
+  table.sort(self.secrets, function(a, b) return #a > #b end)
+  return self
+end
+
+-- Replaces every seeded API key or token in `s` by "<redacted>".
+function Log:scrub(s)
+  if type(s) ~= "string" or s == "" then return s end
+  for _, secret in ipairs(self.secrets) do
+    if s:find(secret, 1, true) then
+      s = s:gsub(secret:gsub("%p", "%%%0"), REDACTED)
+    end
+  end
+  return s
+end
+
+function Log:headers(h)
+  local out = {}
+  for k, v in pairs(h) do
+    local name = tostring(k):lower()
+    out[name] = secret_header(name) and REDACTED or self:scrub(v)
+  end
+  return out
+end
+
+function Log:auth_ok(mount, h)
+  local function apikey_ok()
+    local u = self.users[h["mendix-username"] or ""]
+    return u ~= nil and h["mendix-apikey"] ~= nil and u.apikey == h["mendix-apikey"]
+  end
+  local function token_ok()
+    local tok = (h["authorization"] or ""):match("^MxToken%s+(%S+)%s*$")
+    return tok ~= nil and self.tokens[tok] ~= nil
+  end
+  if mount and mount.auth == "apikey" then return apikey_ok() end
+  if mount and mount.auth == "token" then return token_ok() end
+  return apikey_ok() or token_ok()
+end
+
+-- body, parts of the record; read before routing (an upload's body file may be moved away).
+function Log:body(req)
+  local ct = req.headers["content-type"] or ""
+  if ct:lower():find("multipart", 1, true) then return nil, U.multipart_parts(req) end
+  local size = req.body_size or 0
+  if size == 0 or size > LOG_BODY_MAX then return nil, nil end
+  return self:scrub(req.body or U.body_head(req, LOG_BODY_MAX)), nil
+end
+
+-- Records one exchange. `r` = {req=, now=, mount=, resp=, applied=, body=, parts=}
+function Log:record(r)
+  local req, resp = r.req, r.resp
+  local rec = {
+    seq = #self.records + 1, time = U.iso(r.now), listener = req.listener, method = req.method, path = req.path,
+    query = req.query ~= "" and self:scrub(req.query) or nil, status = resp.status,
+    credentials = M.has_credentials(req.headers), body_size = req.body_size or 0,
+    faults = #r.applied > 0 and table.concat(r.applied, ",") or nil,
+    auth_ok = self:auth_ok(r.mount, req.headers), headers = self:headers(req.headers),
+    request_id = resp.headers["X-Request-Id"], body = r.body, parts = r.parts,
+  }
+  self.records[#self.records + 1] = rec
+  if self.file then
+    local f = io.open(self.file, "a")
+    if f then
+      f:write(json.encode(rec), "\n")
+      f:close()
+    end
+  end
+end
+
+function Log:list() return U.copy(self.records) end
+
+function Log:reset() self.records = {} end
+
+return M
