@@ -20,6 +20,9 @@ int luaopen_mxdeploy_core(lua_State *L) {
 }
 
 void mx_core_install(lua_State *L) {
+    mx_sched_create(L);
+    mx_sched_install_coroutine_overrides(L);
+    mx_sched_handle_signals();
     luaL_getsubtable(L, LUA_REGISTRYINDEX, LUA_PRELOAD_TABLE);
     lua_pushcfunction(L, luaopen_mxdeploy_core);
     lua_setfield(L, -2, "mxdeploy.core");

@@ -4,7 +4,8 @@
 #include <lua.h>
 
 int luaopen_mxdeploy_core(lua_State *L);
-/* Preloads mxdeploy.core and mxdeploy.json and installs the embedded bindings searcher. */
+/* Creates the scheduler (with the coroutine overrides and the Ctrl-C handler), preloads
+ * mxdeploy.core and mxdeploy.json and installs the embedded bindings searcher. */
 void mx_core_install(lua_State *L);
 
 #endif

@@ -45,7 +45,14 @@ struct mx_op {
     char what[160]; /* for mx.pending(): URL, "2.0 s", ... */
 };
 
-/* The scheduler of this Lua state (created on first use). */
+/* Creates the scheduler of this Lua state (one per process; owned by the state, freed when it
+ * closes). It installs nothing: see the two calls below. */
+mx_sched *mx_sched_create(lua_State *L);
+/* Replaces coroutine.resume/wrap/yield with versions that pass scheduler waits through. */
+void mx_sched_install_coroutine_overrides(lua_State *L);
+/* Installs the Ctrl-C handler (see mx_sched_interrupt). */
+void mx_sched_handle_signals(void);
+/* The scheduler created by mx_sched_create (raises a Lua error when there is none). */
 mx_sched *mx_sched_get(lua_State *L);
 CURLM *mx_sched_multi(mx_sched *s);
 double mx_now(void);
