@@ -43,6 +43,25 @@ describe("scripts", function()
     assert.are.equal("", left)
   end)
 
+  it("deploy.lua logs the package size as its progress line does (one formatter, the file's bytes)", function()
+    local code, out = run("deploy.lua")
+    assert.are.equal(0, code, out)
+    local logged = out:match("upload%s+demo[^\n]* %(([%d.]+ [KMG]?B)%) to app calc")
+    local progress = out:match("upload demo[^\n]*: 100%% of ([%d.]+ [KMG]?B)")
+    assert.is_not_nil(logged, out)
+    assert.is_not_nil(progress, out)
+    assert.are.equal(logged, progress)
+  end)
+
+  it("deploy.lua with a missing package file fails with one line naming it", function()
+    for _, args in ipairs({ "calc Test /nonexistent/x.mda", "--dry-run calc Test /nonexistent/x.mda" }) do
+      local code, out = run("deploy.lua", args)
+      assert.are.equal(1, code, out)
+      local last = out:gsub("^%[sandbox%][^\n]*\n", "")
+      assert.are.equal("deploy failed: cannot open /nonexistent/x.mda: No such file or directory\n", last)
+    end
+  end)
+
   it("deploy.lua stops a running environment first", function()
     local code, out = run("deploy.lua", "calc Acceptance")
     assert.are.equal(0, code, out)
