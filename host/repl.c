@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <termios.h>
 #include <unistd.h>
 
 #include <lauxlib.h>
@@ -66,8 +67,17 @@ static char *next_candidate(const char *text, int state) {
     return i < ncandidates ? strdup(candidates[i++]) : NULL;
 }
 
+/* Shows `hint` (an argument hint: the signature of the function being called) below the input
+ * line, then redraws the prompt and the input under it. */
+static void show_hint(const char *hint) {
+    FILE *out = rl_outstream ? rl_outstream : stdout;
+    fprintf(out, "\n%s\n", hint);
+    fflush(out);
+    rl_on_new_line();
+    rl_redisplay();
+}
+
 static char **complete(const char *text, int start, int end) {
-    (void)start;
     (void)end;
     rl_attempted_completion_over = 1;
     rl_completion_append_character = '\0';
@@ -81,7 +91,11 @@ static char **complete(const char *text, int start, int end) {
     lua_getfield(L, LUA_REGISTRYINDEX, "mxdeploy.repl");
     lua_getfield(L, -1, "complete");
     lua_pushstring(L, text);
-    if (lua_pcall(L, 1, 1, 0) == LUA_OK && lua_istable(L, -1)) {
+    lua_pushlstring(L, rl_line_buffer,
+                    start > 0 ? (size_t)start : 0); /* the line before the word */
+    if (lua_pcall(L, 2, 2, 0) == LUA_OK && lua_istable(L, -2)) {
+        if (lua_type(L, -1) == LUA_TSTRING) show_hint(lua_tostring(L, -1));
+        lua_pop(L, 1);
         size_t n = lua_rawlen(L, -1);
         candidates = calloc(n + 1, sizeof *candidates);
         for (size_t i = 0; candidates && i < n; i++) {
@@ -186,6 +200,79 @@ static char *read_line(lua_State *L, int first, int *cleared) {
         return NULL;
     }
     return pending_line;
+}
+
+/* ---- while a line runs, and at the end ----------------------------------------------------------
+ */
+
+/* Keys typed while a line runs are neither echoed (arrow keys showed ^[[A) nor cooked: they wait
+ * in the input queue and reach readline at the next prompt, as type-ahead (an arrow key then
+ * recalls history). Ctrl-C still interrupts (ISIG stays on). Returns 1 when it changed the
+ * terminal (restore *saved afterwards). */
+static int quiet_terminal(struct termios *saved) {
+    if (!isatty(STDIN_FILENO) || tcgetattr(STDIN_FILENO, saved) != 0) return 0;
+    struct termios t = *saved;
+    t.c_lflag &= ~(tcflag_t)(ECHO | ICANON);
+    t.c_cc[VMIN] = 1;
+    t.c_cc[VTIME] = 0;
+    return tcsetattr(STDIN_FILENO, TCSANOW, &t) == 0;
+}
+
+/* Lua's verdict (host/lua/repl.lua keep_in_history): a line giving a credential a literal value
+ * is not added to the history, so it never reaches the history file. */
+static int keep_in_history(lua_State *L, const char *line) {
+    int top = lua_gettop(L);
+    lua_getfield(L, LUA_REGISTRYINDEX, "mxdeploy.repl");
+    lua_getfield(L, -1, "keep_in_history");
+    lua_pushstring(L, line);
+    int keep = lua_pcall(L, 1, 1, 0) != LUA_OK || lua_toboolean(L, -1);
+    lua_settop(L, top);
+    return keep;
+}
+
+static volatile int eof_again;
+
+static void on_stdin_key(void *ud) {
+    (void)ud;
+    unsigned char c;
+    ssize_t n = read(STDIN_FILENO, &c, 1);
+    if (n == 0 || (n == 1 && c == 4)) eof_again = 1; /* Ctrl-D (or the terminal went away) */
+}
+
+/* Ctrl-D at the prompt while tasks still wait: say what they wait on, then wait for them; a
+ * second Ctrl-D, or Ctrl-C, ends them (an interrupt: their <close> handlers run). Without this
+ * the REPL ended silently into a wait for every task (a start job: a minute). */
+static void wait_for_tasks(lua_State *L) {
+    lua_getfield(L, LUA_REGISTRYINDEX, "mxdeploy.repl");
+    lua_getfield(L, -1, "pending_lines");
+    const char *text = NULL;
+    if (lua_pcall(L, 0, 1, 0) == LUA_OK) text = lua_tostring(L, -1);
+    if (!text) {
+        lua_pop(L, 2);
+        return;
+    }
+    fprintf(stdout, "%s\n", text);
+    fflush(stdout);
+    lua_pop(L, 2);
+    struct termios saved;
+    int quiet = quiet_terminal(&saved);
+    eof_again = 0;
+    mx_sched_watch_fd(mx_sched_get(L), STDIN_FILENO, on_stdin_key, NULL);
+    for (;;) {
+        if (eof_again) {
+            mx_sched_interrupt(); /* ends every task as Ctrl-C does */
+            break;
+        }
+        if (mx_sched_interrupted()) break;
+        lua_getfield(L, LUA_REGISTRYINDEX, "mxdeploy.repl");
+        lua_getfield(L, -1, "pending_lines");
+        int running = lua_pcall(L, 0, 1, 0) == LUA_OK && lua_isstring(L, -1);
+        lua_pop(L, 2);
+        if (!running) break;
+        mx_sched_step(L, 200);
+    }
+    mx_sched_watch_fd(mx_sched_get(L), -1, NULL, NULL);
+    if (quiet) tcsetattr(STDIN_FILENO, TCSANOW, &saved);
 }
 
 /* ---- compiling and running a line ------------------------------------------------------------ */
@@ -294,6 +381,7 @@ void mx_repl(lua_State *L) {
     rl_basic_word_break_characters = " \t\n\"\\'`><=;+-*/%^~#&|{}()[],";
     if (hist[0] && history_file_usable(hist)) read_history(hist);
     char *chunk = NULL;
+    struct termios saved_tty;
     for (;;) {
         int cleared;
         char *line = read_line(L, chunk == NULL, &cleared);
@@ -301,7 +389,10 @@ void mx_repl(lua_State *L) {
             free(chunk);
             chunk = NULL;
         }
-        if (!line) break;
+        if (!line) {
+            if (isatty(STDIN_FILENO)) wait_for_tasks(L);
+            break;
+        }
         if (chunk) {
             size_t n = strlen(chunk) + strlen(line) + 2;
             char *joined = malloc(n);
@@ -316,8 +407,10 @@ void mx_repl(lua_State *L) {
         int status = compile(L, chunk);
         if (status == -1) continue; /* incomplete: read more */
         lua_pop(L, 1);
-        if (chunk[strspn(chunk, " \t")] != '\0') add_history(chunk);
+        if (chunk[strspn(chunk, " \t")] != '\0' && keep_in_history(L, chunk)) add_history(chunk);
+        int quiet = quiet_terminal(&saved_tty);
         run_chunk(L, chunk);
+        if (quiet) tcsetattr(STDIN_FILENO, TCSANOW, &saved_tty);
         free(chunk);
         chunk = NULL;
     }
