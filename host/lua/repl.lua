@@ -256,9 +256,10 @@ function M.pending_lines()
   local list = core.pending()
   if #list == 0 then return nil end
   local lines = { ("%d task%s still running:"):format(#list, #list == 1 and " is" or "s are") }
+  table.sort(list, function(a, b) return (tonumber(a.task) or 0) < (tonumber(b.task) or 0) end)
   for _, p in ipairs(list) do
-    lines[#lines + 1] = ("  task %s waits on %s%s (%.1f s)"):format(tostring(p.task), p.kind,
-      p.what and p.what ~= "" and (" " .. p.what) or "", p.waited or 0)
+    lines[#lines + 1] = ("  task %s waits on %s (for %.1f s)"):format(tostring(p.task),
+      p.what and p.what ~= "" and p.what or p.kind, p.waited or 0)
   end
   lines[#lines + 1] = "Waiting for them to finish: Ctrl-D again or Ctrl-C ends them."
   return table.concat(lines, "\n")
