@@ -5,6 +5,7 @@
 --   mxdeploy scripts/gen-reference.lua            write docs/REFERENCE.md (next to this script)
 --   mxdeploy scripts/gen-reference.lua --check    exit 1 when docs/REFERENCE.md is out of date
 --   mxdeploy scripts/gen-reference.lua --stdout   print it
+--   mxdeploy scripts/gen-reference.lua --output FILE   write it to FILE instead
 -- Loaded as a chunk with "--render" as its argument, it returns the text.
 
 local operations = require("mxdeploy.operations")
@@ -132,11 +133,18 @@ local function render()
   return table.concat(out, "\n") .. "\n"
 end
 
-local opt = ...
+local opt, value = ...
 if opt == "--render" then return render() end
 
 local here = (arg and arg[0] or "scripts/gen-reference.lua"):match("^(.*)/[^/]*$") or "."
 local path = here .. "/../docs/REFERENCE.md"
+if opt == "--output" then
+  if not value then
+    io.stderr:write("usage: mxdeploy scripts/gen-reference.lua [--check | --stdout | --output FILE]\n")
+    os.exit(2)
+  end
+  path = value
+end
 local text = render()
 if opt == "--stdout" then
   io.write(text)
