@@ -218,6 +218,33 @@ static int quiet_terminal(struct termios *saved) {
     return tcsetattr(STDIN_FILENO, TCSANOW, &t) == 0;
 }
 
+/* The terminal as it was before the running line made it quiet (run_quiet set): reading stdin
+ * from a line (`io.read()` for a confirmation) gets the normal, echoing terminal back meanwhile. */
+static struct termios run_tty;
+static int run_quiet;
+
+/* io.read, and file:read on io.stdin, at the REPL: upvalue 1 is the wrapped function. */
+static int repl_read(lua_State *L) {
+    int is_stdin = 1;
+    if (lua_isuserdata(L, 1)) { /* file:read(...): only stdin changes the terminal */
+        lua_getglobal(L, "io");
+        lua_getfield(L, -1, "stdin");
+        is_stdin = lua_rawequal(L, 1, -1);
+        lua_pop(L, 2);
+    }
+    int restore = run_quiet && is_stdin;
+    if (restore) tcsetattr(STDIN_FILENO, TCSANOW, &run_tty);
+    lua_pushvalue(L, lua_upvalueindex(1));
+    lua_insert(L, 1);
+    int status = lua_pcall(L, lua_gettop(L) - 1, LUA_MULTRET, 0);
+    if (restore) {
+        struct termios again;
+        quiet_terminal(&again);
+    }
+    if (status != LUA_OK) return lua_error(L);
+    return lua_gettop(L);
+}
+
 /* Lua's verdict (host/lua/repl.lua keep_in_history): a line giving a credential a literal value
  * is not added to the history, so it never reaches the history file. */
 static int keep_in_history(lua_State *L, const char *line) {
@@ -371,6 +398,27 @@ void mx_repl(lua_State *L) {
         } else {
             lua_pop(L, 1);
         }
+        lua_getfield(L, -1, "read");
+        if (lua_isfunction(L, -1)) {
+            lua_pushcclosure(L, repl_read, 1);
+            lua_setfield(L, -2, "read");
+        } else {
+            lua_pop(L, 1);
+        }
+    }
+    lua_pop(L, 1);
+    if (luaL_getmetatable(L, LUA_FILEHANDLE) == LUA_TTABLE) { /* io.stdin:read() */
+        lua_getfield(L, -1, "__index");
+        if (lua_istable(L, -1)) {
+            lua_getfield(L, -1, "read");
+            if (lua_isfunction(L, -1)) {
+                lua_pushcclosure(L, repl_read, 1);
+                lua_setfield(L, -2, "read");
+            } else {
+                lua_pop(L, 1);
+            }
+        }
+        lua_pop(L, 1);
     }
     lua_pop(L, 1);
     char hist[4096];
@@ -381,7 +429,6 @@ void mx_repl(lua_State *L) {
     rl_basic_word_break_characters = " \t\n\"\\'`><=;+-*/%^~#&|{}()[],";
     if (hist[0] && history_file_usable(hist)) read_history(hist);
     char *chunk = NULL;
-    struct termios saved_tty;
     for (;;) {
         int cleared;
         char *line = read_line(L, chunk == NULL, &cleared);
@@ -408,9 +455,10 @@ void mx_repl(lua_State *L) {
         if (status == -1) continue; /* incomplete: read more */
         lua_pop(L, 1);
         if (chunk[strspn(chunk, " \t")] != '\0' && keep_in_history(L, chunk)) add_history(chunk);
-        int quiet = quiet_terminal(&saved_tty);
+        run_quiet = quiet_terminal(&run_tty);
         run_chunk(L, chunk);
-        if (quiet) tcsetattr(STDIN_FILENO, TCSANOW, &saved_tty);
+        if (run_quiet) tcsetattr(STDIN_FILENO, TCSANOW, &run_tty);
+        run_quiet = 0;
         free(chunk);
         chunk = NULL;
     }
