@@ -248,6 +248,8 @@ function M.describe(x)
       return "no help for this table: help(mx.v1) describes a namespace, help() lists them"
     end
   end
+  local mt = type(x) == "userdata" and getmetatable(x)
+  if type(mt) == "table" and mt.__name == "mxdeploy.task" then x = "task" end
   if type(x) ~= "string" then
     return "no help for a " .. errors.typename(x) .. ": help() lists what there is"
   end
