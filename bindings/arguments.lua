@@ -61,6 +61,36 @@ local function check_field(op, index, f, v)
   end
 end
 
+--- Checks a package file as an upload does: returns its size, or nil and a one-line problem
+--- naming the file ("cannot open /x.mda: No such file or directory"). `limit`: apply Mendix
+--- Cloud's documented 1 GB limit.
+function M.check_package(file, limit)
+  local fh, msg = io.open(file, "rb")
+  if not fh then return nil, "cannot open " .. tostring(msg) end -- io.open's message names the file
+  local readable, rerr = fh:read(0) -- a directory opens, but reading it fails
+  if readable == nil and rerr then
+    fh:close()
+    return nil, ("cannot read '%s': %s"):format(file, tostring(rerr))
+  end
+  local size = fh:seek("end")
+  fh:close()
+  if limit and size > operations.UPLOAD_LIMIT then
+    return nil, ("'%s' is %.2f GB; Mendix Cloud refuses packages over 1 GB"):format(file, size / 2 ^ 30)
+  end
+  return size
+end
+
+--- mx.package_size(path): the size of a package file, checked as an upload checks it; raises an
+--- argument error whose message is the one line naming the file.
+function M.package_size(file)
+  if type(file) ~= "string" then
+    errors.raise(errors.argument("package_size", 1, "path of the package expected, got " .. typename(file)), 2)
+  end
+  local size, problem = M.check_package(file, true)
+  if not size then errors.raise(errors.new("argument", { message = problem, file = file }), 2) end
+  return size
+end
+
 --- Checks a call's arguments (the `...` of a generated function). Returns a table:
 --- {path = {values in path order}, body =, query =, file =, output =}.
 function M.check(op, ...)
@@ -93,18 +123,8 @@ function M.check(op, ...)
     if type(file) ~= "string" then
       fail(op, i, "file: path of the package expected, got " .. typename(file))
     end
-    local fh, msg = io.open(file, "rb")
-    if not fh then fail(op, i, "file: cannot open '" .. file .. "' (" .. tostring(msg) .. ")") end
-    local readable, rerr = fh:read(0) -- a directory opens, but reading it fails
-    if readable == nil and rerr then
-      fh:close()
-      fail(op, i, "file: cannot read '" .. file .. "' (" .. tostring(rerr) .. ")")
-    end
-    local size = fh:seek("end")
-    fh:close()
-    if size > operations.UPLOAD_LIMIT and op.auth == "apikey" then -- Mendix Cloud's documented limit
-      fail(op, i, ("file: '%s' is %.2f GB; Mendix Cloud refuses packages over 1 GB"):format(file, size / 2 ^ 30))
-    end
+    local size, problem = M.check_package(file, op.auth == "apikey")
+    if not size then fail(op, i, "file: " .. problem) end
     out.file, out.size = file, size
     i = i + 1
   elseif op.input == "download" and type(args[i]) ~= "table" then

@@ -26,6 +26,7 @@ M.Client = Client
 
 -- function -> operation row, for help() and introspection
 M.function_ops = setmetatable({}, { __mode = "k" })
+M.helper_names = setmetatable({}, { __mode = "k" }) -- v1.download_app_logs and the like -> their name
 
 local CONNECT_OPTIONS = {
   profile = "string", username = "string", apikey = "string", token = "string",
@@ -149,7 +150,7 @@ function Client:send(op, a)
     req.query = a.query
   elseif op.input == "upload" then
     req.file = a.file
-    req.on_progress = a.on_progress
+    req.on_progress = a.on_progress and M.file_progress(a.on_progress, a.size)
     if op.ns == "pcbuild" then
       local name = a.query and a.query.fileName or a.file:match("([^/]+)$")
       req.form = { fileName = name }
@@ -182,6 +183,19 @@ end
 --- c.pc.get_namespace(c, n))` works; this is where the status and headers are.
 function Client:last_response()
   return self._last[core.current() or "main"]
+end
+
+--- An upload's on_progress in bytes of the file: the transport counts the multipart body (the
+--- file plus its framing), so a 9.4 KB package would report "of 9.6 KB". The framing before the
+--- file part is subtracted; 100% is reported once the whole body has left.
+function M.file_progress(on_progress, size)
+  return function(done, total, direction)
+    if not total or total <= 0 or not size then return on_progress(done, total, direction) end
+    local framing = math.max(total - size, 0)
+    local sent = math.min(math.max(done - framing, 0), size)
+    if done >= total then sent = size end
+    return on_progress(sent, size, direction)
+  end
 end
 
 local function result_of(resp)
@@ -312,6 +326,8 @@ local function add_helpers(self, namespaces)
   end
   v1.download_app_logs = logs(v1.get_app_logs, "download_app_logs")
   v1.download_access_logs = logs(v1.get_access_logs, "download_access_logs")
+  M.helper_names[v1.download_app_logs] = "v1.download_app_logs"
+  M.helper_names[v1.download_access_logs] = "v1.download_access_logs"
   namespaces.backups.download_archive = function(archive, output)
     local url = type(archive) == "table" and archive.url or archive
     if type(url) ~= "string" then
@@ -320,6 +336,7 @@ local function add_helpers(self, namespaces)
     return M.download(url, output, { policy = self.policy, insecure = self.options.insecure,
       ca_file = self.options.ca_file })
   end
+  M.helper_names[namespaces.backups.download_archive] = "backups.download_archive"
 end
 
 --- Creates a client (see module comment).

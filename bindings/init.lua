@@ -4,7 +4,7 @@
 --   mx.connect{...}            a client of its own (mxdeploy.client)
 --   mx.request{...}            any HTTP request, with retries and structured errors
 --   mx.download(url, path)     fetch a signed URL without credentials
---   mx.operations()            one record per operation;  mx.help(fn_or_name) / mx.describe(...)
+--   mx.operations()            one record per operation;  mx.help(x) / mx.describe(x) / mx.signature(x)
 --   mx.spawn, sleep, now, wait_all, wait_any, timeout, pending   tasks and waiting
 --   mx.json, null, array, errors, retry_policy
 --   mx.use_sandbox{url=, username=, apikey=, token=}   point the default client at a sandbox
@@ -38,6 +38,8 @@ M.download = client.download
 M.retry_policy = request.policy
 M.progress = require("mxdeploy.progress").new
 M.logger = require("mxdeploy.progress").logger
+M.format_size = require("mxdeploy.progress").format_size
+M.package_size = require("mxdeploy.arguments").package_size
 
 --- Transport settings for the whole process: `max_host_connections` (concurrent connections to
 --- one host, default 64) and `trace` (log every exchange to stderr, like --trace). Returns the
@@ -103,78 +105,12 @@ function M.use_sandbox(sb)
   return M.set_default_client(M.sandbox_client(sb))
 end
 
-local function signature(op)
-  local parts = { table.unpack(op.params) }
-  local fields = {}
-  for _, f in ipairs(op.fields or {}) do
-    fields[#fields + 1] = f.name .. (f.required and "" or "?") .. "=" .. f.type
-  end
-  local opts = "{" .. table.concat(fields, ", ") .. "}"
-  if op.input == "upload" then
-    parts[#parts + 1] = "file"
-    parts[#parts + 1] = "[" .. opts .. "]"
-  elseif op.input == "download" then
-    parts[#parts + 1] = "[output]"
-    if #fields > 0 then parts[#parts + 1] = opts end
-  elseif op.input == "body" then
-    parts[#parts + 1] = "[body " .. opts .. "]"
-  elseif op.input == "query" then
-    parts[#parts + 1] = "[query " .. opts .. "]"
-  end
-  local returns = op.completes == "job" and "job" or (op.input == "download" and "output path" or "decoded JSON")
-  return ("%s(%s) -> %s"):format(op.full_name, table.concat(parts, ", "), returns)
-end
-M.signature = signature
-
-local function find_ops(x)
-  if type(x) == "function" then
-    local op = client.function_ops[x]
-    return op and { op } or {}
-  end
-  if type(x) ~= "string" then return {} end
-  if operations.by_name[x] then return { operations.by_name[x] } end
-  local found = {}
-  for _, op in ipairs(operations.list) do
-    if op.name == x or op.ns == x or op.path == x then found[#found + 1] = op end
-  end
-  return found
-end
-
---- Text describing an operation (function, "ns.name", "name", a namespace or a path).
-function M.describe(x)
-  if x == nil then
-    local lines = { "mxdeploy " .. M.version .. ": mx.help(fn) or mx.help('v1.start_environment') describes an operation.",
-      "Namespaces (" .. #operations.list .. " operations):" }
-    for _, n in ipairs(operations.namespaces) do
-      local count = 0
-      for _, op in ipairs(operations.list) do if op.ns == n.ns then count = count + 1 end end
-      lines[#lines + 1] = ("  mx.%-8s %s (%d operations, %s)"):format(n.ns, n.title, count,
-        n.auth == "apikey" and "MENDIX_USERNAME/MENDIX_APIKEY" or "MENDIX_TOKEN")
-    end
-    return table.concat(lines, "\n")
-  end
-  local ops = find_ops(x)
-  if #ops == 0 then return "no operation matches " .. tostring(x) end
-  local out = {}
-  for _, op in ipairs(ops) do
-    out[#out + 1] = signature(op)
-    out[#out + 1] = ("  %s %s   (%s)"):format(op.method, op.path, op.completes == "job" and "returns a job" or "completes now")
-    out[#out + 1] = "  " .. op.summary
-    for _, f in ipairs(op.fields or {}) do
-      out[#out + 1] = ("    %s (%s%s)%s"):format(f.name, f.type, f.required and ", required" or "",
-        f.doc and (": " .. f.doc) or "")
-    end
-    if op.note then out[#out + 1] = "  " .. op.note end
-    if op.each then out[#out + 1] = "  Iterator: for item in " .. op.ns .. "." .. op.each .. "(...) do ... end" end
-    out[#out + 1] = "  Docs: " .. op.source
-  end
-  return table.concat(out, "\n")
-end
-
---- Prints M.describe(x).
-function M.help(x)
-  print(M.describe(x))
-end
+-- help: one description of every operation and mx function (mxdeploy.help, mxdeploy.api_docs)
+local help = require("mxdeploy.help")
+help.attach(M, client)
+M.describe = help.describe
+M.help = help.help
+M.signature = help.signature
 
 M.set_default_client(M.connect())
 

@@ -8,11 +8,15 @@
 
 local M = {}
 
-local function human(n)
+--- Bytes as people read them, binary units: "512 B", "9.4 KB", "12.0 MB", "1.02 GB". The one size
+--- formatter of the module (progress lines, scripts' logs through mx.format_size).
+function M.format_size(n)
   if n >= 2 ^ 30 then return ("%.2f GB"):format(n / 2 ^ 30) end
   if n >= 2 ^ 20 then return ("%.1f MB"):format(n / 2 ^ 20) end
-  return ("%.1f KB"):format(n / 2 ^ 10)
+  if n >= 2 ^ 10 then return ("%.1f KB"):format(n / 2 ^ 10) end
+  return ("%d B"):format(math.floor(n))
 end
+local human = M.format_size
 
 local function stderr_is_tty()
   local ok, term = pcall(os.getenv, "TERM")

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <termios.h>
 #include <unistd.h>
 
 #include <lauxlib.h>
@@ -66,8 +67,17 @@ static char *next_candidate(const char *text, int state) {
     return i < ncandidates ? strdup(candidates[i++]) : NULL;
 }
 
+/* Shows `hint` (an argument hint: the signature of the function being called) below the input
+ * line, then redraws the prompt and the input under it. */
+static void show_hint(const char *hint) {
+    FILE *out = rl_outstream ? rl_outstream : stdout;
+    fprintf(out, "\n%s\n", hint);
+    fflush(out);
+    rl_on_new_line();
+    rl_redisplay();
+}
+
 static char **complete(const char *text, int start, int end) {
-    (void)start;
     (void)end;
     rl_attempted_completion_over = 1;
     rl_completion_append_character = '\0';
@@ -81,7 +91,11 @@ static char **complete(const char *text, int start, int end) {
     lua_getfield(L, LUA_REGISTRYINDEX, "mxdeploy.repl");
     lua_getfield(L, -1, "complete");
     lua_pushstring(L, text);
-    if (lua_pcall(L, 1, 1, 0) == LUA_OK && lua_istable(L, -1)) {
+    lua_pushlstring(L, rl_line_buffer,
+                    start > 0 ? (size_t)start : 0); /* the line before the word */
+    if (lua_pcall(L, 2, 2, 0) == LUA_OK && lua_istable(L, -2)) {
+        if (lua_type(L, -1) == LUA_TSTRING) show_hint(lua_tostring(L, -1));
+        lua_pop(L, 1);
         size_t n = lua_rawlen(L, -1);
         candidates = calloc(n + 1, sizeof *candidates);
         for (size_t i = 0; candidates && i < n; i++) {
@@ -188,6 +202,106 @@ static char *read_line(lua_State *L, int first, int *cleared) {
     return pending_line;
 }
 
+/* ---- while a line runs, and at the end ----------------------------------------------------------
+ */
+
+/* Keys typed while a line runs are neither echoed (arrow keys showed ^[[A) nor cooked: they wait
+ * in the input queue and reach readline at the next prompt, as type-ahead (an arrow key then
+ * recalls history). Ctrl-C still interrupts (ISIG stays on). Returns 1 when it changed the
+ * terminal (restore *saved afterwards). */
+static int quiet_terminal(struct termios *saved) {
+    if (!isatty(STDIN_FILENO) || tcgetattr(STDIN_FILENO, saved) != 0) return 0;
+    struct termios t = *saved;
+    t.c_lflag &= ~(tcflag_t)(ECHO | ICANON);
+    t.c_cc[VMIN] = 1;
+    t.c_cc[VTIME] = 0;
+    return tcsetattr(STDIN_FILENO, TCSANOW, &t) == 0;
+}
+
+/* The terminal as it was before the running line made it quiet (run_quiet set): reading stdin
+ * from a line (`io.read()` for a confirmation) gets the normal, echoing terminal back meanwhile. */
+static struct termios run_tty;
+static int run_quiet;
+
+/* io.read, and file:read on io.stdin, at the REPL: upvalue 1 is the wrapped function. */
+static int repl_read(lua_State *L) {
+    int is_stdin = 1;
+    if (lua_isuserdata(L, 1)) { /* file:read(...): only stdin changes the terminal */
+        lua_getglobal(L, "io");
+        lua_getfield(L, -1, "stdin");
+        is_stdin = lua_rawequal(L, 1, -1);
+        lua_pop(L, 2);
+    }
+    int restore = run_quiet && is_stdin;
+    if (restore) tcsetattr(STDIN_FILENO, TCSANOW, &run_tty);
+    lua_pushvalue(L, lua_upvalueindex(1));
+    lua_insert(L, 1);
+    int status = lua_pcall(L, lua_gettop(L) - 1, LUA_MULTRET, 0);
+    if (restore) {
+        struct termios again;
+        quiet_terminal(&again);
+    }
+    if (status != LUA_OK) return lua_error(L);
+    return lua_gettop(L);
+}
+
+/* Lua's verdict (host/lua/repl.lua keep_in_history): a line giving a credential a literal value
+ * is not added to the history, so it never reaches the history file. */
+static int keep_in_history(lua_State *L, const char *line) {
+    int top = lua_gettop(L);
+    lua_getfield(L, LUA_REGISTRYINDEX, "mxdeploy.repl");
+    lua_getfield(L, -1, "keep_in_history");
+    lua_pushstring(L, line);
+    int keep = lua_pcall(L, 1, 1, 0) != LUA_OK || lua_toboolean(L, -1);
+    lua_settop(L, top);
+    return keep;
+}
+
+static volatile int eof_again;
+
+static void on_stdin_key(void *ud) {
+    (void)ud;
+    unsigned char c;
+    ssize_t n = read(STDIN_FILENO, &c, 1);
+    if (n == 0 || (n == 1 && c == 4)) eof_again = 1; /* Ctrl-D (or the terminal went away) */
+}
+
+/* Ctrl-D at the prompt while tasks still wait: say what they wait on, then wait for them; a
+ * second Ctrl-D, or Ctrl-C, ends them (an interrupt: their <close> handlers run). Without this
+ * the REPL ended silently into a wait for every task (a start job: a minute). */
+static void wait_for_tasks(lua_State *L) {
+    lua_getfield(L, LUA_REGISTRYINDEX, "mxdeploy.repl");
+    lua_getfield(L, -1, "pending_lines");
+    const char *text = NULL;
+    if (lua_pcall(L, 0, 1, 0) == LUA_OK) text = lua_tostring(L, -1);
+    if (!text) {
+        lua_pop(L, 2);
+        return;
+    }
+    fprintf(stdout, "%s\n", text);
+    fflush(stdout);
+    lua_pop(L, 2);
+    struct termios saved;
+    int quiet = quiet_terminal(&saved);
+    eof_again = 0;
+    mx_sched_watch_fd(mx_sched_get(L), STDIN_FILENO, on_stdin_key, NULL);
+    for (;;) {
+        if (eof_again) {
+            mx_sched_interrupt(); /* ends every task as Ctrl-C does */
+            break;
+        }
+        if (mx_sched_interrupted()) break;
+        lua_getfield(L, LUA_REGISTRYINDEX, "mxdeploy.repl");
+        lua_getfield(L, -1, "pending_lines");
+        int running = lua_pcall(L, 0, 1, 0) == LUA_OK && lua_isstring(L, -1);
+        lua_pop(L, 2);
+        if (!running) break;
+        mx_sched_step(L, 200);
+    }
+    mx_sched_watch_fd(mx_sched_get(L), -1, NULL, NULL);
+    if (quiet) tcsetattr(STDIN_FILENO, TCSANOW, &saved);
+}
+
 /* ---- compiling and running a line ------------------------------------------------------------ */
 
 static int incomplete(lua_State *L, int status) {
@@ -284,6 +398,27 @@ void mx_repl(lua_State *L) {
         } else {
             lua_pop(L, 1);
         }
+        lua_getfield(L, -1, "read");
+        if (lua_isfunction(L, -1)) {
+            lua_pushcclosure(L, repl_read, 1);
+            lua_setfield(L, -2, "read");
+        } else {
+            lua_pop(L, 1);
+        }
+    }
+    lua_pop(L, 1);
+    if (luaL_getmetatable(L, LUA_FILEHANDLE) == LUA_TTABLE) { /* io.stdin:read() */
+        lua_getfield(L, -1, "__index");
+        if (lua_istable(L, -1)) {
+            lua_getfield(L, -1, "read");
+            if (lua_isfunction(L, -1)) {
+                lua_pushcclosure(L, repl_read, 1);
+                lua_setfield(L, -2, "read");
+            } else {
+                lua_pop(L, 1);
+            }
+        }
+        lua_pop(L, 1);
     }
     lua_pop(L, 1);
     char hist[4096];
@@ -301,7 +436,10 @@ void mx_repl(lua_State *L) {
             free(chunk);
             chunk = NULL;
         }
-        if (!line) break;
+        if (!line) {
+            if (isatty(STDIN_FILENO)) wait_for_tasks(L);
+            break;
+        }
         if (chunk) {
             size_t n = strlen(chunk) + strlen(line) + 2;
             char *joined = malloc(n);
@@ -316,8 +454,11 @@ void mx_repl(lua_State *L) {
         int status = compile(L, chunk);
         if (status == -1) continue; /* incomplete: read more */
         lua_pop(L, 1);
-        if (chunk[strspn(chunk, " \t")] != '\0') add_history(chunk);
+        if (chunk[strspn(chunk, " \t")] != '\0' && keep_in_history(L, chunk)) add_history(chunk);
+        run_quiet = quiet_terminal(&run_tty);
         run_chunk(L, chunk);
+        if (run_quiet) tcsetattr(STDIN_FILENO, TCSANOW, &run_tty);
+        run_quiet = 0;
         free(chunk);
         chunk = NULL;
     }

@@ -16,10 +16,7 @@ local mx = mx or require("mxdeploy")
 
 local log = mx.logger() -- "[  12.3s] step      message" lines on stdout
 
-local function human(bytes)
-  if bytes >= 2 ^ 20 then return ("%.1f MB"):format(bytes / 2 ^ 20) end
-  return ("%.1f KB"):format(bytes / 2 ^ 10)
-end
+local human = mx.format_size -- the formatter of mx.progress too: one size, written one way
 
 local sandbox = package.loaded["mxdeploy.active_sandbox"]
 local positional, dry_run = {}, false
@@ -46,12 +43,9 @@ end
 local ok, err = pcall(function()
   local name = package_path:match("([^/]+)$")
   if generated then name = "demo_1.0.0." .. os.time() % 100000 .. ".mda" end
-  local f = assert(io.open(package_path, "rb"))
-  local size = f:seek("end")
-  f:close()
+  local size = mx.package_size(package_path) -- "cannot open /x.mda: No such file or directory"
 
   if dry_run then
-    if size > 1024 ^ 3 then error(("%s is %s: Mendix Cloud refuses packages over 1 GB"):format(name, human(size)), 0) end
     mx.v1.get_app(app) -- the app exists and these credentials may see it
     local env = mx.v1.get_environment(app, mode)
     log("plan", "upload %s (%s) to app %s (Deploy API v2) and wait for the package", name, human(size), app)

@@ -115,7 +115,7 @@ describe("argument errors", function()
     { function(c) return c.v1.stop_environment("calc", "Test", { force = true }) end,
       "bad argument #3 to 'v1.stop_environment' (this operation takes no body or query parameters)" },
     { function(c) return c.v2.upload_package("calc", "/nonexistent/app.mda") end,
-      "bad argument #2 to 'v2.upload_package' (file: cannot open '/nonexistent/app.mda' (/nonexistent/app.mda: No such file or directory))" },
+      "bad argument #2 to 'v2.upload_package' (file: cannot open /nonexistent/app.mda: No such file or directory)" },
     { function(c) return c.v4.get_app("calc") end,
       "bad argument #1 to 'v4.get_app' (appId: UUID expected (xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx), got 'calc')" },
     { function(c) return c.pc.create_environment("not-a-uuid", {}) end,

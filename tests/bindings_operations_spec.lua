@@ -74,8 +74,92 @@ describe("mx.operations()", function()
     assert.are.equal(text, mx.describe("v1.start_environment"))
     assert.matches("pc.update_environment", mx.describe("update_environment"))
     assert.matches("v4.list_apps", mx.describe("list_apps"))
-    assert.matches("no operation matches", mx.describe("nope"))
+    assert.matches("nothing matches", mx.describe("nope"))
     assert.matches("72 operations", mx.describe())
+    assert.are.equal(mx.describe(), mx.describe(mx))
+  end)
+
+  it("help lists a namespace's operations with one-line summaries, for any client", function()
+    local text = mx.describe(mx.v1)
+    assert.matches("^mx%.v1: Deploy API v1", text)
+    for _, op in ipairs(mx.operations()) do
+      if op.namespace == "v1" then
+        assert.truthy(text:find("  " .. op.name .. " ", 1, true), op.name)
+        assert.truthy(text:find(op.summary, 1, true), op.summary)
+      end
+    end
+    assert.matches("download_app_logs", text)
+    assert.are.equal(mx.describe(mx.pc), mx.describe(mx.connect{}.pc))
+    assert.are.equal(mx.describe(mx.backups), mx.describe("backups"))
+    assert.matches("Private Cloud Build API", mx.describe(mx.pcbuild))
+  end)
+
+  it("help searches names, paths and summaries", function()
+    local text = mx.describe("start")
+    assert.matches("^%d+ matches for \"start\"", text)
+    for _, name in ipairs({ "v1.start_environment", "v1.get_start_status", "build.build_package", "mx.spawn" }) do
+      assert.truthy(text:find("\n  " .. name .. " ", 1, true), name)
+    end
+    assert.is_nil(text:find("v1.list_apps ", 1, true))
+    -- a path fragment and a summary word
+    assert.matches("backups.restore_snapshot", mx.describe("/restores"))
+    assert.matches("pc.download_cli", mx.describe("mxpc-cli"))
+  end)
+
+  it("help describes mx functions, methods and helpers, by value and by name", function()
+    assert.matches("^mx%.spawn%(fn, %.%.%.%) %-> task", mx.describe(mx.spawn))
+    assert.are.equal(mx.describe(mx.spawn), mx.describe("mx.spawn"))
+    assert.are.equal(mx.describe(mx.spawn), mx.describe("spawn"))
+    assert.matches("auth_scheme=", mx.describe(mx.request))
+    assert.matches("MxToken", mx.describe(mx.request))
+    assert.matches("^mx%.json%.encode", mx.describe(mx.json.encode))
+    assert.matches("job:wait{timeout=", mx.describe("job"), 1, true)
+    local t = mx.spawn(function() end)
+    assert.are.equal(mx.describe("task"), mx.describe(t))
+    assert.matches("task:cancel()", mx.describe(t), 1, true)
+    t:wait()
+    assert.matches("^v1%.download_app_logs%(", mx.describe(mx.v1.download_app_logs))
+    assert.matches("^backups%.download_archive%(", mx.describe(mx.backups.download_archive))
+  end)
+
+  it("every mx function (and mx.json, mx.errors function) has help and a signature", function()
+    local missing = {}
+    local function walk(prefix, t)
+      for k, v in pairs(t) do
+        if type(v) == "function" then
+          local text = mx.describe(v)
+          if text:match("^no help") then missing[#missing + 1] = prefix .. k end
+          local ok = pcall(mx.signature, v)
+          if not ok then missing[#missing + 1] = prefix .. k .. " (signature)" end
+        end
+      end
+    end
+    walk("mx.", mx)
+    walk("mx.json.", mx.json)
+    walk("mx.errors.", mx.errors)
+    table.sort(missing)
+    assert.are.same({}, missing)
+  end)
+
+  it("mx.signature takes an operation function, a name or a record", function()
+    local sig = "v1.start_environment(AppId, Mode, [body {AutoSyncDb?=boolean}]) -> job"
+    assert.are.equal(sig, mx.signature(mx.v1.start_environment))
+    assert.are.equal(sig, mx.signature("v1.start_environment"))
+    assert.are.equal(sig, mx.signature(mx.operations()[6]))
+    assert.matches("^mx%.wait_all%(list", mx.signature(mx.wait_all))
+    local ok, e = pcall(mx.signature, 42)
+    assert.is_false(ok)
+    assert.matches("bad argument #1 to 'signature'", tostring(e))
+  end)
+
+  it("Docs lines link the public docs pages, not files of the repository", function()
+    for _, op in ipairs(mx.operations()) do
+      local docs = mx.describe(op.full_name):match("\n  Docs: (%S+)")
+      assert.matches("^https://docs%.mendix%.com/apidocs%-mxsdk/apidocs/deployment/[%w-]+/", docs, nil, op.full_name)
+    end
+    assert.matches("Docs: https://docs.mendix.com/apidocs-mxsdk/apidocs/deployment/deploy-api-1/#start-environment",
+      mx.describe(mx.v1.start_environment), 1, true)
+    assert.matches("deploy-api-4/ (OpenAPI operation get-apps)", mx.describe(mx.v4.list_apps), 1, true)
   end)
 end)
 
@@ -136,6 +220,15 @@ describe("docs/REFERENCE.md", function()
       "docs/REFERENCE.md is out of date: run mxdeploy scripts/gen-reference.lua")
     for _, op in ipairs(mx.operations()) do
       assert.truthy(committed:find("`" .. op.full_name .. "`", 1, true), op.full_name)
+    end
+    -- the whole Lua API, and Source lines that link the public docs
+    for _, name in ipairs({ "mx.spawn(", "mx.logger(", "mx.progress(", "mx.format_size(", "mx.request{",
+      "job:wait{", "task:cancel(", "mx.json.encode(", "sandboxctl.start{", "sandbox:requests(" }) do
+      assert.truthy(committed:find("`" .. name, 1, true), name)
+    end
+    assert.truthy(committed:find("auth_scheme = \"apikey\"", 1, true))
+    for line in committed:gmatch("[^\n]+") do
+      if line:match("^Source:") then assert.matches("^Source: %[[^]]+%]%(https://docs%.mendix%.com/", line) end
     end
   end)
 end)

@@ -1,0 +1,163 @@
+-- mxdeploy.api_docs: the one description of the Lua API beside the operations (mx.*, jobs,
+-- tasks, clients, mx.json, mx.errors, the sandbox handle). `help()` at the prompt and
+-- docs/REFERENCE.md (scripts/gen-reference.lua) are both made from this table, and a test checks
+-- that every function reachable as mx.* has an entry here.
+--
+-- Sections: {title =, intro =, entries = {{name =, call =, summary =, details = {lines}}}}.
+--   name     how it is reached: "mx.spawn", "mx.json.encode", "job:wait", "v1.download_app_logs"
+--   call     its signature as written in Lua, "-> result" at the end
+--   summary  one line; details: further lines (options, errors, examples)
+
+local M = {}
+
+M.sections = {
+  { title = "Clients and operations",
+    intro = "The operations themselves (mx.v1.list_apps, ...) are described per namespace: help(mx.v1).",
+    entries = {
+      { name = "mx.connect", call = "mx.connect{profile=, username=, apikey=, token=, base_urls=, retry=, timeout=, ca_file=, insecure=, poll_interval=} -> client",
+        summary = "Makes a client of its own; its namespaces are client.v1, client.v2, ... like mx.v1.",
+        details = { "Credentials given here go straight into C memory; no field of the client holds them.",
+          "base_urls = {v1 =, v2 =, v4 =, build =, backups =, pc =, pcbuild =} replaces production URLs.",
+          "ca_file trusts a given CA; insecure = true turns the certificate check off for this client." } },
+      { name = "mx.set_default_client", call = "mx.set_default_client(client) -> client",
+        summary = "Makes `client` the one behind mx.v1, mx.v2, ... (mx.default_client)." },
+      { name = "mx.sandbox_client", call = "mx.sandbox_client(sandbox [, options]) -> client",
+        summary = "A client pointed at a sandbox started by mxdeploy.sandboxctl (its URL layout and test credentials)." },
+      { name = "mx.use_sandbox", call = "mx.use_sandbox(sandbox) -> client",
+        summary = "Points the default client (mx.v1, ...) at a sandbox started by mxdeploy.sandboxctl." },
+      { name = "client:credentials", call = "client:credentials() -> credentials",
+        summary = "The client's opaque credentials (read once); pass them to mx.request{auth =}. They print no secret." },
+      { name = "client:last_response", call = "client:last_response() -> {status=, headers=, body=, json=, url=, retries=, time=}",
+        summary = "The last response of a call this task made on this client (operations return only their result)." },
+      { name = "mx.operations", call = "mx.operations() -> {record, ...}",
+        summary = "One record per operation: namespace, name, full_name, method, path, completes, params, input, summary, source." },
+      { name = "v1.download_app_logs", call = "v1.download_app_logs(AppId, Mode, Date [, output]) -> output path or text",
+        summary = "Fetches the app log of one date from its DownloadUrl without credentials (to output, or returns the text)." },
+      { name = "v1.download_access_logs", call = "v1.download_access_logs(AppId, Mode, Date [, output]) -> output path or text",
+        summary = "Fetches the access log of one date from its DownloadUrl without credentials." },
+      { name = "backups.download_archive", call = "backups.download_archive(archive_or_url [, output]) -> output path or body",
+        summary = "Fetches a completed archive (its url) without credentials." },
+      { name = "mx.package_size", call = "mx.package_size(path) -> bytes",
+        summary = "Checks a deployment package file as an upload does (exists, readable, at most 1 GB) and returns its size.",
+        details = { "A missing file raises one line naming it: cannot open /x.mda: No such file or directory." } },
+    } },
+  { title = "HTTP",
+    entries = {
+      { name = "mx.request", call = "mx.request{method=, url=, headers=, query=, json=, body=, file=, form=, output=, timeout=, connect_timeout=, raw=, retry=, auth=, auth_scheme=, on_progress=, insecure=, ca_file=} -> response",
+        summary = "Any HTTP request, with the retry policy and structured errors: the escape hatch for any endpoint.",
+        details = { "response = {status=, headers= (lower-case names), body=, json=, url=, retries=, time=}.",
+          "json= sends a JSON body (Content-Type set); file= uploads multipart (form= adds fields); output= downloads to a file atomically.",
+          "auth = client:credentials() sends those credentials, as auth_scheme = \"apikey\" (Mendix-Username,",
+          "Mendix-ApiKey) or \"token\" (Authorization: MxToken ...); never to another origin on a redirect.",
+          "A status >= 400 raises an http error unless raw = true; retry = {...} or false overrides mx.retry_policy." } },
+      { name = "mx.download", call = "mx.download(url [, output [, {timeout=, on_progress=, retry=}]]) -> output path or body",
+        summary = "Fetches a signed URL WITHOUT credentials, to output (atomically) or as the returned body." },
+      { name = "mx.retry_policy", call = "mx.retry_policy = {max_retries=, base_delay=, max_delay=, jitter=, max_retry_after=, statuses=, idempotent=}",
+        summary = "The default retry policy (a table: change its fields to change every client).",
+        details = { "Idempotent methods are retried on network failures, 429, 502, 503 and 504 with backoff and Retry-After;",
+          "POST and PATCH only when the request provably never left; 500 never." } },
+      { name = "mx.configure", call = "mx.configure{max_host_connections=, trace=} -> connection cap",
+        summary = "Transport settings for the whole process: connections per host (default 64) and --trace." },
+    } },
+  { title = "Tasks and waiting",
+    intro = "Each REPL line and each script's main chunk is a task; waiting calls yield to the others.",
+    entries = {
+      { name = "mx.spawn", call = "mx.spawn(fn, ...) -> task", summary = "Runs fn(...) as a task of its own; it starts at the next wait." },
+      { name = "task:wait", call = "task:wait() -> results of fn", summary = "Waits for the task; re-raises its error." },
+      { name = "task:cancel", call = "task:cancel()", summary = "Cancels the task: its waits fail with a cancelled error, <close> handlers run." },
+      { name = "task:status", call = "task:status() -> \"ready\"|\"waiting\"|\"done\"|\"failed\"|\"cancelled\"", summary = "Where the task is; task.id is its number." },
+      { name = "mx.wait_all", call = "mx.wait_all(list [, {timeout=, interval=, on_progress=}]) -> {first result of each}",
+        summary = "Waits for every task and job of the list; the first failure is raised at once and the rest cancelled." },
+      { name = "mx.wait_any", call = "mx.wait_any(list [, timeout [, job_wait_options]]) -> index, results",
+        summary = "Waits for the first task or job of the list to finish; nil on timeout." },
+      { name = "mx.timeout", call = "mx.timeout(seconds, fn, ...) -> results of fn",
+        summary = "Runs fn(...) as a child task; raises a timeout error (and cancels it) when it takes longer." },
+      { name = "mx.sleep", call = "mx.sleep(seconds)", summary = "Waits that long (other tasks run meanwhile)." },
+      { name = "mx.now", call = "mx.now() -> seconds", summary = "Monotonic clock, in seconds (a float)." },
+      { name = "mx.current", call = "mx.current() -> task or nil", summary = "The running task (nil outside tasks)." },
+      { name = "mx.pending", call = "mx.pending() -> {{task=, kind=, what=, waited=}, ...}",
+        summary = "What every waiting task waits on (http, sleep, join) and for how long." },
+    } },
+  { title = "Jobs",
+    intro = "Operations marked job (v1 start, v2 upload, builds, backups, Private Cloud 202s) return a job.",
+    entries = {
+      { name = "job.id", call = "job.id", summary = "The job's identifier (JobId, PackageId, snapshot_id, Private Cloud job id)." },
+      { name = "job:status", call = "job:status() -> status, body", summary = "Polls once: the status string and the status body." },
+      { name = "job:wait", call = "job:wait{timeout=, interval=, on_progress=} -> result",
+        summary = "Polls until done (returns the result) or failed / past the timeout (raises a job or timeout error).",
+        details = { "on_progress(job, status, body) is called when the status changes." } },
+      { name = "job:cancel", call = "job:cancel()", summary = "Stops waiting for the job (the server-side work is not undone)." },
+      { name = "job:result", call = "job:result() -> result", summary = "The result of a finished job." },
+      { name = "mx.is_job", call = "mx.is_job(v) -> boolean", summary = "True for a job." },
+    } },
+  { title = "JSON and errors",
+    entries = {
+      { name = "mx.json.decode", call = "mx.json.decode(text) -> value", summary = "Decodes JSON; arrays keep a marker, null is mx.null." },
+      { name = "mx.json.encode", call = "mx.json.encode(value) -> text", summary = "Encodes JSON; marked arrays stay arrays (also empty ones), mx.null is null." },
+      { name = "mx.json.array", call = "mx.json.array([t]) -> t", summary = "Marks t (or a new table) as a JSON array; also mx.array." },
+      { name = "mx.json.is_array", call = "mx.json.is_array(t) -> boolean", summary = "True for a table marked as a JSON array." },
+      { name = "mx.array", call = "mx.array([t]) -> t", summary = "Same as mx.json.array: [] survives a read-modify-write." },
+      { name = "mx.null", call = "mx.null", summary = "JSON null (a value distinct from nil)." },
+      { name = "mx.errors.is", call = "mx.errors.is(err [, kind]) -> boolean",
+        summary = "True for an mxdeploy error (of that kind: http, network, tls, timeout, cancelled, argument, job, credentials, response, interrupted).",
+        details = { "Errors are tables: kind, message, status, code, method, url, request_id, retries; tostring gives one line." } },
+      { name = "mx.errors.new", call = "mx.errors.new(kind, fields) -> error", summary = "A structured error of one's own." },
+      { name = "mx.errors.raise", call = "mx.errors.raise(err [, level])", summary = "Raises an error object at a level (like error)." },
+      { name = "mx.errors.redact_url", call = "mx.errors.redact_url(url) -> url", summary = "Removes user info and secret query values from a URL." },
+      { name = "mx.errors.url_path", call = "mx.errors.url_path(url) -> path", summary = "The path of a URL, without origin and query." },
+      { name = "mx.errors.argument", call = "mx.errors.argument(fname, index, what) -> error",
+        summary = "An argument error: bad argument #index to 'fname' (what)." },
+      { name = "mx.errors.credentials", call = "mx.errors.credentials(message) -> error", summary = "A credentials error." },
+      { name = "mx.errors.timeout", call = "mx.errors.timeout(message, seconds) -> error", summary = "A timeout error." },
+      { name = "mx.errors.cancelled", call = "mx.errors.cancelled(message) -> error", summary = "A cancelled error." },
+      { name = "mx.errors.http", call = "mx.errors.http(req, resp, retries) -> error",
+        summary = "The http error of a response with status >= 400 (req = {method=, url=}); what mx.request raises." },
+      { name = "mx.errors.transport", call = "mx.errors.transport(req, err, retries) -> error",
+        summary = "The network, timeout, tls or cancelled error of a failed exchange; what mx.request raises." },
+      { name = "mx.errors.parse_body", call = "mx.errors.parse_body(decoded_body) -> code, message, invalid_params",
+        summary = "Reads a Mendix error code and message from any documented error body shape." },
+      { name = "mx.errors.request_id", call = "mx.errors.request_id(headers) -> id or nil",
+        summary = "The request ID a server sent (X-Request-Id and similar headers)." },
+      { name = "mx.errors.typename", call = "mx.errors.typename(v) -> text", summary = "A value's type for messages (\"null\" for mx.null)." },
+    } },
+  { title = "Output",
+    entries = {
+      { name = "mx.progress", call = "mx.progress(label [, {stream=, tty=}]) -> on_progress(done, total)",
+        summary = "Renders transfer progress: a bar on a terminal, a line at every quarter in a log." },
+      { name = "mx.logger", call = "mx.logger([{stream=}]) -> log(step, fmt, ...)",
+        summary = "A step log for scripts: \"[  12.3s] step      message\" lines on stdout, flushed." },
+      { name = "mx.format_size", call = "mx.format_size(bytes) -> text",
+        summary = "Bytes as people read them (\"9.4 KB\", \"12.0 MB\", \"1.02 GB\"); mx.progress uses it too." },
+    } },
+  { title = "Help",
+    entries = {
+      { name = "mx.help", call = "mx.help([x])", summary = "Prints mx.describe(x); at the prompt also `help`." },
+      { name = "mx.describe", call = "mx.describe([x]) -> text",
+        summary = "Help text for a namespace (mx.v1), an operation, an mx function, a name, or a search word." },
+      { name = "mx.signature", call = "mx.signature(fn_or_name) -> text",
+        summary = "The call signature of an operation or mx function: mx.signature(mx.v1.start_environment)." },
+    } },
+  { title = "The sandbox (mxdeploy.sandboxctl)",
+    intro = "local sb = require(\"mxdeploy.sandboxctl\").start{time_scale = 0.001}: a simulated Mendix Cloud on 127.0.0.1.",
+    entries = {
+      { name = "sandboxctl.start", call = "sandboxctl.start{port=, files_port=, time_scale=, log=, tls_cert=, tls_key=} -> sandbox",
+        summary = "Starts the sandbox in this process: sandbox.url, files_url, bases, username, apikey, token, readonly_token." },
+      { name = "sandbox:configure", call = "sandbox:configure{faults = {{route =, ...}, ...}}",
+        summary = "Injects faults per route (latency, 5xx, 429 with Retry-After, drops, redirects, error codes): see sandbox/init.lua." },
+      { name = "sandbox:requests", call = "sandbox:requests() -> {{method=, path=, query=, status=, credentials=, ...}, ...}",
+        summary = "The request log (secrets redacted)." },
+      { name = "sandbox:reset_log", call = "sandbox:reset_log()", summary = "Empties the request log." },
+      { name = "sandbox:world", call = "sandbox:world() -> table", summary = "The simulated world (apps, environments, packages, ...)." },
+      { name = "sandbox:stop", call = "sandbox:stop()", summary = "Stops the sandbox (also at <close> and garbage collection)." },
+    } },
+}
+
+M.by_name = {}
+for _, s in ipairs(M.sections) do
+  for _, e in ipairs(s.entries) do
+    e.section = s.title
+    M.by_name[e.name] = e
+  end
+end
+
+return M
