@@ -45,16 +45,17 @@ M.param_rules = {
   v1 = { Date = "date" },
   v4 = { appId = "uuid", environmentId = "uuid" },
   pc = { appId = "uuid", clusterId = "uuid", namespaceId = "uuid", jobId = "uuid",
-         environmentId = "pc_environment_id", cliVersionValue = "cli_version" },
+         environmentId = "max8", cliVersionValue = "cli_version" },
   pcbuild = { appId = "uuid", packageId = "uuid" },
 }
 
 -- Client-side checks of the IDs a caller chooses inside a Private Cloud manifest (the spec's
--- formats: clusterId and namespaceId are UUIDs, an environment ID has at most 8 characters).
+-- formats: clusterId and namespaceId are UUIDs, an environment ID is a string of at most 8
+-- characters; nothing stricter than the spec, or a real resource could not be managed).
 -- Each entry: a path of field names inside the body, and the rule (mxdeploy.arguments).
 local CLUSTER_IDS = { { { "cluster", "clusterId" }, "uuid" } }
 local NAMESPACE_IDS = { { { "namespace", "namespaceId" }, "uuid" } }
-local ENVIRONMENT_IDS = { { { "environment", "id" }, "pc_environment_id" },
+local ENVIRONMENT_IDS = { { { "environment", "id" }, "max8" },
                           { { "environment", "provider", "clusterId" }, "uuid" },
                           { { "environment", "provider", "namespaceId" }, "uuid" } }
 M.body_rules = {
@@ -62,6 +63,23 @@ M.body_rules = {
   ["pc.create_namespace"] = NAMESPACE_IDS, ["pc.update_namespace"] = NAMESPACE_IDS,
   ["pc.create_environment"] = ENVIRONMENT_IDS, ["pc.update_environment"] = ENVIRONMENT_IDS,
   ["pc.update_namespace_environment"] = ENVIRONMENT_IDS,
+}
+
+-- Fields of Private Cloud manifests that the spec declares as arrays (paths inside the body): an
+-- empty Lua table there is sent as `[]`, not `{}` (see also fields of type "array").
+local CLUSTER_ARRAYS = { { "cluster", "clusterManagers" } }
+local NAMESPACE_ARRAYS = { { "namespace", "plans" }, { "namespace", "membership" } }
+local ENVIRONMENT_ARRAYS = {
+  { "environment", "deployment", "constants" }, { "environment", "deployment", "scheduledEvents" },
+  { "environment", "deployment", "appLogLevels" }, { "environment", "network", "outgoingConnectionCertificate" },
+  { "environment", "runtime", "environmentVariables" }, { "environment", "runtime", "customRuntimeSettings" },
+  { "environment", "annotations" }, { "environment", "services" },
+}
+M.body_arrays = {
+  ["pc.create_cluster"] = CLUSTER_ARRAYS, ["pc.update_cluster"] = CLUSTER_ARRAYS,
+  ["pc.create_namespace"] = NAMESPACE_ARRAYS, ["pc.update_namespace"] = NAMESPACE_ARRAYS,
+  ["pc.create_environment"] = ENVIRONMENT_ARRAYS, ["pc.update_environment"] = ENVIRONMENT_ARRAYS,
+  ["pc.update_namespace_environment"] = ENVIRONMENT_ARRAYS,
 }
 
 M.UPLOAD_LIMIT = 1024 * 1024 * 1024 -- 1 GB: Mendix Cloud refuses bigger packages
@@ -78,10 +96,16 @@ local function backups_job(id)
   return { poll = nil, prefix = 2, id = id, status = "state", reason = "status_message",
     done = { completed = true }, failed = { failed = true }, pending = { queued = true, running = true } }
 end
+-- A Private Cloud job answer carrying an `error` object is failed whatever its status says (the
+-- spec's example-job-failed-without-code: "status": "created" plus "error").
 local PC_JOB = { poll = "get_job", prefix = 0, id = "id", status = "status", reason = "details",
-  done = { finished = true }, failed = { failed = true }, pending = { created = true, running = true } }
+  done = { finished = true }, failed = { failed = true }, pending = { created = true, running = true },
+  error_fails = true }
 
 local S, N, B, T, A = "string", "number", "boolean", "table", "array"
+
+-- v4 `sort`: the docs require a leading + or - to be sent as %2b / %2d (mxdeploy.client does).
+local SORT_DOC = "name, index, +name, -name, +index or -index (sent as %2bname, %2dname)"
 
 M.list = {
   -- Deploy API v1 ------------------------------------------------------------------------------
@@ -182,11 +206,11 @@ M.list = {
     fields = { { "technicalContact", T, doc = "{userId = email}" } },
     summary = "Change technical contact for an app.", source = "deploy-api-v4.openapi.yaml patch-apps-technicalContact" },
   { ns = "v4", name = "list_environments", method = "GET", path = "/apps/{appId}/environments", input = "query",
-    fields = { { "offset", N }, { "limit", N }, { "sort", S }, { "expand", S, doc = "only 'package'" } },
+    fields = { { "offset", N }, { "limit", N }, { "sort", S, doc = SORT_DOC }, { "expand", S, doc = "only 'package'" } },
     pages = { items = "environments", style = "v4" }, each = "each_environment",
     summary = "Get an array of environments of an app.", source = "deploy-api-v4.openapi.yaml get-app-environments" },
   { ns = "v4", name = "get_environment", method = "GET", path = "/apps/{appId}/environments/{environmentId}", input = "query",
-    fields = { { "expand", S, doc = "only 'package'" } },
+    fields = { { "sort", S, doc = SORT_DOC }, { "expand", S, doc = "only 'package'" } },
     summary = "Get an environment.", source = "deploy-api-v4.openapi.yaml get-environment-details" },
   { ns = "v4", name = "list_environment_permissions", method = "GET", path = "/apps/{appId}/environments/{environmentId}/permissions",
     input = "query", fields = { { "userId", S, doc = "user email address" }, { "offset", N }, { "limit", N } },
@@ -306,14 +330,14 @@ M.list = {
     completes = "job", job = PC_JOB,
     summary = "Delete an environment (deprecated: use delete_namespace_environment).",
     source = "private-cloud-deploy-api.openapi.yaml delete-environment" },
-  { ns = "pc", name = "get_namespace_environment", method = "GET", path = "/apps/{appId}/namespaces/{namespaceId}/environments/{environmentId}",
+  { ns = "pc", name = "get_namespace_environment", plain = { namespaceId = true }, method = "GET", path = "/apps/{appId}/namespaces/{namespaceId}/environments/{environmentId}",
     summary = "Get the manifest of an environment in a specified namespace.",
     source = "private-cloud-deploy-api.openapi.yaml get-environment-manifest-for-namespace" },
-  { ns = "pc", name = "update_namespace_environment", method = "PUT", path = "/apps/{appId}/namespaces/{namespaceId}/environments/{environmentId}",
+  { ns = "pc", name = "update_namespace_environment", plain = { namespaceId = true }, method = "PUT", path = "/apps/{appId}/namespaces/{namespaceId}/environments/{environmentId}",
     input = "body", completes = "job", job = PC_JOB, fields = { { "manifestVersion", S }, { "environment", T } },
     summary = "Update an environment in a specified namespace with an environment manifest.",
     source = "private-cloud-deploy-api.openapi.yaml update-environment-for-a-specified-namespace" },
-  { ns = "pc", name = "delete_namespace_environment", method = "DELETE", path = "/apps/{appId}/namespaces/{namespaceId}/environments/{environmentId}",
+  { ns = "pc", name = "delete_namespace_environment", plain = { namespaceId = true }, method = "DELETE", path = "/apps/{appId}/namespaces/{namespaceId}/environments/{environmentId}",
     completes = "job", job = PC_JOB,
     summary = "Delete an environment in a specified namespace.",
     source = "private-cloud-deploy-api.openapi.yaml delete-environment-for-a-specified-namespace" },
@@ -364,10 +388,19 @@ for _, op in ipairs(M.list) do
   op.idempotent = op.method == "GET" or op.method == "PUT" or op.method == "DELETE" or op.method == "HEAD"
   op.rules = {}
   for _, p in ipairs(op.params) do
-    op.rules[p] = (M.param_rules[op.ns] or {})[p]
+    -- `plain`: the spec has a plain string there (e.g. namespaceId under /apps/{appId}/namespaces)
+    op.rules[p] = not (op.plain and op.plain[p]) and (M.param_rules[op.ns] or {})[p] or nil
   end
   for _, f in ipairs(op.fields or {}) do f.name, f.type = f[1], f[2] end
   op.body_rules = M.body_rules[op.full_name]
+  -- paths inside the body that the docs declare as arrays (encoded `[]` when empty)
+  op.array_paths = {}
+  if op.input == "body" then
+    for _, f in ipairs(op.fields or {}) do
+      if f.type == "array" then op.array_paths[#op.array_paths + 1] = { f.name } end
+    end
+  end
+  for _, path in ipairs(M.body_arrays[op.full_name] or {}) do op.array_paths[#op.array_paths + 1] = path end
   M.by_name[op.full_name] = op
 end
 -- Backups jobs poll the get_ operation named after the resource.
