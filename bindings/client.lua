@@ -151,11 +151,15 @@ function Client:send(op, a)
   elseif op.input == "upload" then
     req.file = a.file
     req.on_progress = a.on_progress and M.file_progress(a.on_progress, a.size)
+    local basename = a.file:match("([^/]+)$") or a.file
     if op.ns == "pcbuild" then
-      local name = a.query and a.query.fileName or a.file:match("([^/]+)$")
+      local name = a.query and a.query.fileName or basename
       req.form = { fileName = name }
     else
-      req.query = a.query
+      -- without a name the package is called default.mda: the file's name, as pcbuild does
+      req.query = {}
+      for k, v in pairs(a.query or {}) do req.query[k] = v end
+      if req.query.name == nil then req.query.name = basename end
     end
   elseif op.input == "download" then
     req.query = a.query
@@ -163,7 +167,24 @@ function Client:send(op, a)
     req.on_progress = a.on_progress
     if op.redirect and not a.output then req.max_redirects = 0 end
   end
-  if req.query then req.query_order = fields_of(op) end
+  if req.query then
+    req.query_order = fields_of(op)
+    if op.ns == "v4" and type(req.query.sort) == "string" then
+      -- the docs: a leading + or - must be sent as %2b / %2d (already encoded forms pass as given)
+      local sort = req.query.sort
+      local sign, rest = sort:match("^([+-])(.*)$")
+      local copy = {}
+      for k, v in pairs(req.query) do copy[k] = v end
+      if sign then
+        copy.sort = (sign == "+" and "%2b" or "%2d") .. request.escape(rest)
+      elseif sort:match("^%%2[bdBD]") then
+        copy.sort = sort:sub(1, 3):lower() .. request.escape(sort:sub(4))
+      else
+        copy.sort = request.escape(sort)
+      end
+      req.query, req.query_raw = copy, { sort = true }
+    end
+  end
   local resp = request.request(req)
   self._last[core.current() or "main"] = resp
   if op.input ~= "download" and resp.json == nil and resp.body and resp.body:find("%S") then
