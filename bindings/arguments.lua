@@ -36,6 +36,18 @@ M.rules = {
       return "Private Cloud environment ID has at most 8 characters, got '" .. v .. "'"
     end
   end,
+  -- Webhooks API upsert-webhook schema
+  webhook_secret = function(v)
+    local body = v:match("^whsec_(.*)$") or v
+    if #body < 32 or #body > 100 or body:find("[^%w+/=]") then
+      return "validation secret must match ^(whsec_)?[a-zA-Z0-9+/=]{32,100}$"
+    end
+  end,
+  webhook_name = function(v)
+    if not v:match("^[%w_ ]+$") then
+      return "webhook name of letters, digits, _ and spaces expected, got '" .. v .. "'"
+    end
+  end,
   cli_version = function(v)
     if not v:match("^%d+%.%d+%.%d+$") then
       return "mxpc-cli version like 2.5.1 expected, got '" .. v .. "'"

@@ -3,7 +3,7 @@
 --
 --   local c = mx.connect{profile=, username=, apikey=, token=, base_urls={v1=, ...},
 --                        retry=, timeout=, insecure=, ca_file=, poll_interval=}
---   c.v1, c.v2, c.v4, c.build, c.backups, c.pc, c.pcbuild
+--   c.v1, c.v2, c.v4, c.build, c.backups, c.pc, c.pcbuild, c.pipelines, c.webhooks, c.repository
 --
 -- Credentials are resolved (through core.credentials) at the first call that needs them, so a
 -- client can be created with nothing configured; a missing credential is a one-line
@@ -57,7 +57,7 @@ local function check_options(opts)
   for k, v in pairs(opts.base_urls or {}) do
     if not operations.namespace[k] then
       errors.raise(errors.argument("connect", 1, "base_urls: unknown API '" .. tostring(k)
-        .. "' (expected v1, v2, v4, build, backups, pc, pcbuild)"), 3)
+        .. "' (expected v1, v2, v4, build, backups, pc, pcbuild, pipelines, webhooks, repository)"), 3)
     end
     if type(v) ~= "string" or not v:match("^https?://") then
       errors.raise(errors.argument("connect", 1, "base_urls." .. k .. ": http(s) URL expected"), 3)
@@ -96,8 +96,8 @@ function Client:auth_for(nsinfo)
       errors.raise(errors.credentials(("%s needs an API key: set MENDIX_USERNAME and MENDIX_APIKEY, "
         .. "or username and apikey in profile '%s' of the credentials file"):format(nsinfo.title, profile)), 0)
     else
-      errors.raise(errors.credentials(("%s needs a personal access token: set MENDIX_TOKEN, "
-        .. "or token in profile '%s' of the credentials file"):format(nsinfo.title, profile)), 0)
+      errors.raise(errors.credentials(("%s needs a personal access token (scope %s): set MENDIX_TOKEN, "
+        .. "or token in profile '%s' of the credentials file"):format(nsinfo.title, nsinfo.scopes, profile)), 0)
     end
   end
   return creds
@@ -111,7 +111,7 @@ end
 --- URL of an operation with its path values.
 function Client:url_of(op, path_values)
   local i = 0
-  local route = op.route:gsub("{%w+}", function()
+  local route = op.route:gsub("{[%w%-]+}", function()
     i = i + 1
     return request.escape(path_values[i])
   end)
@@ -243,6 +243,7 @@ local function make_operation(self, ns_table, op)
       local job = jobs.new{ ns = ns_table, op = op, args = a.path, response = resp.json,
                             interval = self.poll_interval }
       job.response = resp
+      if op.ns == "pipelines" then job.run = resp.json end -- the run's name, who triggered it
       return job
     end
   elseif op.input == "download" then
@@ -264,9 +265,51 @@ local function make_operation(self, ns_table, op)
   return fn
 end
 
+-- Lazy iterator over a cursor-paginated list (Webhooks, App Repository): each page names the
+-- next one in cursors.next, absent on the last page.
+local function make_cursor_iterator(list_fn, op)
+  local fn = function(...)
+    local a = arguments.check(op, ...)
+    local query = {}
+    for k, v in pairs(a.query or {}) do query[k] = v end
+    local path = a.path
+    local page, i, done, seen = nil, 0, false, {}
+    return function()
+      while true do
+        if page and i < #page then
+          i = i + 1
+          return page[i]
+        end
+        if done then return nil end
+        local args = { table.unpack(path) }
+        args[#args + 1] = query
+        local body = list_fn(table.unpack(args, 1, #path + 1))
+        local items = type(body) == "table" and body[op.pages.items] or nil
+        if type(items) ~= "table" then items = {} end
+        page, i = items, 0
+        local cursors = type(body) == "table" and body.cursors or nil
+        local nxt = type(cursors) == "table" and cursors.next or nil
+        if type(nxt) ~= "string" or nxt == "" or #items == 0 then
+          done = true
+        elseif seen[nxt] then
+          -- a server handing out a cursor again would make the iteration endless
+          errors.raise(errors.new("response", { message = ("malformed page of %s: cursor '%s' came back")
+            :format(op.full_name, nxt) }), 2)
+        else
+          seen[nxt] = true
+          query.cursor = nxt
+        end
+      end
+    end
+  end
+  M.function_ops[fn] = op
+  return fn
+end
+
 -- Lazy iterator over every item of a paginated list operation.
 local function make_iterator(list_fn, op)
   local pages = op.pages
+  if pages.style == "cursor" then return make_cursor_iterator(list_fn, op) end
   local default_limit = op.ns == "pcbuild" and 50 or 100
   local fn = function(...)
     local a = arguments.check(op, ...)
