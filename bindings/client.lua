@@ -17,6 +17,7 @@ local arguments = require("mxdeploy.arguments")
 local request = require("mxdeploy.request")
 local retry_policy = require("mxdeploy.retry_policy")
 local jobs = require("mxdeploy.jobs")
+local webhooks = require("mxdeploy.webhooks")
 
 local M = {}
 
@@ -392,6 +393,10 @@ local function add_helpers(self, namespaces)
   v1.download_access_logs = logs(v1.get_access_logs, "download_access_logs")
   M.helper_names[v1.download_app_logs] = "v1.download_app_logs"
   M.helper_names[v1.download_access_logs] = "v1.download_access_logs"
+  namespaces.webhooks.verify = webhooks.verify
+  namespaces.webhooks.serve = webhooks.serve
+  M.helper_names[webhooks.verify] = "webhooks.verify"
+  M.helper_names[webhooks.serve] = "webhooks.serve"
   namespaces.backups.download_archive = function(archive, output)
     local url = type(archive) == "table" and archive.url or archive
     if type(url) ~= "string" then
