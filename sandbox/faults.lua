@@ -91,12 +91,24 @@ function M.before(app, faults, req, mount, applied, err)
   for _, f in ipairs(faults) do
     f.seen = f.seen + 1
     if f.latency then delay = delay + f.latency end
-    if not resp and f.rate_limit and f.rate_left > 0 then
+    local window = f.rate_limit and f.rate_limit.window
+    if window and not f.window_end then
+      -- the window ends on a whole epoch second, as X-RateLimit-Reset can only say that
+      f.window_end = math.ceil(U.now() + window)
+    end
+    if not resp and window and U.now() < f.window_end then
+      f.fired = f.fired + 1
+      resp = err(429, "TOO_MANY_REQUESTS", "Rate limit exceeded")
+      resp.headers["X-RateLimit-Limit"] = tostring(f.rate_limit.limit or 60)
+      resp.headers["X-RateLimit-Remaining"] = "0"
+      resp.headers["X-RateLimit-Reset"] = tostring(f.window_end)
+      applied[#applied + 1] = "rate_limit"
+    elseif not resp and f.rate_limit and not window and f.rate_left > 0 then
       f.rate_left = f.rate_left - 1
       f.fired = f.fired + 1
       local rl = f.rate_limit
       resp = err(rl.status or 429, "TOO_MANY_REQUESTS", "Rate limit exceeded")
-      resp.headers["Retry-After"] = tostring(rl.retry_after or 1)
+      if rl.retry_after ~= false then resp.headers["Retry-After"] = tostring(rl.retry_after or 1) end
       applied[#applied + 1] = "rate_limit"
     elseif not resp and f.error_rate then
       local n = f.seen

@@ -47,6 +47,11 @@
 --                                (default 503) before reaching the simulation (the n-th matching
 --                                request fails when floor(n*rate) grows: 0.5 fails every 2nd)
 --   rate_limit = {count=n, status=429, retry_after=s}  the next n matching requests get 429
+--                                (retry_after = false: no Retry-After header)
+--   rate_limit = {window=s, limit=n}  every matching request within s real seconds of the first
+--                                one gets 429 with the Webhooks API's X-RateLimit-Limit (n, default
+--                                60), X-RateLimit-Remaining (0) and X-RateLimit-Reset (epoch seconds
+--                                at the window's end), no Retry-After
 --   redirect = "files" | URL [, status=n]  answer with a redirect (default 302) to the files
 --                                listener (another origin) or to URL
 --   error = "CODE" [, status=n]  answer with a documented error code (API-key APIs: errorCode
