@@ -2,7 +2,8 @@
 -- are generated from mxdeploy.operations.
 --
 --   local c = mx.connect{profile=, username=, apikey=, token=, base_urls={v1=, ...},
---                        retry=, timeout=, insecure=, ca_file=, poll_interval=}
+--                        retry=, timeout=, insecure=, ca_file=, poll_interval=,
+--                        rate={requests=, per=}}   (a quota per API host, where a gateway has one)
 --   c.v1, c.v2, c.v4, c.build, c.backups, c.pc, c.pcbuild, c.pipelines, c.webhooks, c.repository
 --
 -- Credentials are resolved (through core.credentials) at the first call that needs them, so a
@@ -18,6 +19,7 @@ local request = require("mxdeploy.request")
 local retry_policy = require("mxdeploy.retry_policy")
 local jobs = require("mxdeploy.jobs")
 local webhooks = require("mxdeploy.webhooks")
+local rate_budget = require("mxdeploy.rate_budget")
 
 local M = {}
 
@@ -32,7 +34,7 @@ M.helper_names = setmetatable({}, { __mode = "k" }) -- v1.download_app_logs and 
 local CONNECT_OPTIONS = {
   profile = "string", username = "string", apikey = "string", token = "string",
   base_urls = "table", retry = "table|boolean", timeout = "number", insecure = "boolean", ca_file = "string",
-  poll_interval = "number", credentials = "userdata|table",
+  poll_interval = "number", credentials = "userdata|table", rate = "table",
 }
 
 local function check_options(opts)
@@ -53,6 +55,20 @@ local function check_options(opts)
     local v = opts[k]
     if v ~= nil and not (v > 0) then -- also refuses nan; 0 would poll (or time out) at once
       errors.raise(errors.argument("connect", 1, k .. ": positive number of seconds expected, got " .. tostring(v)), 3)
+    end
+  end
+  if opts.rate ~= nil then
+    local r = opts.rate
+    for k in pairs(r) do
+      if k ~= "requests" and k ~= "per" then
+        errors.raise(errors.argument("connect", 1, "rate: unknown field '" .. tostring(k) .. "' (expected requests, per)"), 3)
+      end
+    end
+    if math.type(r.requests) ~= "integer" or r.requests < 1 then
+      errors.raise(errors.argument("connect", 1, "rate.requests: positive integer expected"), 3)
+    end
+    if type(r.per) ~= "number" or not (r.per > 0) or r.per == math.huge then
+      errors.raise(errors.argument("connect", 1, "rate.per: positive number of seconds expected"), 3)
     end
   end
   for k, v in pairs(opts.base_urls or {}) do
@@ -139,7 +155,7 @@ function Client:send(op, a)
     method = op.method, url = self:url_of(op, a.path), headers = headers,
     auth = self:auth_for(nsinfo), auth_scheme = nsinfo.auth,
     policy = self.policy, timeout = self.options.timeout, insecure = self.options.insecure,
-    ca_file = self.options.ca_file,
+    ca_file = self.options.ca_file, budget = self.budget,
   }
   if nsinfo.auth == "apikey" and op.input ~= "upload" then
     -- the v1/v2/Build/Backups docs send it on every call except uploads
@@ -430,6 +446,8 @@ function M.connect(opts)
   local self = setmetatable({ options = opts, _last = setmetatable({}, { __mode = "k" }) }, Client)
   self.policy = retry_policy.resolve(request.policy, opts.retry)
   self.poll_interval = opts.poll_interval or 1
+  -- one budget per API host for every task of this client (429 pauses; `rate` quota if given)
+  self.budget = rate_budget.new(opts.rate)
   local namespaces = {}
   for _, n in ipairs(operations.namespaces) do namespaces[n.ns] = {} end
   for _, op in ipairs(operations.list) do

@@ -3,6 +3,8 @@
 --
 --   mx.request{method=, url=, headers=, query=, query_order=, query_raw=, json=, body=, file=, form=, output=,
 --              timeout=, connect_timeout=, raw=, retry=, auth=, auth_scheme=, on_progress=, insecure=, ca_file=}
+--   budget: a mxdeploy.rate_budget shared with other requests (a client's): waited on before each
+--   exchange, paused by a 429 for every request to that host.
 --   query_order: query keys to put first, in this order (an operation's documented order);
 --   the other keys follow, sorted. query_raw: set of keys whose values are already percent-encoded.
 --   -> {status=, headers=, body=, json=, url=, retries=, time=}
@@ -78,7 +80,7 @@ local ALLOWED = {
   method = true, url = true, headers = true, query = true, query_order = true, query_raw = true, json = true, body = true, file = true,
   form = true, output = true, timeout = true, connect_timeout = true, low_speed_time = true,
   raw = true, retry = true, auth = true, auth_scheme = true, on_progress = true, insecure = true, ca_file = true,
-  max_redirects = true, trace = true, policy = true,
+  max_redirects = true, trace = true, policy = true, budget = true,
 }
 
 local function check(req)
@@ -133,11 +135,19 @@ function M.request(req)
   }
   local where = { method = method, url = url }
   local retries = 0
+  local budget = req.budget
   while true do
+    if budget then budget:acquire(url) end
     local resp, err = core.http(exchange)
     local delay
     if resp then
+      if budget and resp.status == 429 then
+        -- the host's limit holds for every task of the client: pause them all
+        budget:pause(url, math.min(retry_policy.server_wait(resp) or retry_policy.backoff(policy, retries + 1),
+          policy.max_retry_after or 120))
+      end
       delay = retry_policy.decide(policy, method, resp, nil, retries)
+      if delay and budget and resp.status == 429 then delay = 0 end -- budget:acquire waits
       if not delay then
         resp.retries = retries
         decode_into(resp)
