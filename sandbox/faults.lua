@@ -10,7 +10,7 @@ local M = {}
 
 local FIELDS = { route = "string", listener = "string", latency = "number", error_rate = "number",
   status = "number", rate_limit = "table", redirect = "string", error = "string", drop = "boolean",
-  truncate = "boolean", body = "string", job_fail = true, times = "number" }
+  truncate = "boolean", body = "string", job_fail = true, times = "number", webhook = "string" }
 
 local function glob_to_pattern(g)
   return "^" .. g:gsub("[%-%.%+%[%]%(%)%$%^%%%?]", "%%%0"):gsub("%*", ".*") .. "$"
@@ -131,6 +131,10 @@ function M.before(app, faults, req, mount, applied, err)
       applied[#applied + 1] = "error"
     end
     if f.job_fail then job_fail = f.job_fail end
+    if f.webhook then -- spoils the webhook deliveries this request causes (sandbox/webhooks.lua)
+      req.webhook_fault = f.webhook
+      f.fired = f.fired + 1
+    end
   end
   return resp, delay, job_fail
 end
@@ -155,7 +159,7 @@ end
 -- A rule that only adds latency counts as fired on every request it matched.
 function M.count_latency(faults)
   for _, f in ipairs(faults) do
-    if f.latency and not (f.rate_limit or f.error_rate or f.error or f.redirect or f.body or f.drop or f.truncate or f.job_fail) then
+    if f.latency and not (f.rate_limit or f.error_rate or f.error or f.redirect or f.body or f.drop or f.truncate or f.job_fail or f.webhook) then
       f.fired = f.fired + 1
     end
   end

@@ -155,7 +155,7 @@ describe("cmake --install", function()
       assert.are.same({ "<files>" }, candidates("mxdeploy sandbox --seed ''"))
       assert.are.same({}, candidates("mxdeploy sandbox --time-scale ''"))
       -- scripts: the shipped ones and those in MXDEPLOY_PATH, by name
-      assert.are.same({ "backup", "deploy", "promote", "status" }, candidates("mxdeploy --sandbox run ''"))
+      assert.are.same({ "backup", "deploy", "on-upload", "promote", "status" }, candidates("mxdeploy --sandbox run ''"))
       local dir = root .. "/my-scripts"
       assert(os.execute("mkdir -p " .. q(dir) .. " && touch " .. q(dir .. "/rollout.lua")))
       assert.are.same({ "backup", "deploy", "promote", "rollout", "status" },
