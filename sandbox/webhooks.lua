@@ -3,7 +3,8 @@
 -- webhook subscribed to package.uploaded gets a signed POST (docs/webhooks.md: webhook-id,
 -- webhook-timestamp, webhook-signature = v1,base64(HMAC-SHA256(secret, id.timestamp.body))),
 -- sent by the C server once the upload has finished (resp.deliveries, outside the lock).
--- A `webhook = "tamper" | "stale" | "unsigned"` fault on the upload spoils its deliveries.
+-- A `webhook = "tamper" | "stale" | "unsigned"` fault on the upload spoils its deliveries. Only
+-- loopback receivers (127.x.x.x, localhost, [::1]) are posted to: the sandbox stays local.
 local U = require("mxdeploy.sandbox.util")
 local native = require("mxdeploy.sandbox.native")
 local json = U.json
@@ -161,6 +162,13 @@ function M.routes(r)
   end)
 end
 
+-- The sandbox stays on this machine: it posts only to loopback receivers.
+local function loopback(url)
+  local host = tostring(url):match("^https?://([^/:%[]+)") or tostring(url):match("^https?://(%[[^%]]+%])")
+  return host == "localhost" or host == "[::1]" or (host and host:match("^127%.%d+%.%d+%.%d+$")) ~= nil
+end
+M.loopback = loopback
+
 local function sign(secret, id, ts, body)
   return "v1," .. native.base64(native.hmac_sha256(secret, id .. "." .. ts .. "." .. body))
 end
@@ -174,7 +182,9 @@ function M.package_uploaded(ctx, a, pkg, delay)
   for _, h in ipairs(hooks) do
     local wants = false
     for _, t in ipairs(h.eventTypes or {}) do wants = wants or t == "package.uploaded" end
-    if h.isActive and wants then
+    if h.isActive and wants and not loopback(h.url) then
+      io.stderr:write("sandbox: webhook ", h.id, " is not on 127.0.0.1 or localhost: its delivery is not sent\n")
+    elseif h.isActive and wants then
       local body = json.encode({
         eventType = "package.uploaded", modelVersion = pkg.Version, name = pkg.Name, projectId = a.ProjectId,
         runtimeVersion = pkg.MendixVersion or "9.24.0.2965", uploadTime = U.iso(ctx.now + delay),
