@@ -99,7 +99,11 @@ function M.sandbox_client(sb, extra)
     poll_interval = 0.05,
   }
   for k, v in pairs(extra or {}) do opts[k] = v end
-  return M.connect(opts)
+  local c = M.connect(opts)
+  -- the client keeps its sandbox alive: a sandbox handle nobody else holds would be collected
+  -- (and stopped) while the client still talks to it
+  c._sandbox = sb
+  return c
 end
 
 function M.use_sandbox(sb)
