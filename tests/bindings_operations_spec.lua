@@ -157,7 +157,9 @@ describe("mx.operations()", function()
   it("Docs lines link the public docs pages, not files of the repository", function()
     for _, op in ipairs(mx.operations()) do
       local docs = mx.describe(op.full_name):match("\n  Docs: (%S+)")
-      assert.matches("^https://docs%.mendix%.com/apidocs%-mxsdk/apidocs/deployment/[%w-]+/", docs, nil, op.full_name)
+      -- the deployment guide pages, and the Pipelines, Webhooks and App Repository pages (own urls)
+      assert.matches("^https://docs%.mendix%.com/apidocs%-mxsdk/apidocs/[%w/-]+/", docs, nil, op.full_name)
+      assert.is_nil(docs:find(".md", 1, true), op.full_name)
     end
     assert.matches("Docs: https://docs.mendix.com/apidocs-mxsdk/apidocs/deployment/deploy-api-1/#start-environment",
       mx.describe(mx.v1.start_environment), 1, true)
