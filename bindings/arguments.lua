@@ -29,11 +29,23 @@ M.rules = {
       return "UUID expected (xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx), got '" .. v .. "'"
     end
   end,
-  -- Private Cloud environment IDs: at most 8 characters (spec), used in Kubernetes resource
-  -- names, so lower-case letters and digits starting with a letter.
-  pc_environment_id = function(v)
-    if #v > 8 or not v:match("^[a-z][a-z0-9]*$") then
-      return "Private Cloud environment ID must be 1 to 8 lower-case letters or digits starting with a letter, got '" .. v .. "'"
+  -- Private Cloud environment IDs: the spec says a string of at most 8 characters (and no more:
+  -- a stricter rule would lock out a real environment).
+  max8 = function(v)
+    if #v > 8 then
+      return "Private Cloud environment ID has at most 8 characters, got '" .. v .. "'"
+    end
+  end,
+  -- Webhooks API upsert-webhook schema
+  webhook_secret = function(v)
+    local body = v:match("^whsec_(.*)$") or v
+    if #body < 32 or #body > 100 or body:find("[^%w+/=]") then
+      return "validation secret must match ^(whsec_)?[a-zA-Z0-9+/=]{32,100}$"
+    end
+  end,
+  webhook_name = function(v)
+    if not v:match("^[%w_ ]+$") then
+      return "webhook name of letters, digits, _ and spaces expected, got '" .. v .. "'"
     end
   end,
   cli_version = function(v)
@@ -90,6 +102,33 @@ function M.package_size(file)
   if not size then errors.raise(errors.new("argument", { message = problem, file = file }), 2) end
   return size
 end
+
+-- The body with every empty table at a declared array path replaced by a JSON array, so it is
+-- encoded `[]` (an empty Lua table encodes as `{}`). The caller's tables are not changed: the
+-- tables along a changed path are shallow copies.
+local function with_arrays(body, paths)
+  for _, path in ipairs(paths) do
+    local chain, v = { body }, body
+    for i, key in ipairs(path) do
+      if type(v) ~= "table" or json.is_array(v) and i < #path then v = nil break end
+      v = v[key]
+      chain[i + 1] = v
+    end
+    if type(v) == "table" and next(v) == nil and not json.is_array(v) and getmetatable(v) == nil then
+      local replacement = json.array()
+      for i = #path, 1, -1 do
+        local copy = {}
+        for k, x in pairs(chain[i]) do copy[k] = x end
+        setmetatable(copy, getmetatable(chain[i]))
+        copy[path[i]] = replacement
+        replacement = copy
+      end
+      body = replacement
+    end
+  end
+  return body
+end
+M.with_arrays = with_arrays
 
 --- Checks a call's arguments (the `...` of a generated function). Returns a table:
 --- {path = {values in path order}, body =, query =, file =, output =}.
@@ -188,7 +227,7 @@ function M.check(op, ...)
         if problem then fail(op, i, name .. ": " .. problem) end
       end
     end
-    out.body = opts
+    out.body = with_arrays(opts, op.array_paths or {})
   else
     -- query, upload and download options: only documented keys
     for k in pairs(opts) do

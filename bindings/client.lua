@@ -2,8 +2,9 @@
 -- are generated from mxdeploy.operations.
 --
 --   local c = mx.connect{profile=, username=, apikey=, token=, base_urls={v1=, ...},
---                        retry=, timeout=, insecure=, ca_file=, poll_interval=}
---   c.v1, c.v2, c.v4, c.build, c.backups, c.pc, c.pcbuild
+--                        retry=, timeout=, insecure=, ca_file=, poll_interval=,
+--                        rate={requests=, per=}}   (a quota per API host, where a gateway has one)
+--   c.v1, c.v2, c.v4, c.build, c.backups, c.pc, c.pcbuild, c.pipelines, c.webhooks, c.repository
 --
 -- Credentials are resolved (through core.credentials) at the first call that needs them, so a
 -- client can be created with nothing configured; a missing credential is a one-line
@@ -17,6 +18,8 @@ local arguments = require("mxdeploy.arguments")
 local request = require("mxdeploy.request")
 local retry_policy = require("mxdeploy.retry_policy")
 local jobs = require("mxdeploy.jobs")
+local webhooks = require("mxdeploy.webhooks")
+local rate_budget = require("mxdeploy.rate_budget")
 
 local M = {}
 
@@ -31,7 +34,7 @@ M.helper_names = setmetatable({}, { __mode = "k" }) -- v1.download_app_logs and 
 local CONNECT_OPTIONS = {
   profile = "string", username = "string", apikey = "string", token = "string",
   base_urls = "table", retry = "table|boolean", timeout = "number", insecure = "boolean", ca_file = "string",
-  poll_interval = "number", credentials = "userdata|table",
+  poll_interval = "number", credentials = "userdata|table", rate = "table",
 }
 
 local function check_options(opts)
@@ -54,10 +57,24 @@ local function check_options(opts)
       errors.raise(errors.argument("connect", 1, k .. ": positive number of seconds expected, got " .. tostring(v)), 3)
     end
   end
+  if opts.rate ~= nil then
+    local r = opts.rate
+    for k in pairs(r) do
+      if k ~= "requests" and k ~= "per" then
+        errors.raise(errors.argument("connect", 1, "rate: unknown field '" .. tostring(k) .. "' (expected requests, per)"), 3)
+      end
+    end
+    if math.type(r.requests) ~= "integer" or r.requests < 1 then
+      errors.raise(errors.argument("connect", 1, "rate.requests: positive integer expected"), 3)
+    end
+    if type(r.per) ~= "number" or not (r.per > 0) or r.per == math.huge then
+      errors.raise(errors.argument("connect", 1, "rate.per: positive number of seconds expected"), 3)
+    end
+  end
   for k, v in pairs(opts.base_urls or {}) do
     if not operations.namespace[k] then
       errors.raise(errors.argument("connect", 1, "base_urls: unknown API '" .. tostring(k)
-        .. "' (expected v1, v2, v4, build, backups, pc, pcbuild)"), 3)
+        .. "' (expected v1, v2, v4, build, backups, pc, pcbuild, pipelines, webhooks, repository)"), 3)
     end
     if type(v) ~= "string" or not v:match("^https?://") then
       errors.raise(errors.argument("connect", 1, "base_urls." .. k .. ": http(s) URL expected"), 3)
@@ -96,8 +113,8 @@ function Client:auth_for(nsinfo)
       errors.raise(errors.credentials(("%s needs an API key: set MENDIX_USERNAME and MENDIX_APIKEY, "
         .. "or username and apikey in profile '%s' of the credentials file"):format(nsinfo.title, profile)), 0)
     else
-      errors.raise(errors.credentials(("%s needs a personal access token: set MENDIX_TOKEN, "
-        .. "or token in profile '%s' of the credentials file"):format(nsinfo.title, profile)), 0)
+      errors.raise(errors.credentials(("%s needs a personal access token (scope %s): set MENDIX_TOKEN, "
+        .. "or token in profile '%s' of the credentials file"):format(nsinfo.title, nsinfo.scopes, profile)), 0)
     end
   end
   return creds
@@ -111,7 +128,7 @@ end
 --- URL of an operation with its path values.
 function Client:url_of(op, path_values)
   local i = 0
-  local route = op.route:gsub("{%w+}", function()
+  local route = op.route:gsub("{[%w%-]+}", function()
     i = i + 1
     return request.escape(path_values[i])
   end)
@@ -138,7 +155,7 @@ function Client:send(op, a)
     method = op.method, url = self:url_of(op, a.path), headers = headers,
     auth = self:auth_for(nsinfo), auth_scheme = nsinfo.auth,
     policy = self.policy, timeout = self.options.timeout, insecure = self.options.insecure,
-    ca_file = self.options.ca_file,
+    ca_file = self.options.ca_file, budget = self.budget,
   }
   if nsinfo.auth == "apikey" and op.input ~= "upload" then
     -- the v1/v2/Build/Backups docs send it on every call except uploads
@@ -151,11 +168,15 @@ function Client:send(op, a)
   elseif op.input == "upload" then
     req.file = a.file
     req.on_progress = a.on_progress and M.file_progress(a.on_progress, a.size)
+    local basename = a.file:match("([^/]+)$") or a.file
     if op.ns == "pcbuild" then
-      local name = a.query and a.query.fileName or a.file:match("([^/]+)$")
+      local name = a.query and a.query.fileName or basename
       req.form = { fileName = name }
     else
-      req.query = a.query
+      -- without a name the package is called default.mda: the file's name, as pcbuild does
+      req.query = {}
+      for k, v in pairs(a.query or {}) do req.query[k] = v end
+      if req.query.name == nil then req.query.name = basename end
     end
   elseif op.input == "download" then
     req.query = a.query
@@ -163,7 +184,24 @@ function Client:send(op, a)
     req.on_progress = a.on_progress
     if op.redirect and not a.output then req.max_redirects = 0 end
   end
-  if req.query then req.query_order = fields_of(op) end
+  if req.query then
+    req.query_order = fields_of(op)
+    if op.ns == "v4" and type(req.query.sort) == "string" then
+      -- the docs: a leading + or - must be sent as %2b / %2d (already encoded forms pass as given)
+      local sort = req.query.sort
+      local sign, rest = sort:match("^([+-])(.*)$")
+      local copy = {}
+      for k, v in pairs(req.query) do copy[k] = v end
+      if sign then
+        copy.sort = (sign == "+" and "%2b" or "%2d") .. request.escape(rest)
+      elseif sort:match("^%%2[bdBD]") then
+        copy.sort = sort:sub(1, 3):lower() .. request.escape(sort:sub(4))
+      else
+        copy.sort = request.escape(sort)
+      end
+      req.query, req.query_raw = copy, { sort = true }
+    end
+  end
   local resp = request.request(req)
   self._last[core.current() or "main"] = resp
   if op.input ~= "download" and resp.json == nil and resp.body and resp.body:find("%S") then
@@ -222,6 +260,7 @@ local function make_operation(self, ns_table, op)
       local job = jobs.new{ ns = ns_table, op = op, args = a.path, response = resp.json,
                             interval = self.poll_interval }
       job.response = resp
+      if op.ns == "pipelines" then job.run = resp.json end -- the run's name, who triggered it
       return job
     end
   elseif op.input == "download" then
@@ -243,9 +282,51 @@ local function make_operation(self, ns_table, op)
   return fn
 end
 
+-- Lazy iterator over a cursor-paginated list (Webhooks, App Repository): each page names the
+-- next one in cursors.next, absent on the last page.
+local function make_cursor_iterator(list_fn, op)
+  local fn = function(...)
+    local a = arguments.check(op, ...)
+    local query = {}
+    for k, v in pairs(a.query or {}) do query[k] = v end
+    local path = a.path
+    local page, i, done, seen = nil, 0, false, {}
+    return function()
+      while true do
+        if page and i < #page then
+          i = i + 1
+          return page[i]
+        end
+        if done then return nil end
+        local args = { table.unpack(path) }
+        args[#args + 1] = query
+        local body = list_fn(table.unpack(args, 1, #path + 1))
+        local items = type(body) == "table" and body[op.pages.items] or nil
+        if type(items) ~= "table" then items = {} end
+        page, i = items, 0
+        local cursors = type(body) == "table" and body.cursors or nil
+        local nxt = type(cursors) == "table" and cursors.next or nil
+        if type(nxt) ~= "string" or nxt == "" or #items == 0 then
+          done = true
+        elseif seen[nxt] then
+          -- a server handing out a cursor again would make the iteration endless
+          errors.raise(errors.new("response", { message = ("malformed page of %s: cursor '%s' came back")
+            :format(op.full_name, nxt) }), 2)
+        else
+          seen[nxt] = true
+          query.cursor = nxt
+        end
+      end
+    end
+  end
+  M.function_ops[fn] = op
+  return fn
+end
+
 -- Lazy iterator over every item of a paginated list operation.
 local function make_iterator(list_fn, op)
   local pages = op.pages
+  if pages.style == "cursor" then return make_cursor_iterator(list_fn, op) end
   local default_limit = op.ns == "pcbuild" and 50 or 100
   local fn = function(...)
     local a = arguments.check(op, ...)
@@ -328,6 +409,10 @@ local function add_helpers(self, namespaces)
   v1.download_access_logs = logs(v1.get_access_logs, "download_access_logs")
   M.helper_names[v1.download_app_logs] = "v1.download_app_logs"
   M.helper_names[v1.download_access_logs] = "v1.download_access_logs"
+  namespaces.webhooks.verify = webhooks.verify
+  namespaces.webhooks.serve = webhooks.serve
+  M.helper_names[webhooks.verify] = "webhooks.verify"
+  M.helper_names[webhooks.serve] = "webhooks.serve"
   namespaces.backups.download_archive = function(archive, output)
     local url = type(archive) == "table" and archive.url or archive
     if type(url) ~= "string" then
@@ -361,6 +446,8 @@ function M.connect(opts)
   local self = setmetatable({ options = opts, _last = setmetatable({}, { __mode = "k" }) }, Client)
   self.policy = retry_policy.resolve(request.policy, opts.retry)
   self.poll_interval = opts.poll_interval or 1
+  -- one budget per API host for every task of this client (429 pauses; `rate` quota if given)
+  self.budget = rate_budget.new(opts.rate)
   local namespaces = {}
   for _, n in ipairs(operations.namespaces) do namespaces[n.ns] = {} end
   for _, op in ipairs(operations.list) do

@@ -32,7 +32,14 @@ local OPENAPI = {
     spec = "https://docs.mendix.com/openapi-spec/private-cloud-deploy-api.yaml" },
   ["private-cloud-build-api.openapi.yaml"] = { page = DOCS .. "private-cloud-build-api/",
     spec = "https://docs.mendix.com/openapi-spec/private-cloud-build-api.yaml" },
+  -- these two pages set their own url (front matter): /apidocs-mxsdk/apidocs/X/
+  ["pipelines-api.openapi.yaml"] = { page = "https://docs.mendix.com/apidocs-mxsdk/apidocs/pipelines-api/",
+    spec = "https://docs.mendix.com/openapi-spec/pipelines.yaml" },
+  ["webhooks-api.openapi.yaml"] = { page = "https://docs.mendix.com/apidocs-mxsdk/apidocs/webhooks-api/",
+    spec = "https://docs.mendix.com/openapi-spec/webhooks.yaml" },
 }
+-- Guide pages outside deployment/ (content/en/docs/apidocs-mxsdk/apidocs/apps/X.md), by their url.
+local PAGES = { ["app-repository-api"] = "https://docs.mendix.com/apidocs-mxsdk/apidocs/app-repository-api/" }
 
 --- Where the public docs describe an operation: {url =, spec =, operation =}. A guide page
 --- (content/en/docs/apidocs-mxsdk/apidocs/deployment/X.md in mendix/docs) is served at
@@ -41,7 +48,7 @@ local OPENAPI = {
 function M.docs(op)
   local page, anchor = op.source:match("^docs/([%w-]+)%.md#?(.*)$")
   if page then
-    return { url = DOCS .. page .. "/" .. (anchor ~= "" and ("#" .. anchor) or "") }
+    return { url = (PAGES[page] or (DOCS .. page .. "/")) .. (anchor ~= "" and ("#" .. anchor) or "") }
   end
   local file, id = op.source:match("^(%S+)%s+(%S+)$")
   local o = OPENAPI[file]

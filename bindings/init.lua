@@ -1,6 +1,7 @@
 -- mxdeploy: the Mendix Cloud deployment APIs as one Lua module (global `mx` in the host).
 --
---   mx.v1 / v2 / v4 / build / backups / pc / pcbuild   namespaces of the default client
+--   mx.v1 / v2 / v4 / build / backups / pc / pcbuild / pipelines / webhooks / repository
+--                              namespaces of the default client
 --   mx.connect{...}            a client of its own (mxdeploy.client)
 --   mx.request{...}            any HTTP request, with retries and structured errors
 --   mx.download(url, path)     fetch a signed URL without credentials
@@ -81,7 +82,8 @@ function M.set_default_client(c)
 end
 
 --- Points the default client at a sandbox started by mxdeploy.sandboxctl (its URL layout:
---- /deploy/api/1, /deploy/api/v2, /cloud/api/v4, /privatecloud/api/v4). Returns the client.
+--- /deploy/api/1, /deploy/api/v2, /cloud/api/v4, /privatecloud/api/v4, /pipelines/api/v1,
+--- /webhooks/api/v1, /repository/v1). Returns the client.
 function M.sandbox_client(sb, extra)
   local url = sb.url:gsub("/+$", "")
   local opts = {
@@ -91,11 +93,17 @@ function M.sandbox_client(sb, extra)
       v2 = url .. "/deploy/api/v2", backups = url .. "/deploy/api/v2",
       v4 = url .. "/cloud/api/v4",
       pc = url .. "/privatecloud/api/v4", pcbuild = url .. "/privatecloud/api/v4",
+      pipelines = url .. "/pipelines/api/v1", webhooks = url .. "/webhooks/api/v1",
+      repository = url .. "/repository/v1",
     },
     poll_interval = 0.05,
   }
   for k, v in pairs(extra or {}) do opts[k] = v end
-  return M.connect(opts)
+  local c = M.connect(opts)
+  -- the client keeps its sandbox alive: a sandbox handle nobody else holds would be collected
+  -- (and stopped) while the client still talks to it
+  c._sandbox = sb
+  return c
 end
 
 function M.use_sandbox(sb)

@@ -51,6 +51,7 @@ end
 -- Classifies a status body: "done", "failed" or "pending".
 local function classify(spec, body)
   local s = field(body, spec.status)
+  if spec.error_fails and type(field(body, "error")) == "table" then return "failed", s or "error" end
   if s ~= nil and spec.done[s] then return "done", s end
   if s ~= nil and spec.failed[s] then return "failed", s end
   if s ~= nil and spec.pending and not spec.pending[s] then return "unknown", s end

@@ -1,5 +1,5 @@
--- mxdeploy.operations: the one table of every Mendix deployment API operation (72, exactly the
--- rows of specs/operations.tsv). Client functions, argument checks, jobs, `mx.operations()`,
+-- mxdeploy.operations: the one table of every Mendix deployment API operation (83, exactly the
+-- rows of specs/operations.tsv and specs/operations-newer.tsv). Client functions, argument checks, jobs, `mx.operations()`,
 -- `mx.help()` and docs/REFERENCE.md are all generated from it.
 --
 -- Row fields:
@@ -13,7 +13,8 @@
 --             these are the only accepted keys
 --   completes "now" or "job"; job: how the job is polled (see mxdeploy.jobs)
 --   redirect  (downloads) without an output path, return the redirect's Location instead
---   pages     paginated lists: {items=field, style="v4"|"backups"|"pc"} and `each` iterator name
+--   pages     paginated lists: {items=field, style="v4"|"backups"|"pc"|"cursor"} and `each` iterator
+--             name; "cursor": `cursor` query parameter, the answer's cursors.next (absent on the last page)
 --   summary   one line from the docs; source: where the docs describe it; note: extra facts
 
 local M = {}
@@ -35,7 +36,20 @@ M.namespaces = {
     base = "https://privatecloud.mendixcloud.com/api/v4", auth = "token" },
   { ns = "pcbuild", api = "pc-build", title = "Private Cloud Build API", prefix = "",
     base = "https://privatecloud.mendixcloud.com/api/v4", auth = "token" },
+  { ns = "pipelines", api = "pipelines", title = "Mendix Pipelines API", prefix = "",
+    base = "https://pipeline-portal.home.mendix.com/api/v1", auth = "token",
+    scopes = "mx:pipelines:read (GET), mx:pipelines:write (start a run)" },
+  { ns = "webhooks", api = "webhooks", title = "Webhooks API", prefix = "",
+    base = "https://webhook-portal.home.mendix.com/api/v1", auth = "token",
+    scopes = "mx:webhook:read (GET), mx:webhook:write (everything)" },
+  { ns = "repository", api = "repository", title = "App Repository API", prefix = "",
+    base = "https://repository.api.mendix.com/v1", auth = "token",
+    scopes = "mx:modelrepository:repo:read" },
 }
+-- The token scopes of the older PAT APIs (specs/README.md).
+for _, n in ipairs(M.namespaces) do
+  if n.auth == "token" and not n.scopes then n.scopes = "mx:deployment:read (GET), mx:deployment:write (everything else)" end
+end
 M.namespace = {}
 for _, n in ipairs(M.namespaces) do M.namespace[n.ns] = n end
 
@@ -45,16 +59,19 @@ M.param_rules = {
   v1 = { Date = "date" },
   v4 = { appId = "uuid", environmentId = "uuid" },
   pc = { appId = "uuid", clusterId = "uuid", namespaceId = "uuid", jobId = "uuid",
-         environmentId = "pc_environment_id", cliVersionValue = "cli_version" },
+         environmentId = "max8", cliVersionValue = "cli_version" },
   pcbuild = { appId = "uuid", packageId = "uuid" },
+  pipelines = { appId = "uuid", runId = "uuid" },
+  webhooks = { ["app-id"] = "uuid" },
 }
 
 -- Client-side checks of the IDs a caller chooses inside a Private Cloud manifest (the spec's
--- formats: clusterId and namespaceId are UUIDs, an environment ID has at most 8 characters).
+-- formats: clusterId and namespaceId are UUIDs, an environment ID is a string of at most 8
+-- characters; nothing stricter than the spec, or a real resource could not be managed).
 -- Each entry: a path of field names inside the body, and the rule (mxdeploy.arguments).
 local CLUSTER_IDS = { { { "cluster", "clusterId" }, "uuid" } }
 local NAMESPACE_IDS = { { { "namespace", "namespaceId" }, "uuid" } }
-local ENVIRONMENT_IDS = { { { "environment", "id" }, "pc_environment_id" },
+local ENVIRONMENT_IDS = { { { "environment", "id" }, "max8" },
                           { { "environment", "provider", "clusterId" }, "uuid" },
                           { { "environment", "provider", "namespaceId" }, "uuid" } }
 M.body_rules = {
@@ -62,6 +79,26 @@ M.body_rules = {
   ["pc.create_namespace"] = NAMESPACE_IDS, ["pc.update_namespace"] = NAMESPACE_IDS,
   ["pc.create_environment"] = ENVIRONMENT_IDS, ["pc.update_environment"] = ENVIRONMENT_IDS,
   ["pc.update_namespace_environment"] = ENVIRONMENT_IDS,
+  ["webhooks.create_webhook"] = { { { "validationSecret" }, "webhook_secret" }, { { "name" }, "webhook_name" } },
+  ["webhooks.update_webhook"] = { { { "validationSecret" }, "webhook_secret" }, { { "name" }, "webhook_name" } },
+  ["pipelines.start_run"] = { { { "pipelineId" }, "uuid" } },
+}
+
+-- Fields of Private Cloud manifests that the spec declares as arrays (paths inside the body): an
+-- empty Lua table there is sent as `[]`, not `{}` (see also fields of type "array").
+local CLUSTER_ARRAYS = { { "cluster", "clusterManagers" } }
+local NAMESPACE_ARRAYS = { { "namespace", "plans" }, { "namespace", "membership" } }
+local ENVIRONMENT_ARRAYS = {
+  { "environment", "deployment", "constants" }, { "environment", "deployment", "scheduledEvents" },
+  { "environment", "deployment", "appLogLevels" }, { "environment", "network", "outgoingConnectionCertificate" },
+  { "environment", "runtime", "environmentVariables" }, { "environment", "runtime", "customRuntimeSettings" },
+  { "environment", "annotations" }, { "environment", "services" },
+}
+M.body_arrays = {
+  ["pc.create_cluster"] = CLUSTER_ARRAYS, ["pc.update_cluster"] = CLUSTER_ARRAYS,
+  ["pc.create_namespace"] = NAMESPACE_ARRAYS, ["pc.update_namespace"] = NAMESPACE_ARRAYS,
+  ["pc.create_environment"] = ENVIRONMENT_ARRAYS, ["pc.update_environment"] = ENVIRONMENT_ARRAYS,
+  ["pc.update_namespace_environment"] = ENVIRONMENT_ARRAYS,
 }
 
 M.UPLOAD_LIMIT = 1024 * 1024 * 1024 -- 1 GB: Mendix Cloud refuses bigger packages
@@ -78,10 +115,21 @@ local function backups_job(id)
   return { poll = nil, prefix = 2, id = id, status = "state", reason = "status_message",
     done = { completed = true }, failed = { failed = true }, pending = { queued = true, running = true } }
 end
+-- A Private Cloud job answer carrying an `error` object is failed whatever its status says (the
+-- spec's example-job-failed-without-code: "status": "created" plus "error").
 local PC_JOB = { poll = "get_job", prefix = 0, id = "id", status = "status", reason = "details",
-  done = { finished = true }, failed = { failed = true }, pending = { created = true, running = true } }
+  done = { finished = true }, failed = { failed = true }, pending = { created = true, running = true },
+  error_fails = true }
+
+-- Pipelines: the start answer is the run (id, pipelineName, triggeredBy); its status is polled.
+local PIPELINE_JOB = { poll = "get_run_status", prefix = 1, id = "id", status = "status",
+  done = { SUCCEEDED = true }, failed = { FAILED = true }, pending = { CREATED = true, RUNNING = true },
+  keep = { "id", "pipelineId", "pipelineName", "triggeredBy" } }
 
 local S, N, B, T, A = "string", "number", "boolean", "table", "array"
+
+-- v4 `sort`: the docs require a leading + or - to be sent as %2b / %2d (mxdeploy.client does).
+local SORT_DOC = "name, index, +name, -name, +index or -index (sent as %2bname, %2dname)"
 
 M.list = {
   -- Deploy API v1 ------------------------------------------------------------------------------
@@ -182,11 +230,11 @@ M.list = {
     fields = { { "technicalContact", T, doc = "{userId = email}" } },
     summary = "Change technical contact for an app.", source = "deploy-api-v4.openapi.yaml patch-apps-technicalContact" },
   { ns = "v4", name = "list_environments", method = "GET", path = "/apps/{appId}/environments", input = "query",
-    fields = { { "offset", N }, { "limit", N }, { "sort", S }, { "expand", S, doc = "only 'package'" } },
+    fields = { { "offset", N }, { "limit", N }, { "sort", S, doc = SORT_DOC }, { "expand", S, doc = "only 'package'" } },
     pages = { items = "environments", style = "v4" }, each = "each_environment",
     summary = "Get an array of environments of an app.", source = "deploy-api-v4.openapi.yaml get-app-environments" },
   { ns = "v4", name = "get_environment", method = "GET", path = "/apps/{appId}/environments/{environmentId}", input = "query",
-    fields = { { "expand", S, doc = "only 'package'" } },
+    fields = { { "sort", S, doc = SORT_DOC }, { "expand", S, doc = "only 'package'" } },
     summary = "Get an environment.", source = "deploy-api-v4.openapi.yaml get-environment-details" },
   { ns = "v4", name = "list_environment_permissions", method = "GET", path = "/apps/{appId}/environments/{environmentId}/permissions",
     input = "query", fields = { { "userId", S, doc = "user email address" }, { "offset", N }, { "limit", N } },
@@ -306,14 +354,14 @@ M.list = {
     completes = "job", job = PC_JOB,
     summary = "Delete an environment (deprecated: use delete_namespace_environment).",
     source = "private-cloud-deploy-api.openapi.yaml delete-environment" },
-  { ns = "pc", name = "get_namespace_environment", method = "GET", path = "/apps/{appId}/namespaces/{namespaceId}/environments/{environmentId}",
+  { ns = "pc", name = "get_namespace_environment", plain = { namespaceId = true }, method = "GET", path = "/apps/{appId}/namespaces/{namespaceId}/environments/{environmentId}",
     summary = "Get the manifest of an environment in a specified namespace.",
     source = "private-cloud-deploy-api.openapi.yaml get-environment-manifest-for-namespace" },
-  { ns = "pc", name = "update_namespace_environment", method = "PUT", path = "/apps/{appId}/namespaces/{namespaceId}/environments/{environmentId}",
+  { ns = "pc", name = "update_namespace_environment", plain = { namespaceId = true }, method = "PUT", path = "/apps/{appId}/namespaces/{namespaceId}/environments/{environmentId}",
     input = "body", completes = "job", job = PC_JOB, fields = { { "manifestVersion", S }, { "environment", T } },
     summary = "Update an environment in a specified namespace with an environment manifest.",
     source = "private-cloud-deploy-api.openapi.yaml update-environment-for-a-specified-namespace" },
-  { ns = "pc", name = "delete_namespace_environment", method = "DELETE", path = "/apps/{appId}/namespaces/{namespaceId}/environments/{environmentId}",
+  { ns = "pc", name = "delete_namespace_environment", plain = { namespaceId = true }, method = "DELETE", path = "/apps/{appId}/namespaces/{namespaceId}/environments/{environmentId}",
     completes = "job", job = PC_JOB,
     summary = "Delete an environment in a specified namespace.",
     source = "private-cloud-deploy-api.openapi.yaml delete-environment-for-a-specified-namespace" },
@@ -348,6 +396,57 @@ M.list = {
   { ns = "pcbuild", name = "delete_package", method = "DELETE", path = "/apps/{appId}/packages/{packageId}",
     completes = "job", job = PC_JOB,
     summary = "Delete a deployment package.", source = "private-cloud-build-api.openapi.yaml delete-package" },
+
+  -- Mendix Pipelines API -----------------------------------------------------------------------
+  { ns = "pipelines", name = "start_run", method = "POST", path = "/apps/{appId}/runs", input = "body",
+    fields = { { "pipelineId", S, required = true, doc = "UUID of a saved and activated pipeline design" } },
+    completes = "job", job = PIPELINE_JOB,
+    summary = "Start a new run of a saved and activated pipeline; a job polled until SUCCEEDED or FAILED.",
+    note = "job.run is the started run (id, pipelineId, pipelineName, triggeredBy.email); the result keeps them.",
+    source = "pipelines-api.openapi.yaml startRun" },
+  { ns = "pipelines", name = "get_run_status", method = "GET", path = "/apps/{appId}/runs/{runId}/status",
+    summary = "Get the status of a pipeline run (CREATED, RUNNING, SUCCEEDED, FAILED).",
+    source = "pipelines-api.openapi.yaml getRunStatus" },
+
+  -- Webhooks API -------------------------------------------------------------------------------
+  { ns = "webhooks", name = "list_webhooks", method = "GET", path = "/apps/{app-id}/webhooks", input = "query",
+    fields = { { "cursor", S, doc = "from cursors.next of the previous page" }, { "limit", N },
+               { "ascOrder", B, doc = "ascending by creation time" } },
+    pages = { items = "webhooks", style = "cursor" }, each = "each_webhook",
+    summary = "Get the webhooks of an app (cursor pagination).", source = "webhooks-api.openapi.yaml get-webhooks" },
+  { ns = "webhooks", name = "create_webhook", method = "POST", path = "/apps/{app-id}/webhooks", input = "body",
+    fields = { { "name", S, required = true, doc = "letters, digits, _ and space" }, { "url", S, required = true },
+               { "eventTypes", A, required = true, doc = "e.g. {'package.uploaded', 'teamserver.push'}" },
+               { "isActive", B, required = true }, { "validationSecret", S, required = true, doc = "^(whsec_)?[a-zA-Z0-9+/=]{32,100}$" },
+               { "headers", A, doc = "array of {key =, value =}" } },
+    summary = "Create a webhook; the answer carries its id and validationSecret.",
+    source = "webhooks-api.openapi.yaml create-webhook" },
+  { ns = "webhooks", name = "get_webhook", method = "GET", path = "/apps/{app-id}/webhooks/{webhook-id}",
+    summary = "Get all details of a webhook.", source = "webhooks-api.openapi.yaml get-webhook-details" },
+  { ns = "webhooks", name = "update_webhook", method = "PUT", path = "/apps/{app-id}/webhooks/{webhook-id}", input = "body",
+    fields = { { "name", S, required = true }, { "url", S, required = true }, { "eventTypes", A, required = true },
+               { "isActive", B, required = true }, { "validationSecret", S, required = true }, { "headers", A } },
+    summary = "Update a webhook (answers 202 with the webhook).", source = "webhooks-api.openapi.yaml update-webhook" },
+  { ns = "webhooks", name = "delete_webhook", method = "DELETE", path = "/apps/{app-id}/webhooks/{webhook-id}",
+    summary = "Delete a webhook.", source = "webhooks-api.openapi.yaml delete-webhook" },
+
+  -- App Repository API -------------------------------------------------------------------------
+  { ns = "repository", name = "get_info", method = "GET", path = "/repositories/{appId}/info",
+    summary = "Get the repository information of an app (type svn or git, url).",
+    source = "docs/app-repository-api.md#retrieve-repository-info" },
+  { ns = "repository", name = "list_branches", method = "GET", path = "/repositories/{appId}/branches", input = "query",
+    fields = { { "limit", N, doc = "default 20, at most 100" }, { "cursor", S } },
+    pages = { items = "items", style = "cursor" }, each = "each_branch",
+    summary = "Get the branches of a repository (cursor pagination).",
+    source = "docs/app-repository-api.md#retrieve-branches" },
+  { ns = "repository", name = "get_branch", method = "GET", path = "/repositories/{appId}/branches/{branchName}",
+    summary = "Get a branch and its latest commit (the name is URL-encoded: branches/x goes out as branches%2Fx).",
+    source = "docs/app-repository-api.md#retrieve-branch" },
+  { ns = "repository", name = "list_commits", method = "GET", path = "/repositories/{appId}/branches/{branchName}/commits",
+    input = "query", fields = { { "limit", N, doc = "default 20, at most 100" }, { "cursor", S } },
+    pages = { items = "items", style = "cursor" }, each = "each_commit",
+    summary = "Get the commits of a branch, newest first (cursor pagination).",
+    source = "docs/app-repository-api.md#retrieve-commits" },
 }
 
 -- Derived fields.
@@ -355,7 +454,7 @@ M.by_name = {}
 for _, op in ipairs(M.list) do
   op.completes = op.completes or "now"
   op.params = {}
-  for p in op.path:gmatch("{(%w+)}") do op.params[#op.params + 1] = p end
+  for p in op.path:gmatch("{([%w%-]+)}") do op.params[#op.params + 1] = p end
   local nsinfo = M.namespace[op.ns]
   op.api = nsinfo.api
   op.auth = nsinfo.auth
@@ -364,10 +463,19 @@ for _, op in ipairs(M.list) do
   op.idempotent = op.method == "GET" or op.method == "PUT" or op.method == "DELETE" or op.method == "HEAD"
   op.rules = {}
   for _, p in ipairs(op.params) do
-    op.rules[p] = (M.param_rules[op.ns] or {})[p]
+    -- `plain`: the spec has a plain string there (e.g. namespaceId under /apps/{appId}/namespaces)
+    op.rules[p] = not (op.plain and op.plain[p]) and (M.param_rules[op.ns] or {})[p] or nil
   end
   for _, f in ipairs(op.fields or {}) do f.name, f.type = f[1], f[2] end
   op.body_rules = M.body_rules[op.full_name]
+  -- paths inside the body that the docs declare as arrays (encoded `[]` when empty)
+  op.array_paths = {}
+  if op.input == "body" then
+    for _, f in ipairs(op.fields or {}) do
+      if f.type == "array" then op.array_paths[#op.array_paths + 1] = { f.name } end
+    end
+  end
+  for _, path in ipairs(M.body_arrays[op.full_name] or {}) do op.array_paths[#op.array_paths + 1] = path end
   M.by_name[op.full_name] = op
 end
 -- Backups jobs poll the get_ operation named after the resource.

@@ -1,10 +1,12 @@
 -- mxdeploy.request: one HTTP request with the retry policy, JSON bodies and structured errors,
 -- over core.http (which performs exactly one exchange). This is `mx.request`.
 --
---   mx.request{method=, url=, headers=, query=, query_order=, json=, body=, file=, form=, output=,
+--   mx.request{method=, url=, headers=, query=, query_order=, query_raw=, json=, body=, file=, form=, output=,
 --              timeout=, connect_timeout=, raw=, retry=, auth=, auth_scheme=, on_progress=, insecure=, ca_file=}
+--   budget: a mxdeploy.rate_budget shared with other requests (a client's): waited on before each
+--   exchange, paused by a 429 for every request to that host.
 --   query_order: query keys to put first, in this order (an operation's documented order);
---   the other keys follow, sorted.
+--   the other keys follow, sorted. query_raw: set of keys whose values are already percent-encoded.
 --   -> {status=, headers=, body=, json=, url=, retries=, time=}
 --
 -- A status >= 400 raises an `http` error (mxdeploy.errors) unless `raw = true`.
@@ -30,8 +32,9 @@ local function query_value(v)
 end
 
 --- Appends `query` (a table; array values repeat the key). Keys listed in `order` come first,
---- in that order; the others follow sorted, so the URL is stable.
-function M.with_query(url, query, order)
+--- in that order; the others follow sorted, so the URL is stable. Values of keys in `raw` are
+--- already percent-encoded and go out as given.
+function M.with_query(url, query, order, raw)
   if query == nil or next(query) == nil then return url end
   local keys, rest, placed = {}, {}, {}
   for _, k in ipairs(order or {}) do
@@ -53,7 +56,7 @@ function M.with_query(url, query, order)
         parts[#parts + 1] = M.escape(k) .. "=" .. M.escape(query_value(item))
       end
     elseif v ~= nil and v ~= json.null then
-      parts[#parts + 1] = M.escape(k) .. "=" .. M.escape(query_value(v))
+      parts[#parts + 1] = M.escape(k) .. "=" .. (raw and raw[k] and query_value(v) or M.escape(query_value(v)))
     end
   end
   if #parts == 0 then return url end
@@ -74,10 +77,10 @@ local function decode_into(resp)
 end
 
 local ALLOWED = {
-  method = true, url = true, headers = true, query = true, query_order = true, json = true, body = true, file = true,
+  method = true, url = true, headers = true, query = true, query_order = true, query_raw = true, json = true, body = true, file = true,
   form = true, output = true, timeout = true, connect_timeout = true, low_speed_time = true,
   raw = true, retry = true, auth = true, auth_scheme = true, on_progress = true, insecure = true, ca_file = true,
-  max_redirects = true, trace = true, policy = true,
+  max_redirects = true, trace = true, policy = true, budget = true,
 }
 
 local function check(req)
@@ -112,7 +115,7 @@ end
 function M.request(req)
   check(req)
   local method = (req.method or "GET"):upper()
-  local url = M.with_query(req.url, req.query, req.query_order)
+  local url = M.with_query(req.url, req.query, req.query_order, req.query_raw)
   local headers = {}
   for k, v in pairs(req.headers or {}) do headers[k] = v end
   local body = req.body
@@ -132,11 +135,19 @@ function M.request(req)
   }
   local where = { method = method, url = url }
   local retries = 0
+  local budget = req.budget
   while true do
+    if budget then budget:acquire(url) end
     local resp, err = core.http(exchange)
     local delay
     if resp then
+      if budget and resp.status == 429 then
+        -- the host's limit holds for every task of the client: pause them all
+        budget:pause(url, math.min(retry_policy.server_wait(resp) or retry_policy.backoff(policy, retries + 1),
+          policy.max_retry_after or 120))
+      end
       delay = retry_policy.decide(policy, method, resp, nil, retries)
+      if delay and budget and resp.status == 429 then delay = 0 end -- budget:acquire waits
       if not delay then
         resp.retries = retries
         decode_into(resp)

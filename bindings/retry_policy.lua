@@ -13,8 +13,9 @@
 --    with 500);
 --  * a cancelled request, or one whose TLS certificate check failed, is never retried;
 --  * the delay is exponential (base_delay * 2^(n-1), capped at max_delay) with jitter, or the
---    server's Retry-After (seconds or an HTTP date) when it sent one; a Retry-After longer than
---    max_retry_after is not waited for: the error is raised with `retry_after` set.
+--    server's Retry-After (seconds or an HTTP date) or X-RateLimit-Reset (epoch seconds) when it
+--    sent one; a wait longer than max_retry_after is not waited for: the error is raised with
+--    `retry_after` set.
 
 local M = {}
 
@@ -84,6 +85,21 @@ function M.retry_after_seconds(value, now)
   return math.max(0, at - (now or os.time()))
 end
 
+--- Seconds to wait from an X-RateLimit-Reset header (the Webhooks API: epoch seconds of the
+--- window's end; a small number is taken as seconds from now), or nil.
+function M.rate_limit_reset_seconds(value, now)
+  local n = value ~= nil and tonumber(tostring(value):match("^%s*(.-)%s*$")) or nil
+  if not n or n ~= n then return nil end
+  if n > 1e9 then return math.max(0, n - (now or os.time())) end
+  return math.max(0, n)
+end
+
+--- How long a 429/503 answer asks to wait: Retry-After, else X-RateLimit-Reset; nil when neither.
+function M.server_wait(resp)
+  local h = resp.headers or {}
+  return M.retry_after_seconds(h["retry-after"]) or M.rate_limit_reset_seconds(h["x-ratelimit-reset"])
+end
+
 --- Exponential delay with jitter before retry number `n` (1-based).
 function M.backoff(policy, n)
   local d = math.min(policy.max_delay, policy.base_delay * 2 ^ (n - 1))
@@ -106,7 +122,7 @@ function M.decide(policy, method, resp, err, retries)
   end
   if not policy.statuses[resp.status] then return nil, "status not retryable" end
   if not idempotent then return nil, "non-idempotent request reached the server" end
-  local ra = M.retry_after_seconds(resp.headers and resp.headers["retry-after"])
+  local ra = M.server_wait(resp)
   if ra then
     if ra > policy.max_retry_after then return nil, "Retry-After too long" end
     return ra

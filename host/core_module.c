@@ -4,15 +4,19 @@
 
 #include "credentials.h"
 #include "embedded.h"
+#include "hmac.h"
 #include "http.h"
 #include "json.h"
 #include "scheduler.h"
+#include "webhook_server.h"
 
 int luaopen_mxdeploy_core(lua_State *L) {
     lua_newtable(L);
     mx_sched_open(L);
     mx_http_open(L);
     mx_creds_open(L);
+    mx_crypto_open(L);
+    mx_webhook_open(L);
     /* curl_version_info, not curl_version(): the latter initialises LDAP and SASL (~5 ms) */
     lua_pushstring(L, curl_version_info(CURLVERSION_NOW)->version);
     lua_setfield(L, -2, "curl_version");

@@ -256,18 +256,26 @@ static void free_headers(struct curl_slist *list) {
     curl_slist_free_all(list);
 }
 
-/* Builds the header list for this hop; credential headers only while on the original origin. */
+/* Builds the header list for this hop; credential headers only while on the original origin.
+ * A hop without a body carries no Content-Type to another origin, and never libcurl's default
+ * (application/x-www-form-urlencoded for an empty POST). */
 static void build_headers(struct http_op *h, int same_origin) {
     free_headers(h->headers);
     h->headers = NULL;
+    int bodyless = !h->body && !h->mime, has_type = 0;
     char *p = h->user_headers.p;
     while (p && *p) {
         char *nl = strchr(p, '\n');
         *nl = '\0';
-        if (same_origin || !credential_header(p)) h->headers = curl_slist_append(h->headers, p);
+        int is_type = strncasecmp(p, "content-type:", 13) == 0;
+        if ((same_origin || !credential_header(p)) && !(is_type && bodyless && !same_origin)) {
+            h->headers = curl_slist_append(h->headers, p);
+            has_type |= is_type;
+        }
         *nl = '\n';
         p = nl + 1;
     }
+    if (bodyless && !has_type) h->headers = curl_slist_append(h->headers, "Content-Type:");
     for (int i = 0; i < 2; i++)
         if (h->auth_lines[i] && same_origin)
             h->headers = curl_slist_append(h->headers, h->auth_lines[i]);

@@ -29,7 +29,7 @@ static void open_sandbox_libs(lua_State *L) {
 struct mx_sandbox {
     struct mx_sbserver *srv;
     char *username, *apikey, *token, *readonly_token;
-    char bases[4][128];
+    char bases[7][128];
 };
 
 static char *field_dup(lua_State *L, int idx, const char *name) {
@@ -61,6 +61,9 @@ static struct mx_sandbox *wrap(struct mx_sbserver *srv) {
     snprintf(sb->bases[1], sizeof sb->bases[1], "%s/deploy/api/v2", u);
     snprintf(sb->bases[2], sizeof sb->bases[2], "%s/cloud/api/v4", u);
     snprintf(sb->bases[3], sizeof sb->bases[3], "%s/privatecloud/api/v4", u);
+    snprintf(sb->bases[4], sizeof sb->bases[4], "%s/pipelines/api/v1", u);
+    snprintf(sb->bases[5], sizeof sb->bases[5], "%s/webhooks/api/v1", u);
+    snprintf(sb->bases[6], sizeof sb->bases[6], "%s/repository/v1", u);
     return sb;
 }
 
@@ -112,6 +115,9 @@ const char *mx_sandbox_base(const struct mx_sandbox *sb, const char *api) {
     if (!strcmp(api, "deploy-v2") || !strcmp(api, "backups-v2")) return sb->bases[1];
     if (!strcmp(api, "deploy-v4")) return sb->bases[2];
     if (!strcmp(api, "pc-deploy") || !strcmp(api, "pc-build")) return sb->bases[3];
+    if (!strcmp(api, "pipelines")) return sb->bases[4];
+    if (!strcmp(api, "webhooks")) return sb->bases[5];
+    if (!strcmp(api, "repository")) return sb->bases[6];
     return NULL;
 }
 
@@ -238,8 +244,8 @@ static int ctl_start(lua_State *L) {
     lua_pushstring(L, sb->readonly_token);
     lua_setfield(L, -2, "readonly_token");
     lua_newtable(L);
-    static const char *apis[] = {"deploy-v1", "build-v1",  "deploy-v2", "backups-v2",
-                                 "deploy-v4", "pc-deploy", "pc-build"};
+    static const char *apis[] = {"deploy-v1", "build-v1", "deploy-v2", "backups-v2", "deploy-v4",
+                                 "pc-deploy", "pc-build", "pipelines", "webhooks",   "repository"};
     for (size_t i = 0; i < sizeof apis / sizeof *apis; i++) {
         lua_pushstring(L, mx_sandbox_base(sb, apis[i]));
         lua_setfield(L, -2, apis[i]);
@@ -354,6 +360,9 @@ int mx_sandbox_command(int argc, char **argv) {
     printf("  Deploy API v2, Backups API v2 %s\n", sb->bases[1]);
     printf("  Deploy API v4                 %s\n", sb->bases[2]);
     printf("  Private Cloud Deploy / Build  %s\n", sb->bases[3]);
+    printf("  Mendix Pipelines API          %s\n", sb->bases[4]);
+    printf("  Webhooks API                  %s\n", sb->bases[5]);
+    printf("  App Repository API            %s\n", sb->bases[6]);
     printf("  files (log downloads, CLI)    %s/files/\n\n", mx_sandbox_files_url(sb));
     printf("  Mendix-Username: %s\n", sb->username);
     printf("  Mendix-ApiKey:   %s\n", sb->apikey);

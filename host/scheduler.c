@@ -278,19 +278,26 @@ static void poll_once(mx_sched *s, long max_ms) {
     curl_multi_timeout(s->multi, &curl_ms);
     if (curl_ms >= 0 && (timeout < 0 || curl_ms < timeout)) timeout = curl_ms;
     if (timeout < 0 || timeout > 1000) timeout = 1000;
-    struct curl_waitfd wfd = {0};
+    struct curl_waitfd wfd[1 + MX_SCHED_MAX_WATCH];
+    struct watch fired[1 + MX_SCHED_MAX_WATCH];
+    struct watch *from[1 + MX_SCHED_MAX_WATCH];
     unsigned nfds = 0;
-    if (s->watch.cb) {
-        wfd.fd = s->watch.fd;
-        wfd.events = CURL_WAIT_POLLIN;
-        nfds = 1;
-    }
+    if (s->watch.cb) from[nfds++] = &s->watch;
+    for (int i = 0; i < s->nextra; i++)
+        from[nfds++] = &s->extra[i];
+    for (unsigned i = 0; i < nfds; i++)
+        wfd[i] = (struct curl_waitfd){.fd = from[i]->fd, .events = CURL_WAIT_POLLIN, .revents = 0};
     if (!interrupted || s->interrupt_handled || s->interrupt_off)
-        curl_multi_poll(s->multi, nfds ? &wfd : NULL, nfds, (int)timeout, NULL);
+        curl_multi_poll(s->multi, nfds ? wfd : NULL, nfds, (int)timeout, NULL);
     collect_transfers(s);
     fire_timers(s);
     handle_interrupt(s);
-    if (nfds && (wfd.revents & CURL_WAIT_POLLIN)) s->watch.cb(s->watch.ud);
+    /* callbacks may add or remove watches: copy the ready ones first */
+    unsigned nfired = 0;
+    for (unsigned i = 0; i < nfds; i++)
+        if (wfd[i].revents & CURL_WAIT_POLLIN) fired[nfired++] = *from[i];
+    for (unsigned i = 0; i < nfired; i++)
+        fired[i].cb(fired[i].ud);
 }
 
 /*
@@ -298,7 +305,7 @@ static void poll_once(mx_sched *s, long max_ms) {
  * tasks fail with a "deadlock" error instead of hanging. Returns 1 when nothing is left to run.
  */
 static int cancel_deadlocked(mx_sched *s) {
-    if (s->ready_head || s->nheap > 0 || s->watch.cb) return 0;
+    if (s->ready_head || s->nheap > 0 || s->watch.cb || s->nextra > 0) return 0;
     collect_transfers(s); /* finished transfers may be waiting to be read */
     if (s->ready_head || s->transfers > 0) return 0;
     int waiting = 0;
@@ -522,6 +529,20 @@ void mx_sched_watch_fd(mx_sched *s, int fd, void (*cb)(void *), void *ud) {
     s->watch.fd = fd;
     s->watch.cb = cb;
     s->watch.ud = ud;
+}
+
+int mx_sched_add_watch(mx_sched *s, int fd, void (*cb)(void *), void *ud) {
+    if (s->nextra >= MX_SCHED_MAX_WATCH) return -1;
+    s->extra[s->nextra++] = (struct watch){.fd = fd, .cb = cb, .ud = ud};
+    return 0;
+}
+
+void mx_sched_remove_watch(mx_sched *s, int fd) {
+    for (int i = 0; i < s->nextra; i++)
+        if (s->extra[i].fd == fd) {
+            s->extra[i] = s->extra[--s->nextra];
+            return;
+        }
 }
 
 int mx_sched_report_unobserved(lua_State *L) {

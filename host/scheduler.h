@@ -102,6 +102,11 @@ int mx_sched_callback(mx_sched *s, int nargs);
 
 /* Extra file descriptor the loop watches (the REPL's stdin). cb runs on the main Lua state. */
 void mx_sched_watch_fd(mx_sched *s, int fd, void (*cb)(void *ud), void *ud);
+/* More watched descriptors (a webhook receiver's wakeup pipe): at most MX_SCHED_MAX_WATCH;
+ * returns -1 when full. While any is watched, waiting tasks are not a deadlock. */
+#define MX_SCHED_MAX_WATCH 8
+int mx_sched_add_watch(mx_sched *s, int fd, void (*cb)(void *ud), void *ud);
+void mx_sched_remove_watch(mx_sched *s, int fd);
 
 /* SIGINT: cancel every task with an "interrupted" error (async-signal-safe part is separate). */
 void mx_sched_interrupt(void);

@@ -52,6 +52,8 @@ struct mx_sched {
     int nlive, next_id;
     mx_task *current;
     struct watch watch;
+    struct watch extra[MX_SCHED_MAX_WATCH]; /* mx_sched_add_watch (webhook receivers) */
+    int nextra;
     int interrupt_handled;
     mx_task *interrupt_target;
     int interrupt_off;

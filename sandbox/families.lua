@@ -5,7 +5,9 @@
 -- A module exports routes(r) (r.with(NEEDS) gives its `add`, see router.lua), and optionally
 -- prepare(world, seed) (fill in the seed's defaults) and settle(ctx) (apply what finished by
 -- itself; called before every request, so it must cost nothing while nothing is due).
--- Adding an API: write sandbox/<module>.lua and add its line here.
+-- Adding an API: write sandbox/<module>.lua and add its line here. Token families may name their
+-- PAT scopes (read = for GET, write = for the rest; default mx:deployment:read/write) and
+-- errors = "mx" when their errors are {"errorCode", "errorMessage"} (else {"error": {...}}).
 return {
   { api = "deploy-v1", prefix = "/deploy/api/1", auth = "apikey", module = "deploy_v1" },
   { api = "build-v1", prefix = "/deploy/api/1", auth = "apikey", module = "build" },
@@ -15,4 +17,10 @@ return {
   { api = "pc-jobs", prefix = "/privatecloud/api/v4", auth = "token", module = "pc_jobs" },
   { api = "pc-deploy", prefix = "/privatecloud/api/v4", auth = "token", module = "pc_deploy" },
   { api = "pc-build", prefix = "/privatecloud/api/v4", auth = "token", module = "pc_build" },
+  { api = "pipelines", prefix = "/pipelines/api/v1", auth = "token", module = "pipelines",
+    scopes = { read = "mx:pipelines:read", write = "mx:pipelines:write" } },
+  { api = "webhooks", prefix = "/webhooks/api/v1", auth = "token", module = "webhooks",
+    scopes = { read = "mx:webhook:read", write = "mx:webhook:write" } },
+  { api = "repository", prefix = "/repository/v1", auth = "token", module = "app_repository",
+    scopes = { read = "mx:modelrepository:repo:read" }, errors = "mx" },
 }

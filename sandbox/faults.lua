@@ -10,7 +10,7 @@ local M = {}
 
 local FIELDS = { route = "string", listener = "string", latency = "number", error_rate = "number",
   status = "number", rate_limit = "table", redirect = "string", error = "string", drop = "boolean",
-  truncate = "boolean", body = "string", job_fail = true, times = "number" }
+  truncate = "boolean", body = "string", job_fail = true, times = "number", webhook = "string" }
 
 local function glob_to_pattern(g)
   return "^" .. g:gsub("[%-%.%+%[%]%(%)%$%^%%%?]", "%%%0"):gsub("%*", ".*") .. "$"
@@ -91,12 +91,24 @@ function M.before(app, faults, req, mount, applied, err)
   for _, f in ipairs(faults) do
     f.seen = f.seen + 1
     if f.latency then delay = delay + f.latency end
-    if not resp and f.rate_limit and f.rate_left > 0 then
+    local window = f.rate_limit and f.rate_limit.window
+    if window and not f.window_end then
+      -- the window ends on a whole epoch second, as X-RateLimit-Reset can only say that
+      f.window_end = math.ceil(U.now() + window)
+    end
+    if not resp and window and U.now() < f.window_end then
+      f.fired = f.fired + 1
+      resp = err(429, "TOO_MANY_REQUESTS", "Rate limit exceeded")
+      resp.headers["X-RateLimit-Limit"] = tostring(f.rate_limit.limit or 60)
+      resp.headers["X-RateLimit-Remaining"] = "0"
+      resp.headers["X-RateLimit-Reset"] = tostring(f.window_end)
+      applied[#applied + 1] = "rate_limit"
+    elseif not resp and f.rate_limit and not window and f.rate_left > 0 then
       f.rate_left = f.rate_left - 1
       f.fired = f.fired + 1
       local rl = f.rate_limit
       resp = err(rl.status or 429, "TOO_MANY_REQUESTS", "Rate limit exceeded")
-      resp.headers["Retry-After"] = tostring(rl.retry_after or 1)
+      if rl.retry_after ~= false then resp.headers["Retry-After"] = tostring(rl.retry_after or 1) end
       applied[#applied + 1] = "rate_limit"
     elseif not resp and f.error_rate then
       local n = f.seen
@@ -119,6 +131,10 @@ function M.before(app, faults, req, mount, applied, err)
       applied[#applied + 1] = "error"
     end
     if f.job_fail then job_fail = f.job_fail end
+    if f.webhook then -- spoils the webhook deliveries this request causes (sandbox/webhooks.lua)
+      req.webhook_fault = f.webhook
+      f.fired = f.fired + 1
+    end
   end
   return resp, delay, job_fail
 end
@@ -143,7 +159,7 @@ end
 -- A rule that only adds latency counts as fired on every request it matched.
 function M.count_latency(faults)
   for _, f in ipairs(faults) do
-    if f.latency and not (f.rate_limit or f.error_rate or f.error or f.redirect or f.body or f.drop or f.truncate or f.job_fail) then
+    if f.latency and not (f.rate_limit or f.error_rate or f.error or f.redirect or f.body or f.drop or f.truncate or f.job_fail or f.webhook) then
       f.fired = f.fired + 1
     end
   end

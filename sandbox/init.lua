@@ -47,6 +47,11 @@
 --                                (default 503) before reaching the simulation (the n-th matching
 --                                request fails when floor(n*rate) grows: 0.5 fails every 2nd)
 --   rate_limit = {count=n, status=429, retry_after=s}  the next n matching requests get 429
+--                                (retry_after = false: no Retry-After header)
+--   rate_limit = {window=s, limit=n}  every matching request within s real seconds of the first
+--                                one gets 429 with the Webhooks API's X-RateLimit-Limit (n, default
+--                                60), X-RateLimit-Remaining (0) and X-RateLimit-Reset (epoch seconds
+--                                at the window's end), no Retry-After
 --   redirect = "files" | URL [, status=n]  answer with a redirect (default 302) to the files
 --                                listener (another origin) or to URL
 --   error = "CODE" [, status=n]  answer with a documented error code (API-key APIs: errorCode
@@ -55,6 +60,8 @@
 --   truncate = true              the request takes effect; Content-Length exceeds what is sent
 --   body = "text"                the request takes effect; the body is replaced (e.g. not JSON)
 --   job_fail = true | "CODE"     jobs created by matching requests end failed (v1 start: CODE)
+--   webhook = "tamper" | "stale" | "unsigned"   the webhook deliveries a matching upload causes
+--                                carry a changed body, a timestamp an hour old, or no signature
 --   times = n                    the rule applies to the next n matching requests only
 local U = require("mxdeploy.sandbox.util")
 local json = U.json
@@ -98,7 +105,7 @@ local function mount(families)
     end
     local m = by_prefix[f.prefix]
     if not m then
-      m = { prefix = f.prefix, auth = f.auth, api = f.api, router = router.new() }
+      m = { prefix = f.prefix, auth = f.auth, api = f.api, router = router.new(), scopes = f.scopes, errors = f.errors }
       by_prefix[f.prefix] = m
       mounts[#mounts + 1] = m
     elseif m.auth ~= f.auth then
@@ -252,7 +259,7 @@ function App:mount_of(path)
 end
 
 local function error_for(mount, status, code, message)
-  if mount and mount.auth == "token" then return U.v4_error(status, message or code) end
+  if mount and mount.auth == "token" and mount.errors ~= "mx" then return U.v4_error(status, message or code) end
   return U.mx_error(status, code, message)
 end
 
@@ -268,10 +275,11 @@ function App:authenticate(ctx, mount)
   end
   local tok = (h["authorization"] or ""):match("^MxToken%s+(%S+)%s*$")
   local t = tok and self.tokens[tok]
-  if not t then return U.v4_error(401, "No valid personal access token (Authorization: MxToken <PAT>)") end
-  local need = ctx.req.method == "GET" and "mx:deployment:read" or "mx:deployment:write"
-  if not t.scopes[need] then
-    return U.v4_error(403, "The personal access token lacks the scope " .. need)
+  if not t then return error_for(mount, 401, "RS401", "No valid personal access token (Authorization: MxToken <PAT>)") end
+  local scopes = mount.scopes or { read = "mx:deployment:read", write = "mx:deployment:write" }
+  local need = ctx.req.method == "GET" and scopes.read or scopes.write
+  if not need or not t.scopes[need] then
+    return error_for(mount, 403, "RS403", "The personal access token lacks the scope " .. tostring(need or scopes.read))
   end
   ctx.user = self.users[t.user] or { username = t.user, name = t.user, can_deploy = true }
   return nil
@@ -346,6 +354,8 @@ function App:handle(req)
     faults.after(matching, resp, applied, job_fail ~= nil)
   end
   faults.count_latency(matching)
+  -- webhook deliveries the request caused: the C server posts them, outside the lock
+  if ctx.deliveries and resp.status < 400 then resp.deliveries = ctx.deliveries end
   if delay > 0 then resp.delay = delay end
   resp.headers = resp.headers or {}
   -- like the Mendix gateways: every answer names its request, for error reports and support

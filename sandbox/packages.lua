@@ -67,7 +67,11 @@ function M.record_upload(ctx, app, kind)
       ctx.app.kept_files[#ctx.app.kept_files + 1] = kept
     end
   end
-  return M.add(ctx, app, p)
+  M.add(ctx, app, p)
+  -- package.uploaded deliveries go out when the upload is done (Uploading -> Succeeded)
+  local ready_in = (ctx.d.upload_queued + ctx.d.upload_running) * (ctx.app.time_scale or 1)
+  require("mxdeploy.sandbox.webhooks").package_uploaded(ctx, app, p, ready_in)
+  return p
 end
 
 -- The package's bytes: the uploaded file when there was one, else a small placeholder.

@@ -12,8 +12,10 @@ return {
   },
   tokens = {
     -- Personal access tokens (Deploy v4, Private Cloud Deploy/Build).
-    { token = "sandbox-pat-rw", user = "sandbox@example.com", scopes = { "mx:deployment:read", "mx:deployment:write" } },
-    { token = "sandbox-pat-ro", user = "sandbox@example.com", scopes = { "mx:deployment:read" } },
+    { token = "sandbox-pat-rw", user = "sandbox@example.com", scopes = { "mx:deployment:read", "mx:deployment:write",
+      "mx:pipelines:read", "mx:pipelines:write", "mx:webhook:read", "mx:webhook:write", "mx:modelrepository:repo:read" } },
+    { token = "sandbox-pat-ro", user = "sandbox@example.com", scopes = { "mx:deployment:read", "mx:pipelines:read",
+      "mx:webhook:read", "mx:modelrepository:repo:read" } },
   },
   credentials = { -- what `mxdeploy sandbox` prints and `--sandbox` runs use
     username = "sandbox@example.com", apikey = "sandbox-apikey-0000",

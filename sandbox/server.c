@@ -20,6 +20,8 @@
 #include <lualib.h>
 #include <microhttpd.h>
 
+#include "webhook_delivery.h"
+
 #define MEM_BODY_MAX (1024 * 1024) /* larger bodies (and every multipart body) go to a file */
 #define STACK_SIZE (512 * 1024)
 #define CONN_LIMIT 4096
@@ -42,7 +44,8 @@ struct mx_sbserver {
     int app_ref;
     struct listener api, files;
     char url[64], files_url[64];
-    char *tls_cert, *tls_key; /* PEM contents; MHD keeps pointers to them while it runs */
+    char *tls_cert, *tls_key;           /* PEM contents; MHD keeps pointers to them while it runs */
+    struct mx_sbdeliveries *deliveries; /* webhook deliveries being sent */
 };
 
 /* Per-request state, created by the URI log callback. */
@@ -119,6 +122,7 @@ static int luaopen_native(lua_State *L) {
     lua_newtable(L);
     lua_pushcfunction(L, native_now);
     lua_setfield(L, -2, "now");
+    mx_sbdeliveries_open_crypto(L);
     return 1;
 }
 
@@ -331,6 +335,7 @@ static void run_app(struct listener *li, struct MHD_Connection *c, const char *m
             lua_pop(L, 1);
         }
     }
+    mx_sbdeliveries_take(s->deliveries, L, t);
     lua_settop(L, top);
     pthread_mutex_unlock(&s->mu);
 }
@@ -544,6 +549,7 @@ struct mx_sbserver *mx_sbserver_start(const struct mx_sbserver_opts *o, char *er
     pthread_mutex_init(&s->mu, NULL);
     pthread_mutex_init(&s->stop_mu, NULL);
     pthread_cond_init(&s->stop_cv, NULL);
+    s->deliveries = mx_sbdeliveries_new();
     s->app_ref = LUA_NOREF;
     lua_State *L = luaL_newstate();
     if (!L) {
@@ -660,6 +666,8 @@ void mx_sbserver_stop(struct mx_sbserver *s) {
     if (s->api.d) MHD_stop_daemon(s->api.d);
     if (s->files.d) MHD_stop_daemon(s->files.d);
     s->api.d = s->files.d = NULL;
+    mx_sbdeliveries_stop(s->deliveries);
+    s->deliveries = NULL;
     pthread_mutex_lock(&s->mu);
     if (s->L) {
         if (s->app_ref != LUA_NOREF) {

@@ -3,7 +3,12 @@
 -- environment and wait until it has started.
 --
 --   mxdeploy scripts/deploy.lua [--dry-run] APP MODE PACKAGE.mda
+--   mxdeploy scripts/deploy.lua [--dry-run] --branch NAME [--version X.Y.Z] APP MODE
 --   mxdeploy --sandbox scripts/deploy.lua                 (calc / Test / a generated demo package)
+--
+-- --branch builds the newest commit of the branch (App Repository API, then the Build API; the
+-- version defaults to 1.0.0) instead of uploading a file; it also needs MENDIX_TOKEN (scope
+-- mx:modelrepository:repo:read).
 --
 -- --dry-run checks what it can without changing anything (the app, the environment, the package
 -- file) and prints the plan; it sends only GET requests.
@@ -19,12 +24,19 @@ local log = mx.logger() -- "[  12.3s] step      message" lines on stdout
 local human = mx.format_size -- the formatter of mx.progress too: one size, written one way
 
 local sandbox = package.loaded["mxdeploy.active_sandbox"]
-local positional, dry_run = {}, false
-for _, a in ipairs(arg) do
-  if a == "--dry-run" then dry_run = true else positional[#positional + 1] = a end
+local positional, dry_run, branch, version = {}, false, nil, nil
+local i = 1
+while i <= #arg do
+  local a = arg[i]
+  if a == "--dry-run" then dry_run = true
+  elseif a == "--branch" then branch, i = arg[i + 1], i + 1
+  elseif a == "--version" then version, i = arg[i + 1], i + 1
+  else positional[#positional + 1] = a end
+  i = i + 1
 end
 local app, mode, package_path = positional[1], positional[2], positional[3]
 local generated
+if branch then package_path = package_path or "" end
 if not package_path and sandbox then
   -- a demo package for the simulated cloud (any bytes will do there)
   app, mode = app or "calc", mode or "Test"
@@ -36,11 +48,47 @@ if not package_path and sandbox then
   generated = { package_path, reserved }
 end
 if not (app and mode and package_path) then
-  io.stderr:write("usage: mxdeploy scripts/deploy.lua [--dry-run] APP MODE PACKAGE.mda\n")
+  io.stderr:write("usage: mxdeploy scripts/deploy.lua [--dry-run] APP MODE PACKAGE.mda\n"
+    .. "       mxdeploy scripts/deploy.lua [--dry-run] --branch NAME [--version X.Y.Z] APP MODE\n")
   os.exit(2)
 end
 
+-- The newest commit of `branch` built into a package (Build API job): its PackageId.
+local function build_from_branch(plan_only)
+  local project = mx.v1.get_app(app).ProjectId -- the App Repository names apps by ProjectId
+  local head = mx.repository.get_branch(project, branch).latestCommit
+  if plan_only then
+    log("plan", "build %s at %s (%s) as version %s", branch, head.id, tostring(head.message), version or "1.0.0")
+    return
+  end
+  log("build", "%s at %s (%s)", branch, head.id, tostring(head.message))
+  local build = mx.build.build_package(app, { Branch = branch, Revision = head.id, Version = version or "1.0.0",
+    Description = "mxdeploy: " .. branch .. " at " .. head.id })
+  local built = build:wait{ timeout = 3600, on_progress = function(_, status) log("build", "package %s: %s", build.id, status) end }
+  log("build", "package %s ready", built.PackageId)
+  return built.PackageId
+end
+
 local ok, err = pcall(function()
+  if branch then
+    local env = mx.v1.get_environment(app, mode)
+    local package_id = build_from_branch(dry_run)
+    if dry_run then
+      log("plan", "stop %s/%s if it runs, transport the package, start it and wait", app, mode)
+      log("dry-run", "nothing was changed")
+      return
+    end
+    if env.Status == "Running" or env.Status == "Starting" then
+      mx.v1.stop_environment(app, mode)
+      log("stop", "%s/%s stopped", app, mode)
+    end
+    mx.v1.transport_package(app, mode, { PackageId = package_id })
+    log("transport", "package %s -> %s/%s", package_id, app, mode)
+    mx.v1.start_environment(app, mode, { AutoSyncDb = true }):wait{ timeout = 1800 }
+    local final = mx.v1.get_environment(app, mode)
+    log("done", "%s/%s is %s with model version %s", app, mode, final.Status, tostring(final.ModelVersion))
+    return
+  end
   local name = package_path:match("([^/]+)$")
   if generated then name = "demo_1.0.0." .. os.time() % 100000 .. ".mda" end
   local size = mx.package_size(package_path) -- "cannot open /x.mda: No such file or directory"

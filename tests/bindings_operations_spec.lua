@@ -1,4 +1,4 @@
--- The operations table: exactly the 72 rows of specs/operations.tsv, what mx.operations() and
+-- The operations table: exactly the 83 rows of specs/operations.tsv and operations-newer.tsv, what mx.operations() and
 -- mx.help() show, and docs/REFERENCE.md generated from it and committed up to date.
 
 local mx = require("mxdeploy")
@@ -7,21 +7,23 @@ local prism = require("prism") -- for the specs directory
 local source = os.getenv("MXDEPLOY_SOURCE_DIR") or "."
 
 local function tsv_rows()
-  local f = assert(io.open(prism.specs_dir() .. "/operations.tsv"))
-  f:read("l")
   local rows = {}
-  for line in f:lines() do
-    local api, method, path, completes = line:match("^([^\t]+)\t([^\t]+)\t([^\t]+)\t([^\t]+)")
-    if api then rows[#rows + 1] = { api = api, method = method, path = path, completes = completes } end
+  for _, name in ipairs({ "operations.tsv", "operations-newer.tsv" }) do
+    local f = assert(io.open(prism.specs_dir() .. "/" .. name))
+    f:read("l")
+    for line in f:lines() do
+      local api, method, path, completes = line:match("^([^\t]+)\t([^\t]+)\t([^\t]+)\t([^\t]+)")
+      if api then rows[#rows + 1] = { api = api, method = method, path = path, completes = completes } end
+    end
+    f:close()
   end
-  f:close()
   return rows
 end
 
 describe("mx.operations()", function()
-  it("has one record per row of operations.tsv, in order, with method, path and completion", function()
+  it("has one record per row of operations.tsv and operations-newer.tsv, in order, with method, path and completion", function()
     local rows, ops = tsv_rows(), mx.operations()
-    assert.are.equal(72, #rows)
+    assert.are.equal(83, #rows)
     assert.are.equal(#rows, #ops)
     for i, row in ipairs(rows) do
       local op = ops[i]
@@ -52,7 +54,7 @@ describe("mx.operations()", function()
   it("paths are path parameters in order; v4 and Backups lists have iterators", function()
     for _, op in ipairs(mx.operations()) do
       local i = 0
-      for p in op.path:gmatch("{(%w+)}") do
+      for p in op.path:gmatch("{([%w%-]+)}") do
         i = i + 1
         assert.are.equal(p, op.params[i])
       end
@@ -75,7 +77,7 @@ describe("mx.operations()", function()
     assert.matches("pc.update_environment", mx.describe("update_environment"))
     assert.matches("v4.list_apps", mx.describe("list_apps"))
     assert.matches("nothing matches", mx.describe("nope"))
-    assert.matches("72 operations", mx.describe())
+    assert.matches("83 operations", mx.describe())
     assert.are.equal(mx.describe(), mx.describe(mx))
   end)
 
@@ -155,7 +157,9 @@ describe("mx.operations()", function()
   it("Docs lines link the public docs pages, not files of the repository", function()
     for _, op in ipairs(mx.operations()) do
       local docs = mx.describe(op.full_name):match("\n  Docs: (%S+)")
-      assert.matches("^https://docs%.mendix%.com/apidocs%-mxsdk/apidocs/deployment/[%w-]+/", docs, nil, op.full_name)
+      -- the deployment guide pages, and the Pipelines, Webhooks and App Repository pages (own urls)
+      assert.matches("^https://docs%.mendix%.com/apidocs%-mxsdk/apidocs/[%w/-]+/", docs, nil, op.full_name)
+      assert.is_nil(docs:find(".md", 1, true), op.full_name)
     end
     assert.matches("Docs: https://docs.mendix.com/apidocs-mxsdk/apidocs/deployment/deploy-api-1/#start-environment",
       mx.describe(mx.v1.start_environment), 1, true)

@@ -155,10 +155,10 @@ describe("cmake --install", function()
       assert.are.same({ "<files>" }, candidates("mxdeploy sandbox --seed ''"))
       assert.are.same({}, candidates("mxdeploy sandbox --time-scale ''"))
       -- scripts: the shipped ones and those in MXDEPLOY_PATH, by name
-      assert.are.same({ "backup", "deploy", "promote", "status" }, candidates("mxdeploy --sandbox run ''"))
+      assert.are.same({ "backup", "deploy", "on-upload", "promote", "status" }, candidates("mxdeploy --sandbox run ''"))
       local dir = root .. "/my-scripts"
       assert(os.execute("mkdir -p " .. q(dir) .. " && touch " .. q(dir .. "/rollout.lua")))
-      assert.are.same({ "backup", "deploy", "promote", "rollout", "status" },
+      assert.are.same({ "backup", "deploy", "on-upload", "promote", "rollout", "status" },
         candidates("mxdeploy run ''", "MXDEPLOY_PATH=" .. q(dir .. ":/nonexistent")))
       assert.are.same({ "<files>" }, candidates("mxdeploy --sandbox run deploy ''"))
       assert.are.same({ "<files>" }, candidates("mxdeploy script.lua ''"))

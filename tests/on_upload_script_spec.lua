@@ -1,0 +1,71 @@
+-- scripts/on-upload.lua end to end: the script serves webhook deliveries; a task started with -e
+-- registers its URL as a webhook of the sandbox app and uploads a package; the sandbox delivers
+-- the signed package.uploaded event and the script deploys that package to the environment.
+
+local source = os.getenv("MXDEPLOY_SOURCE_DIR") or "."
+local bin = os.getenv("MXDEPLOY_BIN") or "mxdeploy"
+local SECRET = "whsec_c2FuZGJveC13ZWJob29rLXNlY3JldC0wMDAwMDAwMA=="
+
+-- The -e chunk: a sandbox for the script, and a task that waits until the receiver answers,
+-- makes it the app's webhook and uploads a package (with `spoil`: first one whose delivery is
+-- tampered with, which must be refused).
+local SETUP = [[
+sb = require('mxdeploy.sandboxctl').start{time_scale = 0.001}
+mx.use_sandbox(sb)
+local url = 'http://127.0.0.1:%d/'
+mx.spawn(function()
+  for _ = 1, 200 do
+    local r = require('mxdeploy.core').http{method = 'POST', url = url, body = '{}', timeout = 2}
+    if r and r.status == 401 then break end
+    mx.sleep(0.05)
+  end
+  mx.webhooks.create_webhook('c533ee0b-f7db-4e62-868b-1192d392ccec', {name = 'on upload', url = url,
+    eventTypes = {'package.uploaded'}, isActive = true, validationSecret = '%s'})
+  local file = os.tmpname()
+  local f = io.open(file, 'wb') f:write('PK on-upload test') f:close()
+  if %s then
+    sb:configure{faults = {{route = 'POST /deploy/api/v2/apps/*/packages/upload', webhook = 'tamper', times = 1}}}
+    mx.v2.upload_package('calc', file, {name = 'calc_9.9.9.1.mda'}):wait()
+  end
+  mx.v2.upload_package('calc', file, {name = 'calc_9.9.9.2.mda'}):wait()
+  os.remove(file)
+end)
+]]
+
+local function run(spoil)
+  local port = math.random(30000, 45000)
+  local out = os.tmpname()
+  local setup = SETUP:format(port, SECRET, spoil and "true" or "false")
+  local cmd = ("cd %q && MXDEPLOY_WEBHOOK_SECRET=%q timeout 60 %q -e %q scripts/on-upload.lua --port %d --once calc Test > %q 2>&1")
+    :format(source, SECRET, bin, setup, port, out)
+  local ok, _, code = os.execute(cmd)
+  local f = io.open(out)
+  local text = f and f:read("a") or ""
+  if f then f:close() end
+  os.remove(out)
+  return ok and 0 or code, text
+end
+
+describe("scripts/on-upload.lua", function()
+  it("deploys the package a verified package.uploaded delivery names", function()
+    local code, out = run(false)
+    assert.are.equal(0, code, out)
+    assert.matches("listen%s+webhook deliveries on http://127%.0%.0%.1:%d+/", out)
+    assert.matches("event%s+delivery msg_%w+: calc_9%.9%.9%.2%.mda uploaded", out)
+    assert.matches("transport%s+calc_9%.9%.9%.2%.mda %(", out)
+    assert.matches("done%s+calc/Test runs 9%.9%.9%.2", out)
+  end)
+
+  it("refuses a tampered delivery and deploys only the genuine one", function()
+    local code, out = run(true)
+    assert.are.equal(0, code, out)
+    assert.matches("webhook: refused delivery msg_%w+ from 127%.0%.0%.1: signature mismatch", out)
+    assert.is_nil(out:find("9.9.9.1", 1, true), out)
+    assert.matches("done%s+calc/Test runs 9%.9%.9%.2", out)
+  end)
+
+  it("needs the secret in the environment, not on the command line", function()
+    local ok, _, code = os.execute(("cd %q && %q scripts/on-upload.lua calc Test > /dev/null 2>&1"):format(source, bin))
+    assert.are.equal(2, ok and 0 or code)
+  end)
+end)
