@@ -12,35 +12,19 @@
 --   "response"    the server's answer was malformed (not the JSON the API answers)
 -- `tostring(err)` gives one line; no field ever holds a secret.
 
+local core = require("mxdeploy.core")
+
 local M = {}
 
 local Error = {}
 Error.__index = Error
 M.Error = Error
 
--- Query parameter names whose values are secrets (signed download URLs, tokens).
-local SECRET_QUERY = {
-  signature = true, sig = true, token = true, access_token = true, apikey = true,
-  api_key = true, key = true, password = true, secret = true, expire = false,
-  ["x-amz-signature"] = true, ["x-amz-credential"] = true, ["x-amz-security-token"] = true,
-}
-
---- Removes user info and secret query values from a URL.
+--- Removes user info, secret query values and the fragment from a URL: the host's one redactor
+--- (core.redact_url, also behind --trace and mx.pending()).
 function M.redact_url(url)
   if type(url) ~= "string" then return url end
-  url = url:gsub("^(%a[%w+.-]*://)[^/@]*@", "%1")
-  local base, query = url:match("^([^?]*)%?(.*)$")
-  if not base then return url end
-  local parts = {}
-  for pair in query:gmatch("[^&]+") do
-    local name = pair:match("^([^=]*)")
-    if SECRET_QUERY[name:lower()] then
-      parts[#parts + 1] = name .. "=REDACTED"
-    else
-      parts[#parts + 1] = pair
-    end
-  end
-  return base .. "?" .. table.concat(parts, "&")
+  return core.redact_url(url)
 end
 
 --- The path of a URL, without origin and query ("/api/1/apps/calc").
@@ -236,7 +220,6 @@ function M.cancelled(message)
 end
 
 -- Errors raised by the host itself (cancelled, interrupted, deadlock) share this metatable.
-local ok_core, core = pcall(require, "mxdeploy.core")
-if ok_core and core.set_error_metatable then core.set_error_metatable(Error) end
+if core.set_error_metatable then core.set_error_metatable(Error) end
 
 return M

@@ -15,44 +15,14 @@
 
 #include <lauxlib.h>
 
+#include "buf.h"
 #include "credentials.h"
+#include "redact.h"
 #include "scheduler.h"
 
 int mx_http_trace = 0;
 
 static long max_host_connections = 64;
-
-struct buf {
-    char *p;
-    size_t len, cap;
-};
-
-/* Appends; grows by copying and wiping the old block (not realloc), since a buffer may hold
- * credential headers that must not be left behind in freed memory. */
-static void buf_add(struct buf *b, const void *data, size_t n) {
-    if (b->len + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 1024;
-        while (cap < b->len + n + 1)
-            cap *= 2;
-        char *p = malloc(cap);
-        if (!p) abort();
-        if (b->p) {
-            memcpy(p, b->p, b->len);
-            explicit_bzero(b->p, b->cap);
-            free(b->p);
-        }
-        b->p = p;
-        b->cap = cap;
-    }
-    memcpy(b->p + b->len, data, n);
-    b->len += n;
-    b->p[b->len] = '\0';
-}
-
-static void buf_free(struct buf *b) {
-    free(b->p);
-    memset(b, 0, sizeof *b);
-}
 
 struct http_op {
     mx_op base;
@@ -81,60 +51,6 @@ struct http_op {
     int progress_dirty;
     double t0;
 };
-
-/* ---- redaction ----------------------------------------------------------------------------- */
-
-static int secret_param(const char *name, size_t n) {
-    static const char *const words[] = {"key",  "token",     "secret", "password",  "pass",
-                                        "auth", "signature", "sig",    "credential"};
-    char low[64];
-    if (n >= sizeof low) n = sizeof low - 1;
-    for (size_t i = 0; i < n; i++)
-        low[i] = (char)tolower((unsigned char)name[i]);
-    low[n] = '\0';
-    for (size_t i = 0; i < sizeof words / sizeof *words; i++)
-        if (strstr(low, words[i])) return 1;
-    return 0;
-}
-
-void mx_redact_url(const char *url, char *out, size_t n) {
-    struct buf b = {0};
-    const char *p = url;
-    const char *scheme_end = strstr(url, "://");
-    if (scheme_end) {
-        const char *host = scheme_end + 3;
-        const char *slash = host + strcspn(host, "/?#");
-        const char *at = memchr(host, '@', (size_t)(slash - host));
-        buf_add(&b, url, (size_t)(host - url));
-        if (at) {
-            buf_add(&b, "***@", 4);
-            host = at + 1;
-        }
-        p = host;
-    }
-    const char *q = strchr(p, '?');
-    if (!q) {
-        buf_add(&b, p, strlen(p));
-    } else {
-        buf_add(&b, p, (size_t)(q + 1 - p));
-        const char *s = q + 1;
-        while (*s && *s != '#') {
-            size_t len = strcspn(s, "&#");
-            const char *eq = memchr(s, '=', len);
-            if (eq && secret_param(s, (size_t)(eq - s))) {
-                buf_add(&b, s, (size_t)(eq + 1 - s));
-                buf_add(&b, "***", 3);
-            } else {
-                buf_add(&b, s, len);
-            }
-            s += len;
-            if (*s == '&') buf_add(&b, s++, 1);
-        }
-        buf_add(&b, s, strlen(s));
-    }
-    snprintf(out, n, "%s", b.p ? b.p : "");
-    buf_free(&b);
-}
 
 /* ---- curl callbacks (never call into Lua from here except the protected progress call) ----- */
 
@@ -817,17 +733,7 @@ static int l_http_config(lua_State *L) {
     return 1;
 }
 
-static int l_redact_url(lua_State *L) {
-    char out[4096];
-    mx_redact_url(luaL_checkstring(L, 1), out, sizeof out);
-    lua_pushstring(L, out);
-    return 1;
-}
-
 void mx_http_open(lua_State *L) {
-    luaL_Reg funcs[] = {{"http", l_http},
-                        {"http_config", l_http_config},
-                        {"redact_url", l_redact_url},
-                        {NULL, NULL}};
+    luaL_Reg funcs[] = {{"http", l_http}, {"http_config", l_http_config}, {NULL, NULL}};
     luaL_setfuncs(L, funcs, 0);
 }
