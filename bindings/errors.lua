@@ -93,11 +93,21 @@ function M.request_id(headers)
   return nil
 end
 
+-- One line of printable text: line breaks become spaces, other control characters (a server's
+-- escape sequences, BEL) are escaped (\x1B, \u009B) so they never act on a terminal.
+local function printable(s)
+  return core.printable((s:gsub("%s*[\r\n]+%s*", " "):gsub("\t", " ")))
+end
+M.printable = printable
+
 --- Creates an error object. `fields` becomes the error (kind is set from the first argument).
 function M.new(kind, fields)
   local e = fields or {}
   e.kind = kind
   if e.url then e.url = M.redact_url(e.url) end
+  for _, k in ipairs({ "message", "code" }) do
+    if type(e[k]) == "string" then e[k] = printable(e[k]:match("^%s*(.-)%s*$")) end
+  end
   return setmetatable(e, Error)
 end
 
@@ -152,6 +162,7 @@ local function describe(e)
   elseif k == "network" or k == "timeout" or k == "cancelled" or k == "tls" then
     local label = (k == "network" and "network error") or (k == "tls" and "TLS error") or k
     return label .. (e.message and (": " .. e.message) or "") .. where(e) .. retries_note(e)
+      .. (e.maybe_applied and "; it was sent and may have been applied" or "")
   else
     return tostring(k) .. " error: " .. tostring(e.message)
   end
@@ -159,10 +170,10 @@ end
 
 -- One line whatever the server (or a caller) put in a message: line breaks become spaces.
 function Error.__tostring(e)
-  return (describe(e):gsub("%s*[\r\n]+%s*", " "))
+  return printable(describe(e))
 end
 
---- An HTTP error from a response (status >= 400). `req` = {method=, url=}.
+--- An HTTP error from a response (status >= 400, or a redirect not followed). `req` = {method=, url=}.
 function M.http(req, resp, retries)
   local body = resp.json
   if body == nil and resp.body and #resp.body > 0 then

@@ -17,10 +17,16 @@
 
 #include "buf.h"
 #include "credentials.h"
+#include "http_trace.h"
 #include "redact.h"
 #include "scheduler.h"
 
 int mx_http_trace = 0;
+
+/* Default cap of a response body held in memory (decompressed); a download to a file has none. */
+#define DEFAULT_MAX_RESPONSE_SIZE (16.0 * 1024 * 1024)
+
+static unsigned long trace_ids;
 
 static long max_host_connections = 64;
 
@@ -39,9 +45,17 @@ struct http_op {
     char *ca_file; /* trust these CA certificates (PEM) instead of the system's */
     FILE *out;
     struct buf resp_body, resp_headers; /* headers: "name\0value\0" pairs of the last response */
+    size_t max_body;                    /* cap of resp_body (0: none) */
+    int too_large;                      /* the body passed max_body: transfer aborted */
     long status;
     int redirects, max_redirects;
-    int insecure, trace;
+    const char
+        *redirect_stop; /* why a final 3xx was not followed: "limit", "no_location", "loop" */
+    int answered;       /* hops that got an answer: the request was sent */
+    struct buf sent_to; /* "url\n" of each hop that sent a non-idempotent request */
+    struct mx_secrets secrets; /* credentials and URL secrets this request carries */
+    struct mx_trace tr;
+    int insecure;
     long timeout_ms, connect_timeout_ms, low_speed_time;
     CURLcode result;
     char errbuf[CURL_ERROR_SIZE];
@@ -84,6 +98,10 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *ud) {
     long status = 0;
     curl_easy_getinfo(h->easy, CURLINFO_RESPONSE_CODE, &status);
     if (h->out && status >= 200 && status < 300) return fwrite(data, 1, n, h->out);
+    if (h->max_body && h->resp_body.len + n > h->max_body) {
+        h->too_large = 1;
+        return 0; /* aborts the transfer: CURLE_WRITE_ERROR */
+    }
     buf_add(&h->resp_body, data, n);
     return n;
 }
@@ -198,9 +216,24 @@ static void build_headers(struct http_op *h, int same_origin) {
     h->headers = curl_slist_append(h->headers, "Expect:");
 }
 
+/* GET, HEAD and OPTIONS: the methods libcurl may send again on a new connection. */
+static int safe_method(const char *method) {
+    return strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0 ||
+           strcmp(method, "OPTIONS") == 0;
+}
+
 static void setup_hop(struct http_op *h) {
     CURL *e = h->easy;
     curl_easy_setopt(e, CURLOPT_URL, h->url);
+    /* libcurl silently sends a request again on a new connection when a kept-alive one closes
+     * before any answer; a request that is not safe gets a connection of its own instead, so it
+     * is sent once and a lost answer is an error saying it may have been applied */
+    curl_easy_setopt(e, CURLOPT_FRESH_CONNECT, safe_method(h->method) ? 0L : 1L);
+    if (!safe_method(h->method)) {
+        buf_adds(&h->sent_to, h->url);
+        buf_add(&h->sent_to, "\n", 1);
+    }
+    h->tr.body_out = 0;
     curl_easy_setopt(e, CURLOPT_HTTPHEADER, h->headers);
     curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, NULL);
     curl_easy_setopt(e, CURLOPT_NOBODY, 0L);
@@ -253,7 +286,11 @@ static void setup_easy(struct http_op *h) {
     curl_easy_setopt(e, CURLOPT_XFERINFOFUNCTION, on_progress);
     curl_easy_setopt(e, CURLOPT_XFERINFODATA, h);
     curl_easy_setopt(e, CURLOPT_NOPROGRESS, 0L);
-    setup_hop(h);
+    if (h->tr.level >= MX_TRACE_HEADERS) {
+        curl_easy_setopt(e, CURLOPT_DEBUGFUNCTION, mx_trace_curl);
+        curl_easy_setopt(e, CURLOPT_DEBUGDATA, &h->tr);
+        curl_easy_setopt(e, CURLOPT_VERBOSE, 1L);
+    }
 }
 
 static void start_transfer(struct http_op *h) {
@@ -275,30 +312,67 @@ static void start_transfer(struct http_op *h) {
 /* ---- completion ---------------------------------------------------------------------------- */
 
 static void trace_exchange(struct http_op *h, CURLcode rc) {
-    if (!mx_http_trace && !h->trace) return;
-    char shown[2048];
-    mx_redact_url(h->url, shown, sizeof shown);
+    if (!h->tr.level) return;
+    struct buf line = {0};
+    char num[160];
+    buf_adds(&line, h->method);
+    buf_add(&line, " ", 1);
+    mx_redact_url_to(&line, h->url);
     curl_off_t up = 0, down = 0;
     curl_easy_getinfo(h->easy, CURLINFO_SIZE_UPLOAD_T, &up);
     curl_easy_getinfo(h->easy, CURLINFO_SIZE_DOWNLOAD_T, &down);
     double ms = (mx_now() - h->t0) * 1000.0;
     if (rc == CURLE_OK)
-        fprintf(stderr, "[http] %s %s -> %ld in %.1f ms (sent %ld B, received %ld B)\n", h->method,
-                shown, h->status, ms, (long)up, (long)down);
+        snprintf(num, sizeof num, " -> %ld in %.1f ms (sent %ld B, received %ld B)", h->status, ms,
+                 (long)up, (long)down);
     else
-        fprintf(stderr, "[http] %s %s -> failed after %.1f ms: %s\n", h->method, shown, ms,
-                h->errbuf[0] ? h->errbuf : curl_easy_strerror(rc));
+        snprintf(num, sizeof num, " -> failed after %.1f ms: ", ms);
+    buf_adds(&line, num);
+    if (rc != CURLE_OK)
+        buf_adds(&line, h->too_large   ? "response body over the size limit"
+                        : h->errbuf[0] ? h->errbuf
+                                       : curl_easy_strerror(rc));
+    if (h->tr.level >= MX_TRACE_BODY) {
+        if (h->out && h->status >= 200 && h->status < 300)
+            mx_trace_body(&h->tr, "<", "(written to the output file)", 28);
+        else if (h->resp_body.len)
+            mx_trace_body(&h->tr, "<", h->resp_body.p, h->resp_body.len);
+    }
+    mx_trace_line(&h->tr, line.p);
+    buf_wipe_free(&line);
 }
 
 static int is_redirect(long status) {
     return status == 301 || status == 302 || status == 303 || status == 307 || status == 308;
 }
 
+/* Whether a non-idempotent hop of this request already went to url. */
+static int sent_before(const struct http_op *h, const char *url) {
+    size_t n = strlen(url);
+    for (const char *p = h->sent_to.p; p && *p; p = strchr(p, '\n') + 1)
+        if (strncmp(p, url, n) == 0 && p[n] == '\n') return 1;
+    return 0;
+}
+
 /* Follows a redirect as a new hop; returns 1 when a new hop was started. */
 static int follow_redirect(struct http_op *h) {
     char *location = NULL;
     curl_easy_getinfo(h->easy, CURLINFO_REDIRECT_URL, &location);
-    if (!location || h->redirects >= h->max_redirects) return 0;
+    if (h->max_redirects == 0) return 0; /* the caller wants the redirect itself */
+    if (!location) {
+        h->redirect_stop = "no_location";
+        return 0;
+    }
+    if (h->redirects >= h->max_redirects) {
+        h->redirect_stop = "limit";
+        return 0;
+    }
+    int keeps_method = h->status == 307 || h->status == 308;
+    if (keeps_method && !safe_method(h->method) && sent_before(h, location)) {
+        h->redirect_stop = "loop"; /* never the same non-idempotent request twice */
+        return 0;
+    }
+    mx_secrets_add_url(&h->secrets, location);
     char *next = dup_or_die(location);
     free(h->url);
     h->url = next;
@@ -351,6 +425,7 @@ static void http_curl_done(mx_op *op, CURLcode rc) {
     curl_multi_remove_handle(mx_sched_multi(op->sched), h->easy);
     h->result = rc;
     curl_easy_getinfo(h->easy, CURLINFO_RESPONSE_CODE, &h->status);
+    if (rc == CURLE_OK) h->answered++;
     trace_exchange(h, rc);
     report_progress(h, 1);
     if (rc == CURLE_OK && is_redirect(h->status) && follow_redirect(h)) return;
@@ -386,14 +461,32 @@ static int http_push(mx_op *op, lua_State *L) {
         int tls = h->result == CURLE_PEER_FAILED_VERIFICATION ||
                   h->result == CURLE_SSL_CACERT_BADFILE || h->result == CURLE_SSL_CERTPROBLEM ||
                   h->result == CURLE_SSL_ISSUER_ERROR;
-        set_field_str(L, "kind", timeout ? "timeout" : tls ? "tls" : "network");
-        set_field_str(L, "message", h->errbuf[0] ? h->errbuf : curl_easy_strerror(h->result));
+        set_field_str(L, "kind",
+                      h->too_large ? "response"
+                      : timeout    ? "timeout"
+                      : tls        ? "tls"
+                                   : "network");
+        struct buf msg = {0};
+        if (h->too_large) {
+            char text[160];
+            snprintf(text, sizeof text,
+                     "response body larger than %zu bytes, the limit for an answer held in memory "
+                     "(max_response_size)",
+                     h->max_body);
+            buf_adds(&msg, text);
+        } else {
+            buf_adds(&msg, h->errbuf[0] ? h->errbuf : curl_easy_strerror(h->result));
+        }
+        mx_secrets_scrub(&h->secrets, msg.p, &msg.len);
+        lua_pushlstring(L, msg.p, msg.len);
+        lua_setfield(L, -2, "message");
+        buf_wipe_free(&msg);
         lua_pushinteger(L, h->result);
         lua_setfield(L, -2, "curl_code");
-        /* Provably never reached: no byte of the request was sent. */
+        /* Provably never reached: no hop got an answer and no byte of this hop was sent. */
         long sent = 0;
         curl_easy_getinfo(h->easy, CURLINFO_REQUEST_SIZE, &sent);
-        lua_pushboolean(L, sent > 0);
+        lua_pushboolean(L, h->answered > 0 || sent > 0);
         lua_setfield(L, -2, "reached");
         set_field_str(L, "method", h->method);
         set_field_str(L, "url", shown);
@@ -402,6 +495,10 @@ static int http_push(mx_op *op, lua_State *L) {
     lua_createtable(L, 0, 8);
     lua_pushinteger(L, h->status);
     lua_setfield(L, -2, "status");
+    if (h->redirect_stop) set_field_str(L, "redirect_stop", h->redirect_stop);
+    /* a server that echoes a secret it was sent does not get it into Lua (errors, output) */
+    mx_secrets_scrub(&h->secrets, h->resp_headers.p, &h->resp_headers.len);
+    mx_secrets_scrub(&h->secrets, h->resp_body.p, &h->resp_body.len);
     lua_newtable(L);
     const char *p = h->resp_headers.p, *end = p ? p + h->resp_headers.len : NULL;
     while (p && p < end) {
@@ -474,8 +571,10 @@ static void http_destroy(mx_op *op) {
     }
     if (h->user_headers.p) explicit_bzero(h->user_headers.p, h->user_headers.len);
     buf_free(&h->user_headers);
-    buf_free(&h->resp_body);
-    buf_free(&h->resp_headers);
+    buf_wipe_free(&h->resp_body);
+    buf_wipe_free(&h->resp_headers);
+    buf_wipe_free(&h->sent_to);
+    mx_secrets_free(&h->secrets);
     free(h->method);
     free(h->url);
     free(h->origin);
@@ -549,10 +648,16 @@ static void read_headers(lua_State *L, struct http_op *h) {
         const char *name = lua_tostring(L, -2), *value = lua_tostring(L, -1);
         if (has_crlf(name) || has_crlf(value) || strchr(name, ':') || !*name)
             luaL_error(L, "bad argument #1 to 'http' (invalid header '%s')", name);
+        size_t at = h->user_headers.len;
         buf_add(&h->user_headers, name, strlen(name));
         buf_add(&h->user_headers, ": ", 2);
         buf_add(&h->user_headers, value, strlen(value));
         buf_add(&h->user_headers, "\n", 1);
+        if (credential_header(h->user_headers.p + at)) { /* its value, and after a scheme word */
+            mx_secrets_add(&h->secrets, value, strlen(value));
+            const char *sp = strchr(value, ' ');
+            if (sp) mx_secrets_add(&h->secrets, sp + 1, strlen(sp + 1));
+        }
         lua_pop(L, 1);
     }
     lua_pop(L, 1);
@@ -587,6 +692,7 @@ static void read_auth(lua_State *L, struct http_op *h) {
                        c->profile);
         h->auth_lines[0] = header_line("Mendix-Username: ", c->username);
         h->auth_lines[1] = header_line("Mendix-ApiKey: ", c->apikey);
+        mx_secrets_add(&h->secrets, c->apikey, strlen(c->apikey));
     } else if (strcmp(scheme, "token") == 0) {
         if (!c->token)
             luaL_error(L,
@@ -594,6 +700,7 @@ static void read_auth(lua_State *L, struct http_op *h) {
                        "of the credentials file",
                        c->profile);
         h->auth_lines[0] = header_line("Authorization: MxToken ", c->token);
+        mx_secrets_add(&h->secrets, c->token, strlen(c->token));
     } else {
         luaL_error(L, "bad argument #1 to 'http' (auth_scheme must be 'apikey' or 'token')");
     }
@@ -647,6 +754,20 @@ static void read_output(lua_State *L, struct http_op *h) {
     }
 }
 
+/* req.trace: true (one line per exchange), "exchanges", "headers" or "body". */
+static int read_trace_level(lua_State *L) {
+    lua_getfield(L, 1, "trace");
+    int level = lua_toboolean(L, -1) ? MX_TRACE_EXCHANGES : MX_TRACE_OFF;
+    if (lua_type(L, -1) == LUA_TSTRING) {
+        level = mx_trace_level(lua_tostring(L, -1));
+        if (level < 0)
+            luaL_error(L, "bad argument #1 to 'http' (trace must be a boolean, 'exchanges', "
+                          "'headers' or 'body')");
+    }
+    lua_pop(L, 1);
+    return level;
+}
+
 /* Frees the half-built op when argument checking raised an error. */
 static int http_build(lua_State *L) {
     struct http_op *h = lua_touserdata(L, 2);
@@ -681,7 +802,12 @@ static int http_build(lua_State *L) {
     h->insecure = opt_bool(L, "insecure");
     const char *ca_file = opt_string(L, "ca_file");
     if (ca_file) h->ca_file = dup_or_die(ca_file);
-    h->trace = opt_bool(L, "trace");
+    h->max_body = (size_t)opt_number(L, "max_response_size", DEFAULT_MAX_RESPONSE_SIZE);
+    h->tr.level = read_trace_level(L);
+    if (mx_http_trace > h->tr.level) h->tr.level = mx_http_trace;
+    h->tr.id = ++trace_ids;
+    h->tr.secrets = &h->secrets;
+    mx_secrets_add_url(&h->secrets, url);
     read_headers(L, h);
     read_auth(L, h);
     setup_easy(h);
@@ -728,12 +854,34 @@ static int l_http_config(lua_State *L) {
         curl_multi_setopt(mx_sched_multi(s), CURLMOPT_MAX_HOST_CONNECTIONS, max_host_connections);
     }
     lua_getfield(L, 1, "trace");
-    if (!lua_isnil(L, -1)) mx_http_trace = lua_toboolean(L, -1);
+    if (lua_type(L, -1) == LUA_TSTRING) {
+        int level = mx_trace_level(lua_tostring(L, -1));
+        if (level < 0)
+            luaL_error(L, "bad argument #1 to 'http_config' (trace must be a boolean, "
+                          "'exchanges', 'headers' or 'body')");
+        mx_http_trace = level;
+    } else if (!lua_isnil(L, -1)) {
+        mx_http_trace = lua_toboolean(L, -1) ? MX_TRACE_EXCHANGES : MX_TRACE_OFF;
+    }
     lua_pushinteger(L, max_host_connections);
     return 1;
 }
 
+/* core.http_trace(text [, force]): a line of the trace (a retry decision), when tracing. */
+static int l_http_trace(lua_State *L) {
+    const char *text = luaL_checkstring(L, 1);
+    if (mx_http_trace || lua_toboolean(L, 2)) {
+        struct mx_trace t = {MX_TRACE_EXCHANGES, 0, NULL, 0};
+        mx_trace_line(&t, text);
+    }
+    lua_pushboolean(L, mx_http_trace || lua_toboolean(L, 2));
+    return 1;
+}
+
 void mx_http_open(lua_State *L) {
-    luaL_Reg funcs[] = {{"http", l_http}, {"http_config", l_http_config}, {NULL, NULL}};
+    luaL_Reg funcs[] = {{"http", l_http},
+                        {"http_config", l_http_config},
+                        {"http_trace", l_http_trace},
+                        {NULL, NULL}};
     luaL_setfuncs(L, funcs, 0);
 }

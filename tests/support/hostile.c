@@ -12,7 +12,7 @@
  *   /ok          200 {"ok":true}, kept alive
  *   /drop        reads the whole request, then closes the connection without answering
  *   /redirect    ?s=303&to=URL: a redirect (default: 303 to http://127.0.0.1:1/gone, a dead port)
- *   /loop        302 back to itself, forever
+ *   /loop        ?s=302: a redirect (status s) back to itself, forever
  *   /nolocation  302 without a Location header
  *   /bomb        200 gzip-encoded JSON that never ends (a few KB inflate to gigabytes)
  *   /endless     200 JSON that never ends
@@ -21,10 +21,12 @@
  *   /control     400 whose JSON error holds escape sequences and a BEL
  *   /retryafter  ?v=VALUE: 503 with Retry-After: VALUE
  *   /slow        ?ms=1000: 200 {"ok":true} after ms milliseconds
+ *   /big         ?size=N: 200 with N bytes at once
  */
 #define _GNU_SOURCE /* memmem */
 #include <errno.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -192,7 +194,8 @@ static int answer(int fd, const char *method, const char *path, const char *quer
     if (strcmp(route, "loop") == 0) {
         char extra[8400];
         snprintf(extra, sizeof extra, "Location: %s%s%s\r\n", path, *query ? "?" : "", query);
-        return respond(fd, "302 Found", extra, "");
+        snprintf(body, sizeof body, "%s Redirect", param(query, "s", v, sizeof v, "302"));
+        return respond(fd, body, extra, "");
     }
     if (strcmp(route, "nolocation") == 0) return respond(fd, "302 Found", "", "");
     if (strcmp(route, "bomb") == 0) return bomb(fd), -1;
@@ -220,6 +223,19 @@ static int answer(int fd, const char *method, const char *path, const char *quer
     if (strcmp(route, "slow") == 0) {
         sleep_ms(atol(param(query, "ms", v, sizeof v, "1000")));
         return respond(fd, "200 OK", "", "{\"ok\":true}");
+    }
+    if (strcmp(route, "big") == 0) {
+        long size = atol(param(query, "size", v, sizeof v, "100000"));
+        snprintf(body, sizeof body,
+                 "HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\n"
+                 "Content-Length: %ld\r\n\r\n",
+                 size);
+        if (send_str(fd, body) != 0) return -1;
+        static const char zeros[4096];
+        for (long left = size; left > 0; left -= (long)sizeof zeros)
+            if (send_all(fd, zeros, left < (long)sizeof zeros ? (size_t)left : sizeof zeros) != 0)
+                return -1;
+        return 0;
     }
     return respond(fd, "404 Not Found", "", "{\"errorMessage\":\"no such behaviour\"}");
 }
@@ -309,6 +325,7 @@ int main(int argc, char **argv) {
     for (;;) {
         int fd = accept(s, NULL, NULL);
         if (fd < 0) continue;
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
         if (pthread_create(&t, NULL, serve, (void *)(long)fd) != 0) {
             close(fd);
             continue;
