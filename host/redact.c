@@ -111,9 +111,12 @@ void mx_secrets_add_url(struct mx_secrets *s, const char *url) {
         const char *colon = memchr(u.userinfo, ':', (size_t)(u.at - u.userinfo));
         if (colon) mx_secrets_add(s, colon + 1, (size_t)(u.at - colon - 1));
     }
-    if (u.query) {
-        const char *q = u.query;
-        while (*q && *q != '#') {
+    /* secret-named values of the query and of a fragment written as one (#access_token=...);
+     * not a whole fragment: scrubbing a word like "details" would mangle answers */
+    const char *parts[2] = {u.query, u.hash};
+    for (int i = 0; i < 2; i++) {
+        const char *q = parts[i];
+        while (q && *q && *q != '#') {
             size_t len = strcspn(q, "&#");
             const char *eq = memchr(q, '=', len);
             if (eq && secret_param(q, (size_t)(eq - q)))
@@ -122,7 +125,6 @@ void mx_secrets_add_url(struct mx_secrets *s, const char *url) {
             if (*q == '&') q++;
         }
     }
-    if (u.hash) mx_secrets_add(s, u.hash, strlen(u.hash));
 }
 
 void mx_secrets_scrub(const struct mx_secrets *s, char *text, size_t *len) {

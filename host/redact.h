@@ -24,7 +24,8 @@ struct mx_secrets {
 /* Adds a copy of s[0..len) (secrets shorter than 4 bytes are not kept: scrubbing them would
  * mangle ordinary text). */
 void mx_secrets_add(struct mx_secrets *s, const char *p, size_t len);
-/* Adds the secrets inside a URL (user info, secret query values, the fragment). */
+/* Adds the secrets inside a URL: the user info's password, secret-named query values (and such
+ * values in a fragment written as a query). */
 void mx_secrets_add_url(struct mx_secrets *s, const char *url);
 /* Replaces every occurrence of a secret in text[0..*len) by "***", in place. */
 void mx_secrets_scrub(const struct mx_secrets *s, char *text, size_t *len);
