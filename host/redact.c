@@ -105,11 +105,29 @@ void mx_secrets_add(struct mx_secrets *s, const char *p, size_t len) {
     s->v = v;
 }
 
+/* libcurl sends URL user info as "Authorization: Basic base64(user:password)": a server that
+ * echoes that header back must not reveal it either. */
+static void add_basic(struct mx_secrets *s, const char *userinfo, size_t n) {
+    static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    struct buf out = {0};
+    for (size_t i = 0; i < n; i += 3) {
+        unsigned v = (unsigned char)userinfo[i] << 16;
+        if (i + 1 < n) v |= (unsigned char)userinfo[i + 1] << 8;
+        if (i + 2 < n) v |= (unsigned char)userinfo[i + 2];
+        char q[4] = {b64[(v >> 18) & 63], b64[(v >> 12) & 63], i + 1 < n ? b64[(v >> 6) & 63] : '=',
+                     i + 2 < n ? b64[v & 63] : '='};
+        buf_add(&out, q, 4);
+    }
+    if (out.p) mx_secrets_add(s, out.p, out.len);
+    buf_wipe_free(&out);
+}
+
 void mx_secrets_add_url(struct mx_secrets *s, const char *url) {
     struct url_parts u = split_url(url);
     if (u.userinfo) {
         const char *colon = memchr(u.userinfo, ':', (size_t)(u.at - u.userinfo));
         if (colon) mx_secrets_add(s, colon + 1, (size_t)(u.at - colon - 1));
+        add_basic(s, u.userinfo, (size_t)(u.at - u.userinfo));
     }
     /* secret-named values of the query and of a fragment written as one (#access_token=...);
      * not a whole fragment: scrubbing a word like "details" would mangle answers */

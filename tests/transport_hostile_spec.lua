@@ -246,6 +246,13 @@ describe("what servers send back (rows 10, 11, 13)", function()
       assert.matches("invalid key", tostring(e))
       assert.matches("%*%*%*", tostring(e))
     end
+    -- user info in a URL goes out as Basic authorization: echoed back, it is scrubbed too
+    local ok, e = pcall(mx.request, { url = "http://someone:s3cret-pw@127.0.0.1:" .. h.port .. "/quote/basic", retry = false })
+    assert.is_false(ok)
+    local all = table.concat(strings_of(e), "\n") .. tostring(e)
+    assert.is_nil(all:find("c29tZW9uZTpzM2NyZXQtcHc=", 1, true), "base64 of the user info in the error: " .. all)
+    assert.is_nil(all:find("s3cret-pw", 1, true))
+    assert.matches("auth Basic %*%*%*", e.message)
   end)
 
   it("control characters from a server are escaped in errors and logs", function()
