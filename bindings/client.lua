@@ -2,8 +2,10 @@
 -- are generated from mxdeploy.operations.
 --
 --   local c = mx.connect{profile=, username=, apikey=, token=, base_urls={v1=, ...},
---                        retry=, timeout=, insecure=, ca_file=, poll_interval=,
+--                        retry=, timeout=, max_response_size=, insecure=, ca_file=, poll_interval=,
 --                        rate={requests=, per=}}   (a quota per API host, where a gateway has one)
+--   timeout: the deadline of each call (retries included; default 120 s, none for file transfers);
+--   max_response_size: the largest answer held in memory, decompressed (default 16 MiB).
 --   c.v1, c.v2, c.v4, c.build, c.backups, c.pc, c.pcbuild, c.pipelines, c.webhooks, c.repository
 --
 -- Credentials are resolved (through core.credentials) at the first call that needs them, so a
@@ -34,6 +36,7 @@ M.helper_names = setmetatable({}, { __mode = "k" }) -- v1.download_app_logs and 
 local CONNECT_OPTIONS = {
   profile = "string", username = "string", apikey = "string", token = "string",
   base_urls = "table", retry = "table|boolean", timeout = "number", insecure = "boolean", ca_file = "string",
+  max_response_size = "number",
   poll_interval = "number", credentials = "userdata|table", rate = "table",
 }
 
@@ -51,7 +54,7 @@ local function check_options(opts)
       errors.raise(errors.argument("connect", 1, k .. ": " .. want .. " expected, got " .. errors.typename(v)), 3)
     end
   end
-  for _, k in ipairs({ "poll_interval", "timeout" }) do
+  for _, k in ipairs({ "poll_interval", "timeout", "max_response_size" }) do
     local v = opts[k]
     if v ~= nil and not (v > 0) then -- also refuses nan; 0 would poll (or time out) at once
       errors.raise(errors.argument("connect", 1, k .. ": positive number of seconds expected, got " .. tostring(v)), 3)
@@ -154,7 +157,7 @@ function Client:send(op, a)
   local req = {
     method = op.method, url = self:url_of(op, a.path), headers = headers,
     auth = self:auth_for(nsinfo), auth_scheme = nsinfo.auth,
-    policy = self.policy, timeout = self.options.timeout, insecure = self.options.insecure,
+    policy = self.policy, defaults = self.defaults, insecure = self.options.insecure,
     ca_file = self.options.ca_file, budget = self.budget,
   }
   if nsinfo.auth == "apikey" and op.input ~= "upload" then
@@ -380,6 +383,7 @@ end
 function M.download(url, output, opts)
   opts = opts or {}
   local resp = request.request{ method = "GET", url = url, output = output, timeout = opts.timeout,
+    defaults = opts.defaults,
     on_progress = opts.on_progress, retry = opts.retry, policy = opts.policy, insecure = opts.insecure,
     ca_file = opts.ca_file }
   if output then return output end
@@ -402,7 +406,7 @@ local function add_helpers(self, namespaces)
           url = last and core.redact_url(last.url) }), 2)
       end
       return M.download(url, output, { policy = self.policy, insecure = self.options.insecure,
-        ca_file = self.options.ca_file })
+        ca_file = self.options.ca_file, defaults = self.defaults })
     end
   end
   v1.download_app_logs = logs(v1.get_app_logs, "download_app_logs")
@@ -419,7 +423,7 @@ local function add_helpers(self, namespaces)
       errors.raise(errors.argument("backups.download_archive", 1, "archive (with url) or URL expected, got " .. errors.typename(url)), 2)
     end
     return M.download(url, output, { policy = self.policy, insecure = self.options.insecure,
-      ca_file = self.options.ca_file })
+      ca_file = self.options.ca_file, defaults = self.defaults })
   end
   M.helper_names[namespaces.backups.download_archive] = "backups.download_archive"
 end
@@ -445,6 +449,7 @@ function M.connect(opts)
   opts = kept
   local self = setmetatable({ options = opts, _last = setmetatable({}, { __mode = "k" }) }, Client)
   self.policy = retry_policy.resolve(request.policy, opts.retry)
+  self.defaults = { timeout = opts.timeout, max_response_size = opts.max_response_size }
   self.poll_interval = opts.poll_interval or 1
   -- one budget per API host for every task of this client (429 pauses; `rate` quota if given)
   self.budget = rate_budget.new(opts.rate)

@@ -12,35 +12,19 @@
 --   "response"    the server's answer was malformed (not the JSON the API answers)
 -- `tostring(err)` gives one line; no field ever holds a secret.
 
+local core = require("mxdeploy.core")
+
 local M = {}
 
 local Error = {}
 Error.__index = Error
 M.Error = Error
 
--- Query parameter names whose values are secrets (signed download URLs, tokens).
-local SECRET_QUERY = {
-  signature = true, sig = true, token = true, access_token = true, apikey = true,
-  api_key = true, key = true, password = true, secret = true, expire = false,
-  ["x-amz-signature"] = true, ["x-amz-credential"] = true, ["x-amz-security-token"] = true,
-}
-
---- Removes user info and secret query values from a URL.
+--- Removes user info, secret query values and the fragment from a URL: the host's one redactor
+--- (core.redact_url, also behind --trace and mx.pending()).
 function M.redact_url(url)
   if type(url) ~= "string" then return url end
-  url = url:gsub("^(%a[%w+.-]*://)[^/@]*@", "%1")
-  local base, query = url:match("^([^?]*)%?(.*)$")
-  if not base then return url end
-  local parts = {}
-  for pair in query:gmatch("[^&]+") do
-    local name = pair:match("^([^=]*)")
-    if SECRET_QUERY[name:lower()] then
-      parts[#parts + 1] = name .. "=REDACTED"
-    else
-      parts[#parts + 1] = pair
-    end
-  end
-  return base .. "?" .. table.concat(parts, "&")
+  return core.redact_url(url)
 end
 
 --- The path of a URL, without origin and query ("/api/1/apps/calc").
@@ -109,11 +93,21 @@ function M.request_id(headers)
   return nil
 end
 
+-- One line of printable text: line breaks become spaces, other control characters (a server's
+-- escape sequences, BEL) are escaped (\x1B, \u009B) so they never act on a terminal.
+local function printable(s)
+  return core.printable((s:gsub("%s*[\r\n]+%s*", " "):gsub("\t", " ")))
+end
+M.printable = printable
+
 --- Creates an error object. `fields` becomes the error (kind is set from the first argument).
 function M.new(kind, fields)
   local e = fields or {}
   e.kind = kind
   if e.url then e.url = M.redact_url(e.url) end
+  for _, k in ipairs({ "message", "code" }) do
+    if type(e[k]) == "string" then e[k] = printable(e[k]:match("^%s*(.-)%s*$")) end
+  end
   return setmetatable(e, Error)
 end
 
@@ -168,6 +162,7 @@ local function describe(e)
   elseif k == "network" or k == "timeout" or k == "cancelled" or k == "tls" then
     local label = (k == "network" and "network error") or (k == "tls" and "TLS error") or k
     return label .. (e.message and (": " .. e.message) or "") .. where(e) .. retries_note(e)
+      .. (e.maybe_applied and "; it was sent and may have been applied" or "")
   else
     return tostring(k) .. " error: " .. tostring(e.message)
   end
@@ -175,10 +170,10 @@ end
 
 -- One line whatever the server (or a caller) put in a message: line breaks become spaces.
 function Error.__tostring(e)
-  return (describe(e):gsub("%s*[\r\n]+%s*", " "))
+  return printable(describe(e))
 end
 
---- An HTTP error from a response (status >= 400). `req` = {method=, url=}.
+--- An HTTP error from a response (status >= 400, or a redirect not followed). `req` = {method=, url=}.
 function M.http(req, resp, retries)
   local body = resp.json
   if body == nil and resp.body and #resp.body > 0 then
@@ -236,7 +231,6 @@ function M.cancelled(message)
 end
 
 -- Errors raised by the host itself (cancelled, interrupted, deadlock) share this metatable.
-local ok_core, core = pcall(require, "mxdeploy.core")
-if ok_core and core.set_error_metatable then core.set_error_metatable(Error) end
+if core.set_error_metatable then core.set_error_metatable(Error) end
 
 return M

@@ -43,8 +43,8 @@ M.format_size = require("mxdeploy.progress").format_size
 M.package_size = require("mxdeploy.arguments").package_size
 
 --- Transport settings for the whole process: `max_host_connections` (concurrent connections to
---- one host, default 64) and `trace` (log every exchange to stderr, like --trace). Returns the
---- connection cap in force.
+--- one host, default 64) and `trace` (true, "headers", "body" or false: like --trace=LEVEL).
+--- Returns the connection cap in force.
 function M.configure(opts)
   if type(opts) ~= "table" then
     errors.raise(errors.argument("configure", 1, "table expected, got " .. errors.typename(opts)), 2)
@@ -53,7 +53,12 @@ function M.configure(opts)
   if cap ~= nil and (math.type(cap) ~= "integer" or cap < 1) then
     errors.raise(errors.argument("configure", 1, "max_host_connections must be a positive integer"), 2)
   end
-  return core.http_config({ max_host_connections = cap, trace = opts.trace })
+  local trace = opts.trace
+  if trace ~= nil and type(trace) ~= "boolean" and trace ~= "exchanges" and trace ~= "headers" and trace ~= "body" then
+    errors.raise(errors.argument("configure", 1, "trace must be a boolean, 'headers' or 'body', got "
+      .. (type(trace) == "string" and ("'" .. trace .. "'") or errors.typename(trace))), 2)
+  end
+  return core.http_config({ max_host_connections = cap, trace = trace })
 end
 
 -- data

@@ -56,10 +56,13 @@ end
 function M.logger(opts)
   opts = opts or {}
   local out = opts.stream or io.stdout
-  local now = require("mxdeploy.core").now
+  local core = require("mxdeploy.core")
+  local now = core.now
   local started = now()
   return function(step, fmt, ...)
-    out:write(("[%6.1fs] %-9s %s\n"):format(now() - started, step, fmt:format(...)))
+    -- server text (a job's failure reason) reaches a terminal: control characters escaped
+    local text = core.printable(fmt:format(...))
+    out:write(("[%6.1fs] %-9s %s\n"):format(now() - started, step, text))
     out:flush()
   end
 end

@@ -2,14 +2,24 @@
 -- over core.http (which performs exactly one exchange). This is `mx.request`.
 --
 --   mx.request{method=, url=, headers=, query=, query_order=, query_raw=, json=, body=, file=, form=, output=,
---              timeout=, connect_timeout=, raw=, retry=, auth=, auth_scheme=, on_progress=, insecure=, ca_file=}
+--              timeout=, connect_timeout=, raw=, retry=, auth=, auth_scheme=, on_progress=, insecure=,
+--              ca_file=, max_response_size=, trace=}
 --   budget: a mxdeploy.rate_budget shared with other requests (a client's): waited on before each
 --   exchange, paused by a 429 for every request to that host.
 --   query_order: query keys to put first, in this order (an operation's documented order);
 --   the other keys follow, sorted. query_raw: set of keys whose values are already percent-encoded.
 --   -> {status=, headers=, body=, json=, url=, retries=, time=}
 --
--- A status >= 400 raises an `http` error (mxdeploy.errors) unless `raw = true`.
+-- A status >= 400 raises an `http` error (mxdeploy.errors) unless `raw = true`; so does a final
+-- redirect (3xx) that was not followed (a loop past max_redirects, no Location), unless the
+-- caller asked for redirects themselves (max_redirects = 0).
+--
+-- Deadline: `timeout` seconds bound the whole call, retries and their waits included. Without
+-- one, a call inside mx.timeout(s, fn) gets that deadline, else the client's `timeout`, else
+-- M.default_timeout (120 s) for an API call; a transfer to or from a file (file=, output=) has
+-- no default deadline (it fails when stalled: low_speed_time).
+-- Size: an answer held in memory (not output= to a file) may be at most `max_response_size`
+-- bytes decompressed (default 16 MiB); a larger one is a `response` error, never retried.
 
 local core = require("mxdeploy.core")
 local json = require("mxdeploy.json")
@@ -17,6 +27,12 @@ local errors = require("mxdeploy.errors")
 local retry_policy = require("mxdeploy.retry_policy")
 
 local M = {}
+
+--- The deadline of an API call that sets none (seconds; mx.connect{timeout=} or a call's own).
+M.default_timeout = 120
+
+--- mx.timeout(s, fn) deadlines by task: a call made in fn's task uses it instead of the default.
+M.call_deadlines = setmetatable({}, { __mode = "k" })
 
 --- Percent-encodes a string for a URL path segment or query value (RFC 3986 unreserved kept).
 function M.escape(s)
@@ -80,7 +96,7 @@ local ALLOWED = {
   method = true, url = true, headers = true, query = true, query_order = true, query_raw = true, json = true, body = true, file = true,
   form = true, output = true, timeout = true, connect_timeout = true, low_speed_time = true,
   raw = true, retry = true, auth = true, auth_scheme = true, on_progress = true, insecure = true, ca_file = true,
-  max_redirects = true, trace = true, policy = true, budget = true,
+  max_redirects = true, trace = true, policy = true, budget = true, max_response_size = true, defaults = true,
 }
 
 local function check(req)
@@ -108,6 +124,51 @@ local function check(req)
   if req.file ~= nil and type(req.file) ~= "string" then
     errors.raise(errors.argument("request", 1, "file: path expected, got " .. errors.typename(req.file)), 3)
   end
+  for _, k in ipairs({ "timeout", "max_response_size" }) do
+    local v = req[k]
+    if v ~= nil and (type(v) ~= "number" or not (v > 0)) then
+      errors.raise(errors.argument("request", 1, k .. ": positive number expected, got " .. tostring(v)), 3)
+    end
+  end
+end
+
+-- The call's deadline (absolute) and its length, or nil: see the module comment.
+local function call_deadline(req)
+  local now = core.now()
+  if req.timeout then return now + req.timeout, req.timeout end
+  local task = core.current()
+  local d = task and M.call_deadlines[task]
+  if d then return d, d - now end
+  local defaults = req.defaults or {}
+  local s = defaults.timeout
+  if s == nil and req.file == nil and req.output == nil then s = M.default_timeout end
+  if s then return now + s, s end
+end
+
+-- "503", "timeout", "network error (Connection refused)": what a retry decision was about.
+local function failure_of(resp, err)
+  if resp then return tostring(resp.status) end
+  if err.kind == "network" then return "network error (" .. tostring(err.message) .. ")" end
+  return tostring(err.kind)
+end
+
+-- The error for a final redirect that was not followed.
+local REDIRECT_STOPS = {
+  limit = "stopped after %d redirects (the limit, max_redirects)",
+  no_location = "redirect without a Location header",
+  loop = "redirected back to a URL it was sent to: a %s is never sent twice",
+}
+local function redirect_error(where, resp, retries)
+  local e = errors.http(where, resp, retries)
+  local stop = REDIRECT_STOPS[resp.redirect_stop] or "unexpected redirect status %d"
+  local msg = stop:format(resp.redirect_stop == "limit" and resp.redirects
+    or resp.redirect_stop == "loop" and where.method or resp.status)
+  local location = resp.headers and resp.headers.location
+  if location and resp.redirect_stop ~= "no_location" then
+    msg = msg .. ", last Location: " .. core.redact_url(location)
+  end
+  e.message = errors.printable(msg)
+  return e
 end
 
 --- Performs the request (see module comment). `req.policy` is the base retry policy (a client's);
@@ -134,33 +195,60 @@ function M.request(req)
     trace = req.trace,
   }
   local where = { method = method, url = url }
+  local path = errors.url_path(url)
+  local limits = req.defaults or {}
+  exchange.max_response_size = req.max_response_size or limits.max_response_size
+  local deadline, seconds = call_deadline(req)
   local retries = 0
   local budget = req.budget
   while true do
     if budget then budget:acquire(url) end
+    if deadline then exchange.timeout = math.max(deadline - core.now(), 0.001) end
     local resp, err = core.http(exchange)
-    local delay
-    if resp then
+    local delay, why
+    local paused -- seconds the budget pauses this host (a 429): budget:acquire waits, not a sleep
+    if err and err.kind == "timeout" and deadline and core.now() >= deadline - 0.005 then
+      err.message = ("no complete answer within the call's deadline of %g s (%s)"):format(seconds, err.message)
+      delay, why = nil, "the call's deadline passed"
+    elseif resp then
       if budget and resp.status == 429 then
         -- the host's limit holds for every task of the client: pause them all
-        budget:pause(url, math.min(retry_policy.server_wait(resp) or retry_policy.backoff(policy, retries + 1),
-          policy.max_retry_after or 120))
+        paused = math.min(retry_policy.server_wait(resp) or retry_policy.backoff(policy, retries + 1),
+          policy.max_retry_after or 120)
+        budget:pause(url, paused)
       end
-      delay = retry_policy.decide(policy, method, resp, nil, retries)
-      if delay and budget and resp.status == 429 then delay = 0 end -- budget:acquire waits
-      if not delay then
-        resp.retries = retries
-        decode_into(resp)
-        if resp.status >= 400 and not req.raw then
-          errors.raise(errors.http(where, resp, retries), 2)
-        end
-        return resp
-      end
+      delay, why = retry_policy.decide(policy, method, resp, nil, retries)
     else
-      delay = retry_policy.decide(policy, method, nil, err, retries)
-      if not delay then
-        errors.raise(errors.transport(where, err, retries), 2)
+      delay, why = retry_policy.decide(policy, method, nil, err, retries)
+    end
+    if delay and deadline and core.now() + math.max(delay, paused or 0) >= deadline then
+      delay, why = nil, ("the call's deadline (%g s) would pass"):format(seconds)
+    end
+    local failed = err or resp.status >= 400
+    if delay then
+      core.http_trace(("retrying %s %s in %.1f s after %s (attempt %d of %d)"):format(method, path,
+        math.max(delay, paused or 0), failure_of(resp, err), retries + 2, (policy.max_retries or 0) + 1), req.trace)
+      if paused then delay = 0 end -- budget:acquire waits
+    elseif failed then
+      core.http_trace(("not retrying %s %s after %s: %s"):format(method, path, failure_of(resp, err), why), req.trace)
+    end
+    if not delay then
+      if err then
+        local e = errors.transport(where, err, retries)
+        if err.reached and not policy.idempotent[method] then e.maybe_applied = true end
+        if deadline and err.kind == "timeout" then e.deadline = seconds end
+        errors.raise(e, 2)
       end
+      resp.retries = retries
+      decode_into(resp)
+      if resp.status >= 400 and not req.raw then
+        errors.raise(errors.http(where, resp, retries), 2)
+      end
+      if resp.status >= 300 and resp.status < 400 and not req.raw
+        and not (exchange.max_redirects == 0 and resp.headers.location) then
+        errors.raise(redirect_error(where, resp, retries), 2)
+      end
+      return resp
     end
     retries = retries + 1
     if delay > 0 then

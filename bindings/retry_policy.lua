@@ -11,9 +11,11 @@
 --    (core.http's err.reached == false); a status answer means it arrived: never retried;
 --  * 500 is never retried (Mendix reports permanent failures such as NO_MDA_HAS_BEEN_DEPLOYED
 --    with 500);
---  * a cancelled request, or one whose TLS certificate check failed, is never retried;
+--  * a cancelled request, one whose TLS certificate check failed, or one whose answer was over
+--    the size limit (a `response` error) is never retried;
 --  * the delay is exponential (base_delay * 2^(n-1), capped at max_delay) with jitter, or the
---    server's Retry-After (seconds or an HTTP date) or X-RateLimit-Reset (epoch seconds) when it
+--    server's Retry-After (digits: seconds, or an HTTP date; anything else there, such as 0x10,
+--    -5 or 1e-300, is ignored for our own backoff) or X-RateLimit-Reset (epoch seconds) when it
 --    sent one; a wait longer than max_retry_after is not waited for: the error is raised with
 --    `retry_after` set.
 
@@ -78,8 +80,9 @@ end
 function M.retry_after_seconds(value, now)
   if value == nil then return nil end
   value = tostring(value):match("^%s*(.-)%s*$")
-  local n = tonumber(value)
-  if n then return math.max(0, n) end
+  if value:match("^%d+$") then -- delay-seconds = 1*DIGIT (RFC 9110 10.2.3): no sign, hex, exponent
+    return tonumber(value) or math.huge
+  end
   local at = M.parse_http_date(value)
   if not at then return nil end
   return math.max(0, at - (now or os.time()))
@@ -88,8 +91,9 @@ end
 --- Seconds to wait from an X-RateLimit-Reset header (the Webhooks API: epoch seconds of the
 --- window's end; a small number is taken as seconds from now), or nil.
 function M.rate_limit_reset_seconds(value, now)
-  local n = value ~= nil and tonumber(tostring(value):match("^%s*(.-)%s*$")) or nil
-  if not n or n ~= n then return nil end
+  local digits = value ~= nil and tostring(value):match("^%s*(%d+)%s*$") or nil -- as Retry-After
+  local n = digits and tonumber(digits)
+  if not n then return nil end
   if n > 1e9 then return math.max(0, n - (now or os.time())) end
   return math.max(0, n)
 end
@@ -115,6 +119,7 @@ function M.decide(policy, method, resp, err, retries)
   if err then
     if err.kind == "cancelled" then return nil, "cancelled" end
     if err.kind == "tls" then return nil, "TLS verification failed: retrying cannot help" end
+    if err.kind == "response" then return nil, "the answer was malformed: retrying cannot help" end
     if idempotent or err.reached == false then
       return M.backoff(policy, retries + 1)
     end

@@ -4,6 +4,7 @@
 local core = require("mxdeploy.core")
 local errors = require("mxdeploy.errors")
 local jobs = require("mxdeploy.jobs")
+local request = require("mxdeploy.request")
 
 local M = {}
 
@@ -97,7 +98,8 @@ function M.wait_any(list, timeout, opts)
 end
 
 --- Runs fn(...) in a child task; when it has not finished within `seconds` it is cancelled and
---- a `timeout` error is raised. Otherwise returns fn's results (or re-raises its error).
+--- a `timeout` error is raised. Otherwise returns fn's results (or re-raises its error). The API
+--- calls fn's task makes get this deadline in place of their default one (longer or shorter).
 function M.timeout(seconds, fn, ...)
   if type(seconds) ~= "number" or seconds < 0 then
     errors.raise(errors.argument("timeout", 1, "seconds expected, got " .. errors.typename(seconds)), 2)
@@ -106,6 +108,8 @@ function M.timeout(seconds, fn, ...)
     errors.raise(errors.argument("timeout", 2, "function expected, got " .. errors.typename(fn)), 2)
   end
   local t = core.spawn(fn, ...)
+  -- the API calls fn makes have this deadline instead of their default (mxdeploy.request)
+  request.call_deadlines[t] = core.now() + seconds
   local ok, idx = pcall(core.wait_any, { t }, seconds)
   if not ok then
     t:cancel()

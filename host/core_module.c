@@ -7,6 +7,7 @@
 #include "hmac.h"
 #include "http.h"
 #include "json.h"
+#include "redact.h"
 #include "scheduler.h"
 #include "webhook_server.h"
 
@@ -14,6 +15,7 @@ int luaopen_mxdeploy_core(lua_State *L) {
     lua_newtable(L);
     mx_sched_open(L);
     mx_http_open(L);
+    mx_redact_open(L);
     mx_creds_open(L);
     mx_crypto_open(L);
     mx_webhook_open(L);

@@ -1,10 +1,14 @@
 /*
  * core.http(req): one HTTP exchange as a scheduler op. libcurl does the transfer; this file adds
- * redirects that never carry credentials to another origin, streamed multipart uploads, atomic
- * streamed downloads, progress, tracing with redaction, and errors that say whether the request
- * provably never reached the server (the only case where a POST may be retried).
+ * redirects that never carry credentials to another origin and never send a non-idempotent
+ * request twice, streamed multipart uploads, atomic streamed downloads, a cap on answers held in
+ * memory, progress, tracing with redaction, and errors that say whether the request provably
+ * never reached the server (the only case where a POST may be retried). The request table is
+ * read in http_request.c.
  */
 #include "http.h"
+
+#include "http_op.h"
 
 #include <ctype.h>
 #include <stdio.h>
@@ -15,126 +19,15 @@
 
 #include <lauxlib.h>
 
+#include "buf.h"
 #include "credentials.h"
+#include "http_trace.h"
+#include "redact.h"
 #include "scheduler.h"
 
 int mx_http_trace = 0;
 
 static long max_host_connections = 64;
-
-struct buf {
-    char *p;
-    size_t len, cap;
-};
-
-/* Appends; grows by copying and wiping the old block (not realloc), since a buffer may hold
- * credential headers that must not be left behind in freed memory. */
-static void buf_add(struct buf *b, const void *data, size_t n) {
-    if (b->len + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 1024;
-        while (cap < b->len + n + 1)
-            cap *= 2;
-        char *p = malloc(cap);
-        if (!p) abort();
-        if (b->p) {
-            memcpy(p, b->p, b->len);
-            explicit_bzero(b->p, b->cap);
-            free(b->p);
-        }
-        b->p = p;
-        b->cap = cap;
-    }
-    memcpy(b->p + b->len, data, n);
-    b->len += n;
-    b->p[b->len] = '\0';
-}
-
-static void buf_free(struct buf *b) {
-    free(b->p);
-    memset(b, 0, sizeof *b);
-}
-
-struct http_op {
-    mx_op base;
-    CURL *easy;
-    struct curl_slist *headers; /* user headers as sent on this hop */
-    struct buf user_headers;    /* "Name: value\n" lines as given */
-    char *auth_lines[2];        /* credential header lines; NULL once dropped */
-    curl_mime *mime;
-    char *method, *url, *origin;
-    char *body;
-    size_t body_len;
-    char *upload_path;
-    char *output, *tmp_path;
-    char *ca_file; /* trust these CA certificates (PEM) instead of the system's */
-    FILE *out;
-    struct buf resp_body, resp_headers; /* headers: "name\0value\0" pairs of the last response */
-    long status;
-    int redirects, max_redirects;
-    int insecure, trace;
-    long timeout_ms, connect_timeout_ms, low_speed_time;
-    CURLcode result;
-    char errbuf[CURL_ERROR_SIZE];
-    int progress_ref;
-    double last_progress;
-    curl_off_t up_now, up_total, down_now, down_total;
-    int progress_dirty;
-    double t0;
-};
-
-/* ---- redaction ----------------------------------------------------------------------------- */
-
-static int secret_param(const char *name, size_t n) {
-    static const char *const words[] = {"key",  "token",     "secret", "password",  "pass",
-                                        "auth", "signature", "sig",    "credential"};
-    char low[64];
-    if (n >= sizeof low) n = sizeof low - 1;
-    for (size_t i = 0; i < n; i++)
-        low[i] = (char)tolower((unsigned char)name[i]);
-    low[n] = '\0';
-    for (size_t i = 0; i < sizeof words / sizeof *words; i++)
-        if (strstr(low, words[i])) return 1;
-    return 0;
-}
-
-void mx_redact_url(const char *url, char *out, size_t n) {
-    struct buf b = {0};
-    const char *p = url;
-    const char *scheme_end = strstr(url, "://");
-    if (scheme_end) {
-        const char *host = scheme_end + 3;
-        const char *slash = host + strcspn(host, "/?#");
-        const char *at = memchr(host, '@', (size_t)(slash - host));
-        buf_add(&b, url, (size_t)(host - url));
-        if (at) {
-            buf_add(&b, "***@", 4);
-            host = at + 1;
-        }
-        p = host;
-    }
-    const char *q = strchr(p, '?');
-    if (!q) {
-        buf_add(&b, p, strlen(p));
-    } else {
-        buf_add(&b, p, (size_t)(q + 1 - p));
-        const char *s = q + 1;
-        while (*s && *s != '#') {
-            size_t len = strcspn(s, "&#");
-            const char *eq = memchr(s, '=', len);
-            if (eq && secret_param(s, (size_t)(eq - s))) {
-                buf_add(&b, s, (size_t)(eq + 1 - s));
-                buf_add(&b, "***", 3);
-            } else {
-                buf_add(&b, s, len);
-            }
-            s += len;
-            if (*s == '&') buf_add(&b, s++, 1);
-        }
-        buf_add(&b, s, strlen(s));
-    }
-    snprintf(out, n, "%s", b.p ? b.p : "");
-    buf_free(&b);
-}
 
 /* ---- curl callbacks (never call into Lua from here except the protected progress call) ----- */
 
@@ -168,6 +61,10 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *ud) {
     long status = 0;
     curl_easy_getinfo(h->easy, CURLINFO_RESPONSE_CODE, &status);
     if (h->out && status >= 200 && status < 300) return fwrite(data, 1, n, h->out);
+    if (h->max_body && h->resp_body.len + n > h->max_body) {
+        h->too_large = 1;
+        return 0; /* aborts the transfer: CURLE_WRITE_ERROR */
+    }
     buf_add(&h->resp_body, data, n);
     return n;
 }
@@ -213,14 +110,14 @@ static void report_progress(struct http_op *h, int final) {
 
 /* ---- setting up an exchange ------------------------------------------------------------------ */
 
-static char *dup_or_die(const char *s) {
+char *mx_http_dup(const char *s) {
     char *d = strdup(s ? s : "");
     if (!d) abort();
     return d;
 }
 
 /* "scheme://host:port" of url (default ports filled in), newly allocated. */
-static char *origin_of(const char *url) {
+char *mx_http_origin(const char *url) {
     CURLU *u = curl_url();
     char *scheme = NULL, *host = NULL, *port = NULL, *out = NULL;
     if (curl_url_set(u, CURLUPART_URL, url, 0) == CURLUE_OK &&
@@ -241,7 +138,7 @@ static char *origin_of(const char *url) {
     return out;
 }
 
-static int credential_header(const char *line) {
+int mx_http_credential_header(const char *line) {
     static const char *const names[] = {
         "authorization:", "mendix-username:", "mendix-apikey:", "cookie:", "proxy-authorization:"};
     for (size_t i = 0; i < sizeof names / sizeof *names; i++)
@@ -268,7 +165,8 @@ static void build_headers(struct http_op *h, int same_origin) {
         char *nl = strchr(p, '\n');
         *nl = '\0';
         int is_type = strncasecmp(p, "content-type:", 13) == 0;
-        if ((same_origin || !credential_header(p)) && !(is_type && bodyless && !same_origin)) {
+        if ((same_origin || !mx_http_credential_header(p)) &&
+            !(is_type && bodyless && !same_origin)) {
             h->headers = curl_slist_append(h->headers, p);
             has_type |= is_type;
         }
@@ -282,9 +180,24 @@ static void build_headers(struct http_op *h, int same_origin) {
     h->headers = curl_slist_append(h->headers, "Expect:");
 }
 
+/* GET, HEAD and OPTIONS: the methods libcurl may send again on a new connection. */
+static int safe_method(const char *method) {
+    return strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0 ||
+           strcmp(method, "OPTIONS") == 0;
+}
+
 static void setup_hop(struct http_op *h) {
     CURL *e = h->easy;
     curl_easy_setopt(e, CURLOPT_URL, h->url);
+    /* libcurl silently sends a request again on a new connection when a kept-alive one closes
+     * before any answer; a request that is not safe gets a connection of its own instead, so it
+     * is sent once and a lost answer is an error saying it may have been applied */
+    curl_easy_setopt(e, CURLOPT_FRESH_CONNECT, safe_method(h->method) ? 0L : 1L);
+    if (!safe_method(h->method)) {
+        buf_adds(&h->sent_to, h->url);
+        buf_add(&h->sent_to, "\n", 1);
+    }
+    h->tr.body_out = 0;
     curl_easy_setopt(e, CURLOPT_HTTPHEADER, h->headers);
     curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, NULL);
     curl_easy_setopt(e, CURLOPT_NOBODY, 0L);
@@ -308,7 +221,7 @@ static void setup_hop(struct http_op *h) {
     h->resp_headers.len = 0;
 }
 
-static void setup_easy(struct http_op *h) {
+void mx_http_setup_easy(struct http_op *h) {
     CURL *e = h->easy = curl_easy_init();
     if (!e) abort();
     curl_easy_setopt(e, CURLOPT_PRIVATE, (char *)h);
@@ -337,7 +250,11 @@ static void setup_easy(struct http_op *h) {
     curl_easy_setopt(e, CURLOPT_XFERINFOFUNCTION, on_progress);
     curl_easy_setopt(e, CURLOPT_XFERINFODATA, h);
     curl_easy_setopt(e, CURLOPT_NOPROGRESS, 0L);
-    setup_hop(h);
+    if (h->tr.level >= MX_TRACE_HEADERS) {
+        curl_easy_setopt(e, CURLOPT_DEBUGFUNCTION, mx_trace_curl);
+        curl_easy_setopt(e, CURLOPT_DEBUGDATA, &h->tr);
+        curl_easy_setopt(e, CURLOPT_VERBOSE, 1L);
+    }
 }
 
 static void start_transfer(struct http_op *h) {
@@ -359,31 +276,68 @@ static void start_transfer(struct http_op *h) {
 /* ---- completion ---------------------------------------------------------------------------- */
 
 static void trace_exchange(struct http_op *h, CURLcode rc) {
-    if (!mx_http_trace && !h->trace) return;
-    char shown[2048];
-    mx_redact_url(h->url, shown, sizeof shown);
+    if (!h->tr.level) return;
+    struct buf line = {0};
+    char num[160];
+    buf_adds(&line, h->method);
+    buf_add(&line, " ", 1);
+    mx_redact_url_to(&line, h->url);
     curl_off_t up = 0, down = 0;
     curl_easy_getinfo(h->easy, CURLINFO_SIZE_UPLOAD_T, &up);
     curl_easy_getinfo(h->easy, CURLINFO_SIZE_DOWNLOAD_T, &down);
     double ms = (mx_now() - h->t0) * 1000.0;
     if (rc == CURLE_OK)
-        fprintf(stderr, "[http] %s %s -> %ld in %.1f ms (sent %ld B, received %ld B)\n", h->method,
-                shown, h->status, ms, (long)up, (long)down);
+        snprintf(num, sizeof num, " -> %ld in %.1f ms (sent %ld B, received %ld B)", h->status, ms,
+                 (long)up, (long)down);
     else
-        fprintf(stderr, "[http] %s %s -> failed after %.1f ms: %s\n", h->method, shown, ms,
-                h->errbuf[0] ? h->errbuf : curl_easy_strerror(rc));
+        snprintf(num, sizeof num, " -> failed after %.1f ms: ", ms);
+    buf_adds(&line, num);
+    if (rc != CURLE_OK)
+        buf_adds(&line, h->too_large   ? "response body over the size limit"
+                        : h->errbuf[0] ? h->errbuf
+                                       : curl_easy_strerror(rc));
+    if (h->tr.level >= MX_TRACE_BODY) {
+        if (h->out && h->status >= 200 && h->status < 300)
+            mx_trace_body(&h->tr, "<", "(written to the output file)", 28);
+        else if (h->resp_body.len)
+            mx_trace_body(&h->tr, "<", h->resp_body.p, h->resp_body.len);
+    }
+    mx_trace_line(&h->tr, line.p);
+    buf_wipe_free(&line);
 }
 
 static int is_redirect(long status) {
     return status == 301 || status == 302 || status == 303 || status == 307 || status == 308;
 }
 
+/* Whether a non-idempotent hop of this request already went to url. */
+static int sent_before(const struct http_op *h, const char *url) {
+    size_t n = strlen(url);
+    for (const char *p = h->sent_to.p; p && *p; p = strchr(p, '\n') + 1)
+        if (strncmp(p, url, n) == 0 && p[n] == '\n') return 1;
+    return 0;
+}
+
 /* Follows a redirect as a new hop; returns 1 when a new hop was started. */
 static int follow_redirect(struct http_op *h) {
     char *location = NULL;
     curl_easy_getinfo(h->easy, CURLINFO_REDIRECT_URL, &location);
-    if (!location || h->redirects >= h->max_redirects) return 0;
-    char *next = dup_or_die(location);
+    if (h->max_redirects == 0) return 0; /* the caller wants the redirect itself */
+    if (!location) {
+        h->redirect_stop = "no_location";
+        return 0;
+    }
+    if (h->redirects >= h->max_redirects) {
+        h->redirect_stop = "limit";
+        return 0;
+    }
+    int keeps_method = h->status == 307 || h->status == 308;
+    if (keeps_method && !safe_method(h->method) && sent_before(h, location)) {
+        h->redirect_stop = "loop"; /* never the same non-idempotent request twice */
+        return 0;
+    }
+    mx_secrets_add_url(&h->secrets, location);
+    char *next = mx_http_dup(location);
     free(h->url);
     h->url = next;
     h->redirects++;
@@ -391,7 +345,7 @@ static int follow_redirect(struct http_op *h) {
         ((h->status == 301 || h->status == 302) && strcmp(h->method, "POST") == 0)) {
         if (strcmp(h->method, "HEAD") != 0) {
             free(h->method);
-            h->method = dup_or_die("GET");
+            h->method = mx_http_dup("GET");
         }
         free(h->body);
         h->body = NULL;
@@ -402,7 +356,7 @@ static int follow_redirect(struct http_op *h) {
             h->mime = NULL;
         }
     }
-    char *origin = origin_of(h->url);
+    char *origin = mx_http_origin(h->url);
     int same = origin && h->origin && strcmp(origin, h->origin) == 0;
     free(origin);
     if (!same) /* credentials never follow to another origin, not even back again */
@@ -416,7 +370,7 @@ static int follow_redirect(struct http_op *h) {
         char *p = h->user_headers.p;
         while (p && *p) {
             char *nl = strchr(p, '\n');
-            if (!credential_header(p)) buf_add(&kept, p, (size_t)(nl + 1 - p));
+            if (!mx_http_credential_header(p)) buf_add(&kept, p, (size_t)(nl + 1 - p));
             p = nl + 1;
         }
         if (h->user_headers.p) /* it held the credential headers */
@@ -435,6 +389,7 @@ static void http_curl_done(mx_op *op, CURLcode rc) {
     curl_multi_remove_handle(mx_sched_multi(op->sched), h->easy);
     h->result = rc;
     curl_easy_getinfo(h->easy, CURLINFO_RESPONSE_CODE, &h->status);
+    if (rc == CURLE_OK) h->answered++;
     trace_exchange(h, rc);
     report_progress(h, 1);
     if (rc == CURLE_OK && is_redirect(h->status) && follow_redirect(h)) return;
@@ -470,14 +425,32 @@ static int http_push(mx_op *op, lua_State *L) {
         int tls = h->result == CURLE_PEER_FAILED_VERIFICATION ||
                   h->result == CURLE_SSL_CACERT_BADFILE || h->result == CURLE_SSL_CERTPROBLEM ||
                   h->result == CURLE_SSL_ISSUER_ERROR;
-        set_field_str(L, "kind", timeout ? "timeout" : tls ? "tls" : "network");
-        set_field_str(L, "message", h->errbuf[0] ? h->errbuf : curl_easy_strerror(h->result));
+        set_field_str(L, "kind",
+                      h->too_large ? "response"
+                      : timeout    ? "timeout"
+                      : tls        ? "tls"
+                                   : "network");
+        struct buf msg = {0};
+        if (h->too_large) {
+            char text[160];
+            snprintf(text, sizeof text,
+                     "response body larger than %zu bytes, the limit for an answer held in memory "
+                     "(max_response_size)",
+                     h->max_body);
+            buf_adds(&msg, text);
+        } else {
+            buf_adds(&msg, h->errbuf[0] ? h->errbuf : curl_easy_strerror(h->result));
+        }
+        mx_secrets_scrub(&h->secrets, msg.p, &msg.len);
+        lua_pushlstring(L, msg.p, msg.len);
+        lua_setfield(L, -2, "message");
+        buf_wipe_free(&msg);
         lua_pushinteger(L, h->result);
         lua_setfield(L, -2, "curl_code");
-        /* Provably never reached: no byte of the request was sent. */
+        /* Provably never reached: no hop got an answer and no byte of this hop was sent. */
         long sent = 0;
         curl_easy_getinfo(h->easy, CURLINFO_REQUEST_SIZE, &sent);
-        lua_pushboolean(L, sent > 0);
+        lua_pushboolean(L, h->answered > 0 || sent > 0);
         lua_setfield(L, -2, "reached");
         set_field_str(L, "method", h->method);
         set_field_str(L, "url", shown);
@@ -486,6 +459,10 @@ static int http_push(mx_op *op, lua_State *L) {
     lua_createtable(L, 0, 8);
     lua_pushinteger(L, h->status);
     lua_setfield(L, -2, "status");
+    if (h->redirect_stop) set_field_str(L, "redirect_stop", h->redirect_stop);
+    /* a server that echoes a secret it was sent does not get it into Lua (errors, output) */
+    mx_secrets_scrub(&h->secrets, h->resp_headers.p, &h->resp_headers.len);
+    mx_secrets_scrub(&h->secrets, h->resp_body.p, &h->resp_body.len);
     lua_newtable(L);
     const char *p = h->resp_headers.p, *end = p ? p + h->resp_headers.len : NULL;
     while (p && p < end) {
@@ -558,8 +535,10 @@ static void http_destroy(mx_op *op) {
     }
     if (h->user_headers.p) explicit_bzero(h->user_headers.p, h->user_headers.len);
     buf_free(&h->user_headers);
-    buf_free(&h->resp_body);
-    buf_free(&h->resp_headers);
+    buf_wipe_free(&h->resp_body);
+    buf_wipe_free(&h->resp_headers);
+    buf_wipe_free(&h->sent_to);
+    mx_secrets_free(&h->secrets);
     free(h->method);
     free(h->url);
     free(h->origin);
@@ -582,212 +561,13 @@ static int http_k(lua_State *L, int status, lua_KContext base) {
     return mx_await_results(L, base);
 }
 
-static const char *opt_string(lua_State *L, const char *field) {
-    lua_getfield(L, 1, field);
-    const char *v = NULL;
-    if (lua_type(L, -1) == LUA_TSTRING)
-        v = lua_tostring(L, -1);
-    else if (!lua_isnil(L, -1))
-        luaL_error(L, "bad argument #1 to 'http' (field '%s' must be a string)", field);
-    lua_pop(L, 1); /* the string stays alive: it is referenced by the request table */
-    return v;
-}
-
-static double opt_number(lua_State *L, const char *field, double dflt) {
-    lua_getfield(L, 1, field);
-    double v = dflt;
-    if (lua_type(L, -1) == LUA_TNUMBER)
-        v = lua_tonumber(L, -1);
-    else if (!lua_isnil(L, -1))
-        luaL_error(L, "bad argument #1 to 'http' (field '%s' must be a number)", field);
-    lua_pop(L, 1);
-    if (!(v >= 0)) /* also NaN */
-        luaL_error(L, "bad argument #1 to 'http' (field '%s' must not be negative)", field);
-    if (v > 1e9) v = 1e9; /* math.huge: converted below to a long (ms) or an int (redirects) */
-    return v;
-}
-
-static int opt_bool(lua_State *L, const char *field) {
-    lua_getfield(L, 1, field);
-    int v = lua_toboolean(L, -1);
-    lua_pop(L, 1);
-    return v;
-}
-
-static int has_crlf(const char *s) {
-    return strpbrk(s, "\r\n") != NULL;
-}
-
-/* Reads req.headers into h->user_headers as "Name: value\n" lines. */
-static void read_headers(lua_State *L, struct http_op *h) {
-    lua_getfield(L, 1, "headers");
-    if (lua_isnil(L, -1)) {
-        lua_pop(L, 1);
-        return;
-    }
-    if (!lua_istable(L, -1)) luaL_error(L, "bad argument #1 to 'http' (headers must be a table)");
-    lua_pushnil(L);
-    while (lua_next(L, -2)) {
-        if (lua_type(L, -2) != LUA_TSTRING || !lua_isstring(L, -1))
-            luaL_error(L, "bad argument #1 to 'http' (headers must map names to strings)");
-        const char *name = lua_tostring(L, -2), *value = lua_tostring(L, -1);
-        if (has_crlf(name) || has_crlf(value) || strchr(name, ':') || !*name)
-            luaL_error(L, "bad argument #1 to 'http' (invalid header '%s')", name);
-        buf_add(&h->user_headers, name, strlen(name));
-        buf_add(&h->user_headers, ": ", 2);
-        buf_add(&h->user_headers, value, strlen(value));
-        buf_add(&h->user_headers, "\n", 1);
-        lua_pop(L, 1);
-    }
-    lua_pop(L, 1);
-}
-
-/* "Name: value" in a new block of exactly the right size (a secret of any length, no copies). */
-static char *header_line(const char *name, const char *value) {
-    size_t n = strlen(name), v = strlen(value);
-    char *line = malloc(n + v + 1);
-    if (!line) abort();
-    memcpy(line, name, n);
-    memcpy(line + n, value, v + 1);
-    return line;
-}
-
-static void read_auth(lua_State *L, struct http_op *h) {
-    lua_getfield(L, 1, "auth");
-    if (lua_isnil(L, -1)) {
-        lua_pop(L, 1);
-        return;
-    }
-    struct mx_creds *c = mx_creds_test(L, -1);
-    if (!c)
-        luaL_error(L, "bad argument #1 to 'http' (auth must be credentials from core.credentials)");
-    const char *scheme = opt_string(L, "auth_scheme");
-    if (!scheme) scheme = "apikey";
-    if (strcmp(scheme, "apikey") == 0) {
-        if (!c->username || !c->apikey)
-            luaL_error(L,
-                       "no API key: set MENDIX_USERNAME and MENDIX_APIKEY, or username and "
-                       "apikey in profile [%s] of the credentials file",
-                       c->profile);
-        h->auth_lines[0] = header_line("Mendix-Username: ", c->username);
-        h->auth_lines[1] = header_line("Mendix-ApiKey: ", c->apikey);
-    } else if (strcmp(scheme, "token") == 0) {
-        if (!c->token)
-            luaL_error(L,
-                       "no personal access token: set MENDIX_TOKEN, or token in profile [%s] "
-                       "of the credentials file",
-                       c->profile);
-        h->auth_lines[0] = header_line("Authorization: MxToken ", c->token);
-    } else {
-        luaL_error(L, "bad argument #1 to 'http' (auth_scheme must be 'apikey' or 'token')");
-    }
-    lua_pop(L, 1);
-}
-
-static void read_upload(lua_State *L, struct http_op *h) {
-    const char *file = opt_string(L, "file");
-    if (!file) return;
-    FILE *f = fopen(file, "rb");
-    if (!f) luaL_error(L, "cannot read upload file %s", file);
-    fclose(f);
-    h->upload_path = dup_or_die(file);
-    h->mime = curl_mime_init(h->easy);
-    const char *field = opt_string(L, "file_field");
-    curl_mimepart *part = curl_mime_addpart(h->mime);
-    curl_mime_name(part, field ? field : "file");
-    curl_mime_filedata(part, file); /* streamed from disk by libcurl */
-    lua_getfield(L, 1, "form");
-    if (lua_istable(L, -1)) {
-        lua_pushnil(L);
-        while (lua_next(L, -2)) {
-            if (lua_type(L, -2) != LUA_TSTRING || !lua_isstring(L, -1))
-                luaL_error(L, "bad argument #1 to 'http' (form must map names to strings)");
-            curl_mimepart *p = curl_mime_addpart(h->mime);
-            curl_mime_name(p, lua_tostring(L, -2));
-            size_t n;
-            const char *v = lua_tolstring(L, -1, &n);
-            curl_mime_data(p, v, n);
-            lua_pop(L, 1);
-        }
-    }
-    lua_pop(L, 1);
-}
-
-static void read_output(lua_State *L, struct http_op *h) {
-    const char *output = opt_string(L, "output");
-    if (!output) return;
-    size_t n = strlen(output) + 16;
-    h->output = dup_or_die(output);
-    h->tmp_path = malloc(n);
-    if (!h->tmp_path) abort();
-    snprintf(h->tmp_path, n, "%s.partXXXXXX", output);
-    int fd = mkstemp(h->tmp_path);
-    if (fd < 0) luaL_error(L, "cannot write download file %s", output);
-    h->out = fdopen(fd, "wb");
-    if (!h->out) {
-        close(fd);
-        unlink(h->tmp_path);
-        luaL_error(L, "cannot write download file %s", output);
-    }
-}
-
-/* Frees the half-built op when argument checking raised an error. */
-static int http_build(lua_State *L) {
-    struct http_op *h = lua_touserdata(L, 2);
-    const char *url = opt_string(L, "url");
-    if (!url) luaL_error(L, "bad argument #1 to 'http' (field 'url' is required)");
-    h->origin = origin_of(url);
-    if (!h->origin || (strncmp(url, "http://", 7) != 0 && strncmp(url, "https://", 8) != 0))
-        luaL_error(L, "bad argument #1 to 'http' (not an http(s) URL)");
-    h->url = dup_or_die(url);
-    const char *method = opt_string(L, "method");
-    h->method = dup_or_die(method ? method : "GET");
-    for (char *c = h->method; *c; c++) {
-        if (!isalpha((unsigned char)*c)) luaL_error(L, "bad argument #1 to 'http' (bad method)");
-        *c = (char)toupper((unsigned char)*c);
-    }
-    size_t blen = 0;
-    lua_getfield(L, 1, "body");
-    if (lua_type(L, -1) == LUA_TSTRING) {
-        const char *b = lua_tolstring(L, -1, &blen);
-        h->body = malloc(blen + 1);
-        if (!h->body) abort();
-        memcpy(h->body, b, blen + 1);
-        h->body_len = blen;
-    } else if (!lua_isnil(L, -1)) {
-        luaL_error(L, "bad argument #1 to 'http' (field 'body' must be a string)");
-    }
-    lua_pop(L, 1);
-    h->timeout_ms = (long)(opt_number(L, "timeout", 0) * 1000.0);
-    h->connect_timeout_ms = (long)(opt_number(L, "connect_timeout", 30) * 1000.0);
-    h->low_speed_time = (long)opt_number(L, "low_speed_time", 60);
-    h->max_redirects = (int)opt_number(L, "max_redirects", 5);
-    h->insecure = opt_bool(L, "insecure");
-    const char *ca_file = opt_string(L, "ca_file");
-    if (ca_file) h->ca_file = dup_or_die(ca_file);
-    h->trace = opt_bool(L, "trace");
-    read_headers(L, h);
-    read_auth(L, h);
-    setup_easy(h);
-    read_upload(L, h);
-    if (h->mime && h->body)
-        luaL_error(L, "bad argument #1 to 'http' (body and file exclude each other)");
-    read_output(L, h);
-    lua_getfield(L, 1, "on_progress");
-    if (lua_isfunction(L, -1))
-        h->progress_ref = luaL_ref(L, LUA_REGISTRYINDEX);
-    else if (!lua_isnil(L, -1))
-        luaL_error(L, "bad argument #1 to 'http' (on_progress must be a function)");
-    return 0;
-}
-
 static int l_http(lua_State *L) {
     luaL_checktype(L, 1, LUA_TTABLE);
     lua_settop(L, 1);
     mx_sched *s = mx_sched_get(L);
     struct http_op *h = (struct http_op *)mx_op_new(s, &http_vt, sizeof *h);
     h->progress_ref = LUA_NOREF;
-    lua_pushcfunction(L, http_build);
+    lua_pushcfunction(L, mx_http_build);
     lua_pushvalue(L, 1);
     lua_pushlightuserdata(L, h);
     if (lua_pcall(L, 2, 0, 0) != LUA_OK) {
@@ -812,22 +592,34 @@ static int l_http_config(lua_State *L) {
         curl_multi_setopt(mx_sched_multi(s), CURLMOPT_MAX_HOST_CONNECTIONS, max_host_connections);
     }
     lua_getfield(L, 1, "trace");
-    if (!lua_isnil(L, -1)) mx_http_trace = lua_toboolean(L, -1);
+    if (lua_type(L, -1) == LUA_TSTRING) {
+        int level = mx_trace_level(lua_tostring(L, -1));
+        if (level < 0)
+            luaL_error(L, "bad argument #1 to 'http_config' (trace must be a boolean, "
+                          "'exchanges', 'headers' or 'body')");
+        mx_http_trace = level;
+    } else if (!lua_isnil(L, -1)) {
+        mx_http_trace = lua_toboolean(L, -1) ? MX_TRACE_EXCHANGES : MX_TRACE_OFF;
+    }
     lua_pushinteger(L, max_host_connections);
     return 1;
 }
 
-static int l_redact_url(lua_State *L) {
-    char out[4096];
-    mx_redact_url(luaL_checkstring(L, 1), out, sizeof out);
-    lua_pushstring(L, out);
+/* core.http_trace(text [, force]): a line of the trace (a retry decision), when tracing. */
+static int l_http_trace(lua_State *L) {
+    const char *text = luaL_checkstring(L, 1);
+    if (mx_http_trace || lua_toboolean(L, 2)) {
+        struct mx_trace t = {MX_TRACE_EXCHANGES, 0, NULL, 0};
+        mx_trace_line(&t, text);
+    }
+    lua_pushboolean(L, mx_http_trace || lua_toboolean(L, 2));
     return 1;
 }
 
 void mx_http_open(lua_State *L) {
     luaL_Reg funcs[] = {{"http", l_http},
                         {"http_config", l_http_config},
-                        {"redact_url", l_redact_url},
+                        {"http_trace", l_http_trace},
                         {NULL, NULL}};
     luaL_setfuncs(L, funcs, 0);
 }

@@ -16,6 +16,7 @@
 #include "core_module.h"
 #include "embedded.h"
 #include "http.h"
+#include "http_trace.h"
 #include "paths.h"
 #include "repl.h"
 #include "run.h"
@@ -34,7 +35,9 @@ static void usage(FILE *to) {
         "       %s sandbox [sandbox options]\n"
         "Options of mxdeploy (before the script):\n"
         "  --sandbox       run against a local simulated Mendix Cloud (no credentials needed)\n"
-        "  --trace         log every HTTP exchange to stderr (credentials redacted)\n"
+        "  --trace         log HTTP exchanges and retry decisions to stderr (credentials\n"
+        "                  redacted); --trace=headers adds the headers, --trace=body the\n"
+        "                  bodies too (cut at 4 KiB)\n"
         "  --version       show the version\n"
         "  --help          show this help\n"
         "Options as in lua5.4:\n"
@@ -80,7 +83,9 @@ static int parse_args(int argc, char **argv, struct options *o) {
         if (strcmp(argv[i], "--sandbox") == 0)
             o->sandbox = 1;
         else if (strcmp(argv[i], "--trace") == 0)
-            o->trace = 1;
+            o->trace = MX_TRACE_EXCHANGES;
+        else if (strncmp(argv[i], "--trace=", 8) == 0 && mx_trace_level(argv[i] + 8) > 0)
+            o->trace = mx_trace_level(argv[i] + 8);
         else if (strcmp(argv[i], "--version") == 0)
             o->version = 1;
         else if (strcmp(argv[i], "--help") == 0) {
@@ -254,7 +259,7 @@ static int pmain(lua_State *L) {
     lua_pop(L, 1);
     create_arg_table(L, argc, argv, o->script);
     if (o->warnings) lua_warning(L, "@on", 0);
-    if (o->trace) mx_http_trace = 1;
+    if (o->trace) mx_http_trace = o->trace;
     pm->rc = 1;
     if (mx_run_require(L, "mxdeploy", "mx")) return 0;
     if (o->sandbox && attach_sandbox(L) != 0) return 0;

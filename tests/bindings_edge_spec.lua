@@ -246,7 +246,23 @@ describe("printing a client", function()
     local text = tostring(c)
     assert.is_nil(text:find("s3cret", 1, true), text)
     assert.is_nil(text:find("abc", 1, true), text)
-    assert.matches("v1=https://h.example/api/1%?token=REDACTED", text)
+    assert.matches("v1=https://%*%*%*@h.example/api/1%?token=%*%*%*", text)
+    c = mx.connect{ base_urls = { v2 = "https://h.example/api/v2?client_secret=abc&sessionkey=zz&passphrase=qq#frag" } }
+    text = tostring(c)
+    assert.matches("v2=https://h.example/api/v2%?client_secret=%*%*%*&sessionkey=%*%*%*&passphrase=%*%*%*#%*%*%*", text)
+    for _, secret in ipairs({ "abc", "zz", "qq", "frag" }) do
+      assert.is_nil(text:find(secret, 1, true), secret .. " in " .. text)
+    end
+  end)
+
+  it("argument errors quoting a URL redact it", function()
+    local ok, e = pcall(mx.request, { url = "ftp://u:pw1@h/x?client_secret=abc&sessionkey=zz&passphrase=qq#frag" })
+    assert.is_false(ok)
+    assert.are.equal("argument", e.kind)
+    assert.matches("'ftp://%*%*%*@h/x%?client_secret=%*%*%*&sessionkey=%*%*%*&passphrase=%*%*%*#%*%*%*'", e.message)
+    for _, secret in ipairs({ "pw1", "abc", "zz", "qq", "frag" }) do
+      assert.is_nil(tostring(e):find(secret, 1, true), secret .. " in " .. tostring(e))
+    end
   end)
 end)
 

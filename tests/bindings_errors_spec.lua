@@ -60,6 +60,17 @@ describe("HTTP errors from the sandbox", function()
     assert_no_secret(e, { sb.token })
   end)
 
+  it("a 401 keeps no secret query value or fragment in err.url", function()
+    local bad = mx.connect{ username = sb.username, apikey = "wrong-key-123", retry = false,
+      base_urls = { v1 = sb.url .. "/deploy/api/1" } }
+    local ok, e = pcall(mx.request, { url = sb.url .. "/deploy/api/1/apps?client_secret=abc&sessionkey=z&passphrase=q#frag-x",
+      auth = bad:credentials(), retry = false })
+    assert.is_false(ok)
+    assert.are.equal(401, e.status)
+    assert.are.equal(sb.url .. "/deploy/api/1/apps?client_secret=***&sessionkey=***&passphrase=***#***", e.url)
+    assert_no_secret(e, { "abc", "=z", "=q", "frag-x", "wrong-key-123" })
+  end)
+
   it("raw = true returns the response instead of raising", function()
     local resp = mx.request{ url = sb.url .. "/deploy/api/1/apps/nosuch", raw = true, retry = false,
                              auth = c:credentials(), auth_scheme = "apikey" }
@@ -217,12 +228,21 @@ describe("error objects", function()
   end)
 
   it("remove credentials and signatures from URLs", function()
-    assert.are.equal("https://logs.example.com/v1/logs/x?endDate=2021-06-12&expire=20210616&signature=REDACTED",
+    assert.are.equal("https://logs.example.com/v1/logs/x?endDate=2021-06-12&expire=20210616&signature=***",
       errors.redact_url("https://logs.example.com/v1/logs/x?endDate=2021-06-12&expire=20210616&signature=0D5D1D81"))
-    assert.are.equal("https://host/path", errors.redact_url("https://user:pass@host/path"))
+    assert.are.equal("https://***@host/path", errors.redact_url("https://user:pass@host/path"))
     local e = errors.new("network", { method = "GET", url = "https://a:b@h/p?token=abc&x=1", message = "reset" })
-    assert.are.equal("https://h/p?token=REDACTED&x=1", e.url)
+    assert.are.equal("https://***@h/p?token=***&x=1", e.url)
     assert.are.equal("network error: reset (GET /p)", tostring(e))
+  end)
+
+  it("use the host's one redactor: names holding key/secret/pass, and the fragment", function()
+    local url = "https://h/p?client_secret=abc&sessionkey=z&passphrase=q&page=2#access_token=frag-secret"
+    local want = "https://h/p?client_secret=***&sessionkey=***&passphrase=***&page=2#***"
+    assert.are.equal(want, errors.redact_url(url))
+    assert.are.equal(want, require("mxdeploy.core").redact_url(url))
+    assert.are.equal("https://h/p#***", errors.redact_url("https://h/p#s3cret"))
+    assert.are.equal("https://***@h/p?x=1#***", errors.redact_url("https://u:pw@h/p?x=1#t=abc"))
   end)
 end)
 

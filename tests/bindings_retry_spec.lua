@@ -225,7 +225,11 @@ describe("retry policy rules", function()
 
   it("reads Retry-After as seconds or an HTTP date", function()
     assert.are.equal(7, retry_policy.retry_after_seconds("7"))
-    assert.are.equal(0, retry_policy.retry_after_seconds("-3"))
+    assert.are.equal(0, retry_policy.retry_after_seconds("0"))
+    -- only digits (RFC 9110 delay-seconds) or a date: anything else means our own backoff
+    for _, bad in ipairs({ "-3", "-5", "0x10", "1e-300", "1e3", "+5", "5.5", "inf", "nan", " 0x1A " }) do
+      assert.is_nil(retry_policy.retry_after_seconds(bad), bad)
+    end
     local now = retry_policy.parse_http_date("Sun, 06 Nov 1994 08:49:37 GMT")
     assert.are.equal(784111777, now)
     assert.are.equal(120, retry_policy.retry_after_seconds("Sun, 06 Nov 1994 08:51:37 GMT", now))

@@ -1,0 +1,63 @@
+/* The HTTP op shared by the transport's files: http.c (the exchange, its hops and results) and
+ * http_request.c (reading core.http's request table into an op). */
+#ifndef MX_HTTP_OP_H
+#define MX_HTTP_OP_H
+#include <stdio.h>
+
+#include <curl/curl.h>
+#include <lua.h>
+
+#include "buf.h"
+#include "http_trace.h"
+#include "redact.h"
+#include "scheduler.h"
+
+struct http_op {
+    mx_op base;
+    CURL *easy;
+    struct curl_slist *headers; /* user headers as sent on this hop */
+    struct buf user_headers;    /* "Name: value\n" lines as given */
+    char *auth_lines[2];        /* credential header lines; NULL once dropped */
+    curl_mime *mime;
+    char *method, *url, *origin;
+    char *body;
+    size_t body_len;
+    char *upload_path;
+    char *output, *tmp_path;
+    char *ca_file; /* trust these CA certificates (PEM) instead of the system's */
+    FILE *out;
+    struct buf resp_body, resp_headers; /* headers: "name\0value\0" pairs of the last response */
+    size_t max_body;                    /* cap of resp_body (0: none) */
+    int too_large;                      /* the body passed max_body: transfer aborted */
+    long status;
+    int redirects, max_redirects;
+    const char
+        *redirect_stop; /* why a final 3xx was not followed: "limit", "no_location", "loop" */
+    int answered;       /* hops that got an answer: the request was sent */
+    struct buf sent_to; /* "url\n" of each hop that sent a non-idempotent request */
+    struct mx_secrets secrets; /* credentials and URL secrets this request carries */
+    struct mx_trace tr;
+    int insecure;
+    long timeout_ms, connect_timeout_ms, low_speed_time;
+    CURLcode result;
+    char errbuf[CURL_ERROR_SIZE];
+    int progress_ref;
+    double last_progress;
+    curl_off_t up_now, up_total, down_now, down_total;
+    int progress_dirty;
+    double t0;
+};
+
+/* strdup that aborts when memory runs out. */
+char *mx_http_dup(const char *s);
+/* "scheme://host:port" of url (default ports filled in), newly allocated; NULL when unparsable. */
+char *mx_http_origin(const char *url);
+/* Whether a "Name: value" line is a credential header (Authorization, Mendix-ApiKey, ...). */
+int mx_http_credential_header(const char *line);
+/* Creates h->easy with every option of the exchange (the first hop is set up separately). */
+void mx_http_setup_easy(struct http_op *h);
+/* Protected call: reads the request table at index 1 into the op (light userdata at index 2);
+ * raises an argument error for a bad field (the caller frees the half-built op). */
+int mx_http_build(lua_State *L);
+
+#endif
