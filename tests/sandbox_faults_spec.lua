@@ -189,13 +189,14 @@ describe("sandbox request log", function()
   it("records method, path, status, listener, headers (secrets redacted), auth_ok and body, never a secret", function()
     local logfile = os.tmpname()
     local sb = S.start{ time_scale = 0.001, log = logfile }
+    finally(function() sb:stop() end)
     local c = S.client(sb)
     c.v1("GET", "/apps")
     c.v4("POST", "/apps", {})
-    S.request{ method = "GET", url = sb.url .. "/deploy/api/1/apps" }
+    S.request{ method = "GET", url = sb.bases["deploy-v1"] .. "/apps" }
     c.v1("POST", "/apps/calc/environments/Test/tags", { Tag = "europe" })
     -- a wrong key, a cookie, an unknown auth header and the real key in the body: none is stored
-    S.request{ method = "POST", url = sb.url .. "/deploy/api/1/apps/calc/environments/Test/tags",
+    S.request{ method = "POST", url = sb.bases["deploy-v1"] .. "/apps/calc/environments/Test/tags",
       headers = { ["Mendix-Username"] = sb.username, ["Mendix-ApiKey"] = "wrong-key-1234",
                   Cookie = "session=Cookie-Secret-99", ["X-Auth-Token"] = "sandbox-pat-ro",
                   ["Content-Type"] = "application/json" },
@@ -203,7 +204,7 @@ describe("sandbox request log", function()
     c.pc("GET", "/apps/" .. S.PROJECT .. "/environments/pcenv01")
     local big = S.tmpfile(("x"):rep(70000))
     c.v1("POST", "/apps/calc/packages/upload?name=a.mda", nil, { file = big, form = { note = "hi" } })
-    S.request{ method = "POST", url = sb.url .. "/deploy/api/1/apps/calc/environments/Test/tags",
+    S.request{ method = "POST", url = sb.bases["deploy-v1"] .. "/apps/calc/environments/Test/tags",
       headers = { ["Mendix-Username"] = sb.username, ["Mendix-ApiKey"] = sb.apikey, ["Content-Type"] = "application/json" },
       body = json.encode({ Tag = ("y"):rep(70000) }) }
     local log = sb:requests()
@@ -262,6 +263,7 @@ describe("sandbox request log", function()
 
   it("lets a test assert that a dry run sent no mutating request", function()
     local sb = S.start{ time_scale = 0.001 }
+    finally(function() sb:stop() end)
     local c = S.client(sb)
     c.v1("GET", "/apps/calc/environments")
     c.v4("GET", "/apps")
@@ -272,7 +274,6 @@ describe("sandbox request log", function()
     assert.are.equal(0, mutating)
     sb:reset_log()
     assert.are.equal(0, #sb:requests())
-    sb:stop()
   end)
 end)
 
@@ -281,6 +282,7 @@ describe("sandbox state and seed files", function()
     local state = os.tmpname()
     os.remove(state)
     local sb = S.start{ time_scale = 0.001, state = state }
+    finally(function() sb:stop() end)
     assert.are.equal(200, (S.client(sb).v1("POST", "/apps/calc/environments/Test/tags", { Tag = "persisted" })))
     sb:stop()
     sb = S.start{ time_scale = 0.001, state = state }
@@ -288,7 +290,6 @@ describe("sandbox state and seed files", function()
     assert.are.equal("persisted", tags[#tags].Tag)
     local _, s = S.client(sb).v1("GET", "/apps/calc/environments/Test/settings")
     assert.is_true(json.is_array(s.CustomSettings))
-    sb:stop()
     os.remove(state)
   end)
 
@@ -301,41 +302,17 @@ describe("sandbox state and seed files", function()
                  members = { "u@example.com" }, environments = {} } },
     }]])
     local sb = S.start{ seed = seed, time_scale = 0.001 }
+    finally(function() sb:stop() end)
     os.remove(seed)
     assert.are.same({ "u@example.com", "k", "t" }, { sb.username, sb.apikey, sb.token })
     local _, apps = S.client(sb).v1("GET", "/apps")
     assert.are.same({ 1, "solo" }, { #apps, apps[1].AppId })
-    sb:stop()
   end)
 end)
 
 describe("mxdeploy sandbox (standalone)", function()
   -- Starts `mxdeploy sandbox ARGS` in the background; returns its pid and API base URL.
-  local function serve(args)
-    local bin = os.getenv("MXDEPLOY_BIN") or "mxdeploy"
-    local out = os.tmpname() -- a fresh file: never read an earlier run's banner
-    local pidfile = os.tmpname()
-    assert(os.execute(("'%s' sandbox --port 0 --time-scale 0.001 %s > '%s' 2>&1 & echo $! > '%s'")
-      :format(bin, args, out, pidfile)))
-    local f = assert(io.open(pidfile))
-    local pid = tonumber(f:read("a"):match("%d+"))
-    f:close()
-    os.remove(pidfile)
-    local text = S.eventually(function()
-      local h = io.open(out)
-      local t = h and h:read("a") or ""
-      if h then h:close() end
-      return t:find("Authorization:", 1, true) and t
-    end, 10)
-    os.remove(out)
-    assert.truthy(text, "no banner")
-    return pid, text:match("(http://127%.0%.0%.1:%d+)/deploy/api/1"), text
-  end
-
-  local function stop(pid)
-    os.execute("kill -TERM " .. pid)
-    assert.is_true(S.eventually(function() return not os.execute("kill -0 " .. pid .. " 2>/dev/null") end, 10))
-  end
+  local serve, stop = S.serve, S.stop_served
 
   it("--seed, --log and --state: its world, a JSON line per request without secrets, kept across restarts", function()
     local seed = S.tmpfile([[return {
