@@ -293,6 +293,37 @@ describe("sandbox state and seed files", function()
     os.remove(state)
   end)
 
+  it("keeps the old state file and answers 500 when the new state cannot be written", function()
+    local P = require("process")
+    local state = os.tmpname()
+    os.remove(state)
+    local sb = S.start{ time_scale = 0.001, state = state }
+    finally(function() sb:stop(); os.remove(state) end)
+    assert.are.equal(200, (S.client(sb).v1("POST", "/apps/calc/environments/Test/tags", { Tag = "first" })))
+    sb:stop()
+    local before = P.slurp(state)
+    assert.is_true(#before > 8192, "the state is too small for this test: " .. #before)
+    -- a child whose files may not grow past 4 KiB (ulimit -f counts 512-byte blocks in dash,
+    -- 1 KiB in bash: both below the state's size); SIGXFSZ ignored, so the write fails (EFBIG)
+    local script = P.tmpfile(([[
+      local sb = require("mxdeploy.sandboxctl").start{time_scale = 0.001, state = %q}
+      local r = require("mxdeploy.core").http{method = "POST", url = sb.bases["deploy-v1"] ..
+        "/apps/calc/environments/Test/tags", body = '{"Tag":"second"}', headers = {["Content-Type"] = "application/json",
+        ["Mendix-Username"] = sb.username, ["Mendix-ApiKey"] = sb.apikey}}
+      print(r.status, r.body)
+      sb:stop()
+    ]]):format(state))
+    local code, out, err = P.run(("trap '' XFSZ; ulimit -f 8; %s %s"):format(P.quote(P.BIN), P.quote(script)))
+    os.remove(script)
+    assert.are.equal(0, code, err)
+    local status, body = out:match("^(%d+)\t(.*)$")
+    assert.are.equal("500", status, out)
+    assert.are.equal("STATE_NOT_SAVED", json.decode(body).errorCode)
+    assert.matches("cannot save the state", err)
+    assert.are.equal(before, P.slurp(state), "the state file changed")
+    assert.is_nil(io.open(state .. ".tmp"), "a temporary state file was left behind")
+  end)
+
   it("loads another seed file", function()
     local seed = S.tmpfile([[return {
       users = { { username = "u@example.com", apikey = "k", name = "U", can_deploy = true } },
