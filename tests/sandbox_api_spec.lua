@@ -76,6 +76,16 @@ describe("sandbox: Deploy API v1", function()
     assert.are.same({ 400, "INVALID_ENVIRONMENT" }, { st, d.errorCode })
   end)
 
+  it("validates a body over 1 MiB like any other: a non-JSON stop is refused, a large JSON body accepted", function()
+    local big = ("x"):rep(1536 * 1024) -- kept in a file by the server, not in memory
+    local st, d = c.v1("POST", "/apps/calc/environments/Acceptance/stop", big)
+    assert.are.same({ 400, "INVALID_PARAMETERS" }, { st, d and d.errorCode })
+    local _, env = c.v1("GET", "/apps/calc/environments/Acceptance")
+    assert.are.equal("Running", env.Status)
+    st, d = c.v1("POST", "/apps/calc/environments/Test/tags", { Tag = "large", Padding = big })
+    assert.are.same({ 200, "large" }, { st, d and d.Tag })
+  end)
+
   it("start goes Starting then Started and the environment then runs", function()
     sb:configure{ time_scale = 0.01 } -- 90 s start = 0.9 s
     local st, d = c.v1("POST", "/apps/calc/environments/Test/start", { AutoSyncDb = true })
