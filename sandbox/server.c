@@ -1,5 +1,6 @@
 /* The sandbox HTTP server: see server.h. */
 #include "server.h"
+#include "idle.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -25,6 +26,8 @@
 #define MEM_BODY_MAX (1024 * 1024) /* larger bodies (and every multipart body) go to a file */
 #define STACK_SIZE (512 * 1024)
 #define CONN_LIMIT 4096
+#define MAX_IDLE 256     /* idle connections kept per listener; the oldest is closed beyond */
+#define IDLE_TIMEOUT 30u /* seconds a connection may stay silent (opts.idle_timeout) */
 #define MAX_DELAY 600.0
 
 struct mx_sbserver;
@@ -33,6 +36,7 @@ struct listener {
     struct mx_sbserver *srv;
     const char *name; /* "api" | "files" */
     struct MHD_Daemon *d;
+    struct mx_idle idle;
 };
 
 struct mx_sbserver {
@@ -46,6 +50,7 @@ struct mx_sbserver {
     char url[64], files_url[64];
     char *tls_cert, *tls_key;           /* PEM contents; MHD keeps pointers to them while it runs */
     struct mx_sbdeliveries *deliveries; /* webhook deliveries being sent */
+    unsigned idle_timeout;              /* seconds */
 };
 
 /* Per-request state, created by the URI log callback. */
@@ -451,9 +456,31 @@ static enum MHD_Result respond(struct MHD_Connection *c, struct answer *a) {
 
 /* ---------- MHD callbacks ---------- */
 
+/* The connection's idle-set entry (its MHD socket context), or NULL. */
+static struct mx_idle_conn *idle_entry(struct MHD_Connection *c) {
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    return ci ? ci->socket_context : NULL;
+}
+
+static void on_connection(void *cls, struct MHD_Connection *c, void **socket_context,
+                          enum MHD_ConnectionNotificationCode toe) {
+    struct listener *li = cls;
+    if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
+        const union MHD_ConnectionInfo *ci =
+            MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+        *socket_context = ci ? mx_idle_open(&li->idle, ci->connect_fd) : NULL;
+    } else {
+        mx_idle_close(&li->idle, *socket_context);
+        *socket_context = NULL;
+    }
+}
+
+/* A request line arrived: the connection is busy until its answer is complete. */
 static void *uri_logger(void *cls, const char *uri, struct MHD_Connection *c) {
-    (void)cls;
-    (void)c;
+    struct listener *li = cls;
+    mx_idle_busy(&li->idle, idle_entry(c));
+    MHD_set_connection_option(c, MHD_CONNECTION_OPTION_TIMEOUT, li->srv->idle_timeout);
     struct rq *r = calloc(1, sizeof *r);
     if (!r) return NULL;
     r->uri = strdup(uri ? uri : "/");
@@ -467,9 +494,9 @@ static void *uri_logger(void *cls, const char *uri, struct MHD_Connection *c) {
 
 static void completed(void *cls, struct MHD_Connection *c, void **con_cls,
                       enum MHD_RequestTerminationCode toe) {
-    (void)cls;
-    (void)c;
+    struct listener *li = cls;
     (void)toe;
+    mx_idle_idle(&li->idle, idle_entry(c));
     struct rq *r = *con_cls;
     if (!r) return;
     if (r->fd >= 0) {
@@ -556,6 +583,10 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
         if (r->fd >= 0) fsync(r->fd);
         run_app(li, c, method, r, &a);
     }
+    if (a.delay > 0) /* a simulated latency is not silence: keep the connection that long */
+        MHD_set_connection_option(c, MHD_CONNECTION_OPTION_TIMEOUT,
+                                  li->srv->idle_timeout +
+                                      (unsigned)(a.delay < MAX_DELAY ? a.delay : MAX_DELAY));
     sleep_seconds(li->srv, a.delay); /* outside the lock */
     enum MHD_Result ret = respond(c, &a);
     answer_free(&a);
@@ -566,6 +597,10 @@ static int start_listener(struct mx_sbserver *s, struct listener *li, const char
                           int tls, char *url, size_t urllen, char *err, size_t errlen) {
     li->srv = s;
     li->name = name;
+    if (mx_idle_init(&li->idle, MAX_IDLE) != 0) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
     struct sockaddr_in addr;
     memset(&addr, 0, sizeof addr);
     addr.sin_family = AF_INET;
@@ -581,10 +616,10 @@ static int start_listener(struct mx_sbserver *s, struct listener *li, const char
     li->d = MHD_start_daemon(
         flags, 0, NULL, NULL, handler, li, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
         MHD_OPTION_CONNECTION_LIMIT, (unsigned)CONN_LIMIT, MHD_OPTION_THREAD_STACK_SIZE,
-        (size_t)STACK_SIZE, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)600,
-        MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned)1024, MHD_OPTION_URI_LOG_CALLBACK, uri_logger,
-        NULL, MHD_OPTION_NOTIFY_COMPLETED, completed, NULL, MHD_OPTION_ARRAY,
-        tls ? tls_opts : tls_opts + 2, MHD_OPTION_END);
+        (size_t)STACK_SIZE, MHD_OPTION_CONNECTION_TIMEOUT, s->idle_timeout,
+        MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned)1024, MHD_OPTION_URI_LOG_CALLBACK, uri_logger, li,
+        MHD_OPTION_NOTIFY_COMPLETED, completed, li, MHD_OPTION_NOTIFY_CONNECTION, on_connection, li,
+        MHD_OPTION_ARRAY, tls ? tls_opts : tls_opts + 2, MHD_OPTION_END);
     if (!li->d) {
         snprintf(err, errlen, "cannot listen on 127.0.0.1:%d (%s listener%s)", port, name,
                  tls ? ", TLS: check the certificate and key" : "");
@@ -619,6 +654,13 @@ struct mx_sbserver *mx_sbserver_start(const struct mx_sbserver_opts *o, char *er
     pthread_cond_init(&s->stop_cv, NULL);
     s->deliveries = mx_sbdeliveries_new();
     s->app_ref = LUA_NOREF;
+    s->idle_timeout = IDLE_TIMEOUT;
+    if (o->from && lua_istable(o->from, o->from_idx)) { /* idle_timeout = seconds (tests) */
+        lua_getfield(o->from, o->from_idx, "idle_timeout");
+        lua_Integer t = lua_tointeger(o->from, -1);
+        if (t > 0 && t <= 86400) s->idle_timeout = (unsigned)t;
+        lua_pop(o->from, 1);
+    }
     lua_State *L = luaL_newstate();
     if (!L) {
         snprintf(err, errlen, "cannot create a Lua state");
@@ -736,6 +778,8 @@ void mx_sbserver_stop(struct mx_sbserver *s) {
     s->api.d = s->files.d = NULL;
     mx_sbdeliveries_stop(s->deliveries);
     s->deliveries = NULL;
+    mx_idle_destroy(&s->api.idle);
+    mx_idle_destroy(&s->files.idle);
     pthread_mutex_lock(&s->mu);
     if (s->L) {
         if (s->app_ref != LUA_NOREF) {

@@ -406,3 +406,36 @@ describe("mxdeploy sandbox (standalone)", function()
     stop(pid)
   end)
 end)
+
+describe("sandbox connections", function()
+  local P = require("process")
+  local core = require("mxdeploy.core")
+
+  it("4,096 idle connections do not lock out a real client (the oldest idle ones are closed)", function()
+    local sb = S.start{ time_scale = 0.001 }
+    finally(function() sb:stop() end)
+    local port = sb.url:match(":(%d+)$")
+    -- bash holds 4,096 connections open that never send a byte
+    local pid, out = P.spawn(("bash -c %s"):format(P.quote(("ulimit -n 8192; for i in $(seq 4096); do "
+      .. "exec {fd}<>/dev/tcp/127.0.0.1/%s || break; done; echo opened $i; sleep 60"):format(port))))
+    finally(function() P.kill(pid); os.remove(out) end)
+    local opened = S.eventually(function() return P.slurp(out):match("opened (%d+)") end, 30)
+    assert.are.equal("4096", opened, P.slurp(out))
+    local st, apps = S.client(sb).v1("GET", "/apps", nil, { timeout = 5 })
+    assert.are.same({ 200, "calc" }, { st, apps and apps[1] and apps[1].AppId })
+  end)
+
+  it("closes a connection idle for idle_timeout, but not one waiting for a slow answer", function()
+    local sb = S.start{ time_scale = 0.001, idle_timeout = 1,
+      faults = { { route = "GET /deploy/api/1/apps", latency = 2 } } }
+    finally(function() sb:stop() end)
+    local h = { ["Mendix-Username"] = sb.username, ["Mendix-ApiKey"] = sb.apikey }
+    local slow = core.http{ url = sb.bases["deploy-v1"] .. "/apps", headers = h, timeout = 10 }
+    assert.are.equal(200, slow.status) -- 2 s of latency on a connection with a 1 s idle timeout
+    local again = core.http{ url = sb.bases["deploy-v1"] .. "/apps/calc", headers = h, timeout = 10 }
+    assert.are.same({ 200, 0 }, { again.status, again.new_connections }) -- kept alive
+    core.sleep(2.5)
+    local later = core.http{ url = sb.bases["deploy-v1"] .. "/apps/calc", headers = h, timeout = 10 }
+    assert.are.same({ 200, 1 }, { later.status, later.new_connections }) -- the idle one was closed
+  end)
+end)
