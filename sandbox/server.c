@@ -26,7 +26,7 @@
 #define MEM_BODY_MAX (1024 * 1024) /* larger bodies (and every multipart body) go to a file */
 #define STACK_SIZE (512 * 1024)
 #define CONN_LIMIT 4096
-#define MAX_IDLE 256     /* idle connections kept per listener; the oldest is closed beyond */
+#define MAX_IDLE 1024    /* idle connections kept per listener (a quarter of CONN_LIMIT) */
 #define IDLE_TIMEOUT 30u /* seconds a connection may stay silent (opts.idle_timeout) */
 #define MAX_DELAY 600.0
 

@@ -439,3 +439,32 @@ describe("sandbox connections", function()
     assert.are.same({ 200, 1 }, { later.status, later.new_connections }) -- the idle one was closed
   end)
 end)
+
+describe("sandbox fault rules from a file", function()
+  for _, case in ipairs({
+    { "JSON", '[{"route": "GET /deploy/api/1/apps", "error_rate": 1, "status": 503, "times": 1}]' },
+    { "Lua", 'return {faults = {{route = "GET /deploy/api/1/apps", error_rate = 1, status = 503, times = 1}}}' },
+  }) do
+    it("loads the rules of configure{faults=} from a " .. case[1] .. " file (faults_file)", function()
+      local file = S.tmpfile(case[2])
+      local sb = S.start{ time_scale = 0.001, faults_file = file }
+      finally(function() sb:stop(); os.remove(file) end)
+      local c = S.client(sb)
+      assert.are.equal(503, (c.v1("GET", "/apps")))
+      assert.are.equal(200, (c.v1("GET", "/apps")))
+    end)
+  end
+
+  it("refuses a rule with an unknown field, naming it", function()
+    local sb = S.start{ time_scale = 0.001 }
+    finally(function() sb:stop() end)
+    local ok, err = pcall(sb.configure, sb, { faults = { { route = "*", latncy = 1 } } })
+    assert.is_false(ok)
+    assert.matches("fault #1: unknown field 'latncy'", tostring(err))
+    local file = S.tmpfile("[1, 2")
+    finally(function() os.remove(file) end)
+    ok, err = pcall(S.start, { faults_file = file })
+    assert.is_false(ok)
+    assert.matches("not valid JSON", tostring(err))
+  end)
+end)
