@@ -243,12 +243,10 @@ static int ctl_start(lua_State *L) {
     lua_setfield(L, -2, "token");
     lua_pushstring(L, sb->readonly_token);
     lua_setfield(L, -2, "readonly_token");
-    lua_newtable(L);
-    static const char *apis[] = {"deploy-v1", "build-v1", "deploy-v2", "backups-v2", "deploy-v4",
-                                 "pc-deploy", "pc-build", "pipelines", "webhooks",   "repository"};
-    for (size_t i = 0; i < sizeof apis / sizeof *apis; i++) {
-        lua_pushstring(L, mx_sandbox_base(sb, apis[i]));
-        lua_setfield(L, -2, apis[i]);
+    /* every API family's base URL, from the sandbox's own registry (sandbox/families.lua) */
+    if (mx_sbserver_call(sb->srv, "bases", NULL, 0, L) != 1) {
+        lua_pop(L, 1); /* the error message */
+        lua_newtable(L);
     }
     lua_setfield(L, -2, "bases");
     lua_pushvalue(L, lua_upvalueindex(1));

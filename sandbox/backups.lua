@@ -13,8 +13,8 @@ local M = {}
 local function backup_env(ctx, p)
   local app = ctx.ix:get("project", p.ProjectId)
   if app and not U.member(app, ctx.user) then app = nil end
-  local e, owner = ctx.ix:get("env", p.EnvironmentId)
-  if not app or owner ~= app then return nil, E(404, "ENVIRONMENT_NOT_FOUND", "Environment not found.") end
+  local e = app and ctx.ix:owned("env", p.EnvironmentId, app)
+  if not e then return nil, E(404, "ENVIRONMENT_NOT_FOUND", "Environment not found.") end
   if app.licenseType == "free" then return nil, E(400, "NOT_SUPPORTED", "This endpoint can only be used with Mendix Cloud") end
   if not ctx.user.can_deploy then
     return nil, E(403, "NO_ACCESS", "The user does not have access to the backups of this environment.")
@@ -29,8 +29,8 @@ local NEEDS = {
   snapshot = function(ctx, p)
     local e, err = backup_env(ctx, p)
     if not e then return nil, err end
-    local s, owner = ctx.ix:get("snapshot", p.SnapshotId)
-    if not s or owner ~= e then return nil, E(404, "NOT_FOUND", "Snapshot not found.") end
+    local s = ctx.ix:owned("snapshot", p.SnapshotId, e)
+    if not s then return nil, E(404, "NOT_FOUND", "Snapshot not found.") end
     return s, e
   end,
 }

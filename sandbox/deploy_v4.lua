@@ -19,8 +19,8 @@ local NEEDS = {
   env = function(ctx, p)
     local a, err = get_app(ctx, p.appId)
     if not a then return nil, err end
-    local e, owner = ctx.ix:get("env", p.environmentId)
-    if not e or owner ~= a then return nil, E(404, "Environment not found") end
+    local e = ctx.ix:owned("env", p.environmentId, a)
+    if not e then return nil, E(404, "Environment not found") end
     return e, a
   end,
 }

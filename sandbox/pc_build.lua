@@ -10,8 +10,8 @@ local M = {}
 local NEEDS = {
   pkg = function(ctx, p)
     local a = jobs.app(ctx, p.appId)
-    local pkg, owner = ctx.ix:get("pcpkg", p.packageId)
-    if not a or not pkg or owner ~= a then return nil, E(404, "Package not found") end
+    local pkg = a and ctx.ix:owned("pcpkg", p.packageId, a)
+    if not pkg then return nil, E(404, "Package not found") end
     return pkg, a
   end,
 }
@@ -27,8 +27,8 @@ end
 
 function jobs.effects.delete_package(ctx, d)
   local a = jobs.app(ctx, d.appId)
-  local pkg, owner = ctx.ix:get("pcpkg", d.packageId)
-  if not a or owner ~= a then return { code = 404, message = "Package not found" } end
+  local pkg = a and ctx.ix:owned("pcpkg", d.packageId, a)
+  if not pkg then return { code = 404, message = "Package not found" } end
   world.remove(a.packages, pkg)
   ctx.ix:drop("pcpkg", d.packageId)
 end

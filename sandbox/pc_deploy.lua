@@ -12,7 +12,26 @@ local UUID = "^%x%x%x%x%x%x%x%x%-%x%x%x%x%-%x%x%x%x%-%x%x%x%x%-%x%x%x%x%x%x%x%x%
 local pcw, find_cluster, find_namespace, find_app, find_env = jobs.world, jobs.cluster, jobs.namespace, jobs.app, jobs.env
 local new_job, page = jobs.new, jobs.page
 
+local function pc_app(ctx, p)
+  local a = find_app(ctx, p.appId)
+  if not a then return nil, E(404, "App not found") end
+  return a
+end
+
 local NEEDS = {
+  app = pc_app,
+  ["app:uuid"] = function(ctx, p) -- GET /apps/{appId} checks the id's form first
+    if not p.appId:match(UUID) then return nil, E(400, "appId must be a UUID") end
+    return pc_app(ctx, p)
+  end,
+  -- an environment of the app (and of the namespace, when the path names one)
+  env = function(ctx, p)
+    local a, err = pc_app(ctx, p)
+    if not a then return nil, err end
+    local e = find_env(ctx, a, p.environmentId)
+    if not e or (p.namespaceId and e.namespaceId ~= p.namespaceId) then return nil, E(404, "Environment not found") end
+    return e, a
+  end,
   cluster = function(ctx, p)
     local c = find_cluster(ctx, p.clusterId)
     if not c then return nil, E(404, "Cluster not found") end
@@ -250,16 +269,11 @@ function M.routes(r)
     return U.ok({ apps = items })
   end)
 
-  add("GET", "/apps/{appId}", function(ctx, p)
-    if not p.appId:match(UUID) then return E(400, "appId must be a UUID") end
-    local a = find_app(ctx, p.appId)
-    if not a then return E(404, "App not found") end
+  add("GET", "/apps/{appId}", { needs = "app:uuid" }, function(_, _, a)
     return U.ok({ manifestVersion = "1", app = { appId = a.appId, appName = a.appName } })
   end)
 
-  add("GET", "/apps/{appId}/environments", function(ctx, p)
-    local a = find_app(ctx, p.appId)
-    if not a then return E(404, "App not found") end
+  add("GET", "/apps/{appId}/environments", { needs = "app" }, function(ctx, _, a)
     local items, pg = page(ctx, U.map(a.environments, function(e) return env_json(ctx, e) end), 20)
     if not items then return pg end
     return U.ok({ environments = items })
@@ -284,28 +298,12 @@ function M.routes(r)
     return new_job(ctx, "create_environment", { appId = p.appId, env = e })
   end)
 
-  local function env_route(namespaced)
-    return function(ctx, p)
-      local a = find_app(ctx, p.appId)
-      if not a then return nil, E(404, "App not found") end
-      local e = find_env(ctx, a, p.environmentId)
-      if not e or (namespaced and e.namespaceId ~= p.namespaceId) then return nil, E(404, "Environment not found") end
-      return e, a
-    end
-  end
-
-  for _, namespaced in ipairs({ false, true }) do
-    local path = namespaced and "/apps/{appId}/namespaces/{namespaceId}/environments/{environmentId}"
-      or "/apps/{appId}/environments/{environmentId}"
-    local lookup = env_route(namespaced)
-    add("GET", path, function(ctx, p)
-      local e, err = lookup(ctx, p)
-      if not e then return err end
+  for _, path in ipairs({ "/apps/{appId}/environments/{environmentId}",
+    "/apps/{appId}/namespaces/{namespaceId}/environments/{environmentId}" }) do
+    add("GET", path, { needs = "env" }, function(ctx, _, e)
       return U.ok(env_json(ctx, e))
     end)
-    add("PUT", path, function(ctx, p)
-      local e, err = lookup(ctx, p)
-      if not e then return err end
+    add("PUT", path, { needs = "env" }, function(ctx, p, e)
       local ct = ctx.req.headers["content-type"] or "application/json"
       if ct:find("xml") then return E(400, "Only application/json manifests are supported by the sandbox") end
       local m, why = env_from_manifest(ctx.body or {})
@@ -315,9 +313,7 @@ function M.routes(r)
       for k, v in pairs(m) do if v ~= nil then fields[k] = v end end
       return new_job(ctx, "update_environment", { appId = p.appId, envId = e.id, env = fields })
     end)
-    add("DELETE", path, function(ctx, p)
-      local e, err = lookup(ctx, p)
-      if not e then return err end
+    add("DELETE", path, { needs = "env" }, function(ctx, p, e)
       return new_job(ctx, "delete_environment", { appId = p.appId, envId = e.id })
     end)
   end

@@ -3,6 +3,7 @@
 -- registers the effects of its job kinds in M.effects; GET /jobs/{jobId} serves both.
 -- Also the Private Cloud world's lookups (by id, through the index; see world.lua).
 local U = require("mxdeploy.sandbox.util")
+local world = require("mxdeploy.sandbox.world")
 local E = U.v4_error
 
 local M = {}
@@ -25,16 +26,14 @@ function M.app(ctx, id, create)
       a = { appId = id, appName = v.Name, environments = U.array(), packages = U.array() }
       local apps = M.world(ctx).apps
       apps[#apps + 1] = a
-      ctx.ix:put("pcapp", id, a)
+      world.add_pcapp(ctx.ix, a)
     end
   end
   return a
 end
 
 function M.env(ctx, app, id)
-  local e, owner = ctx.ix:get("pcenv", id)
-  if owner == app then return e end
-  return nil
+  return ctx.ix:owned("pcenv", id, app)
 end
 
 -- offset/limit pages with the Private Cloud error shape

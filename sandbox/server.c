@@ -1,5 +1,6 @@
 /* The sandbox HTTP server: see server.h. */
 #include "server.h"
+#include "idle.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -25,6 +26,8 @@
 #define MEM_BODY_MAX (1024 * 1024) /* larger bodies (and every multipart body) go to a file */
 #define STACK_SIZE (512 * 1024)
 #define CONN_LIMIT 4096
+#define MAX_IDLE 1024    /* idle connections kept per listener (a quarter of CONN_LIMIT) */
+#define IDLE_TIMEOUT 30u /* seconds a connection may stay silent (opts.idle_timeout) */
 #define MAX_DELAY 600.0
 
 struct mx_sbserver;
@@ -33,6 +36,7 @@ struct listener {
     struct mx_sbserver *srv;
     const char *name; /* "api" | "files" */
     struct MHD_Daemon *d;
+    struct mx_idle idle;
 };
 
 struct mx_sbserver {
@@ -46,6 +50,7 @@ struct mx_sbserver {
     char url[64], files_url[64];
     char *tls_cert, *tls_key;           /* PEM contents; MHD keeps pointers to them while it runs */
     struct mx_sbdeliveries *deliveries; /* webhook deliveries being sent */
+    unsigned idle_timeout;              /* seconds */
 };
 
 /* Per-request state, created by the URI log callback. */
@@ -59,55 +64,6 @@ struct rq {
     size_t size;
     int write_failed;
 };
-
-/* ---------- deep copy between states ---------- */
-
-void mx_sb_copy_value(lua_State *from, int idx, lua_State *to, int depth) {
-    idx = lua_absindex(from, idx);
-    luaL_checkstack(to, 4, "sandbox copy");
-    switch (lua_type(from, idx)) {
-    case LUA_TBOOLEAN:
-        lua_pushboolean(to, lua_toboolean(from, idx));
-        break;
-    case LUA_TNUMBER:
-        if (lua_isinteger(from, idx))
-            lua_pushinteger(to, lua_tointeger(from, idx));
-        else
-            lua_pushnumber(to, lua_tonumber(from, idx));
-        break;
-    case LUA_TSTRING: {
-        size_t n;
-        const char *s = lua_tolstring(from, idx, &n);
-        lua_pushlstring(to, s, n);
-        break;
-    }
-    case LUA_TLIGHTUSERDATA:
-        lua_pushlightuserdata(to, lua_touserdata(from, idx));
-        break;
-    case LUA_TTABLE:
-        if (depth > 32) {
-            lua_pushnil(to);
-            break;
-        }
-        lua_newtable(to);
-        lua_pushnil(from);
-        while (lua_next(from, idx)) {
-            int kt = lua_type(from, -2);
-            if (kt == LUA_TSTRING || kt == LUA_TNUMBER || kt == LUA_TBOOLEAN) {
-                mx_sb_copy_value(from, -2, to, depth + 1);
-                mx_sb_copy_value(from, -1, to, depth + 1);
-                if (lua_isnil(to, -1) || lua_isnil(to, -2))
-                    lua_pop(to, 2);
-                else
-                    lua_rawset(to, -3);
-            }
-            lua_pop(from, 1);
-        }
-        break;
-    default:
-        lua_pushnil(to);
-    }
-}
 
 /* ---------- the sandbox's Lua state ---------- */
 
@@ -203,11 +159,19 @@ static void answer_free(struct answer *a) {
     free(a->file);
 }
 
+/* A NUL-terminated copy of s[0..n), or NULL when out of memory. */
 static char *dupl(const char *s, size_t n) {
     char *p = malloc(n + 1);
-    if (!p) abort();
+    if (!p) return NULL;
     memcpy(p, s, n);
     p[n] = 0;
+    return p;
+}
+
+/* dupl inside a protected call: out of memory raises (the caller's pcall answers 500). */
+static char *dupl_or_raise(lua_State *L, const char *s, size_t n) {
+    char *p = dupl(s, n);
+    if (!p) luaL_error(L, "out of memory copying the answer");
     return p;
 }
 
@@ -227,115 +191,166 @@ static enum MHD_Result collect_header(void *cls, enum MHD_ValueKind kind, const 
     return MHD_YES;
 }
 
-/* Runs app:handle(req) under the lock and fills `a`. */
-static void run_app(struct listener *li, struct MHD_Connection *c, const char *method, struct rq *r,
-                    struct answer *a) {
-    struct mx_sbserver *s = li->srv;
-    memset(a, 0, sizeof *a);
-    pthread_mutex_lock(&s->mu);
-    lua_State *L = s->L;
-    int top = lua_gettop(L);
-    lua_pushcfunction(L, traceback);
-    lua_rawgeti(L, LUA_REGISTRYINDEX, s->app_ref);
-    lua_getfield(L, -1, "handle");
-    lua_insert(L, -2);
+/* One request on its way into the app and its answer on the way out (see run_app). */
+struct exchange {
+    struct mx_sbserver *srv;
+    struct listener *li;
+    struct MHD_Connection *c;
+    const char *method;
+    struct rq *r;
+    struct answer *a;
+};
+
+/* Pushes the request table app:handle takes (see sandbox/init.lua). */
+static void push_request(lua_State *L, const struct exchange *x) {
     lua_createtable(L, 0, 10);
-    lua_pushstring(L, li->name);
+    lua_pushstring(L, x->li->name);
     lua_setfield(L, -2, "listener");
-    lua_pushstring(L, method);
+    lua_pushstring(L, x->method);
     lua_setfield(L, -2, "method");
-    const char *uri = r->uri ? r->uri : "/";
+    const char *uri = x->r->uri ? x->r->uri : "/";
     const char *q = strchr(uri, '?');
     lua_pushlstring(L, uri, q ? (size_t)(q - uri) : strlen(uri));
     lua_setfield(L, -2, "path");
     lua_pushstring(L, q ? q + 1 : "");
     lua_setfield(L, -2, "query");
     lua_newtable(L);
-    MHD_get_connection_values(c, MHD_HEADER_KIND, collect_header, L);
+    MHD_get_connection_values(x->c, MHD_HEADER_KIND, collect_header, L);
     lua_setfield(L, -2, "headers");
-    if (r->fd >= 0) {
-        lua_pushstring(L, r->tmppath);
+    if (x->r->fd >= 0) {
+        lua_pushstring(L, x->r->tmppath);
         lua_setfield(L, -2, "body_file");
-    } else if (r->mem) {
-        lua_pushlstring(L, r->mem, r->mem_len);
+    } else if (x->r->mem) {
+        lua_pushlstring(L, x->r->mem, x->r->mem_len);
         lua_setfield(L, -2, "body");
     }
-    lua_pushinteger(L, (lua_Integer)r->size);
+    lua_pushinteger(L, (lua_Integer)x->r->size);
     lua_setfield(L, -2, "body_size");
-    if (lua_pcall(L, 2, 1, top + 1) != LUA_OK || !lua_istable(L, -1)) {
-        const char *msg = lua_isstring(L, -1) ? lua_tostring(L, -1) : "handler returned no table";
-        fprintf(stderr, "sandbox: handler error: %s\n", msg);
-        a->status = 500;
-        const char *prefix = "{\"errorCode\":\"SANDBOX_ERROR\",\"errorMessage\":\"internal sandbox "
-                             "error (see the sandbox's stderr)\"}";
-        a->body = dupl(prefix, strlen(prefix));
-        a->body_len = strlen(prefix);
-        a->hdrs = calloc(1, sizeof *a->hdrs);
-        a->hdrs[0].name = dupl("Content-Type", 12);
-        a->hdrs[0].value = dupl("application/json", 16);
-        a->nhdrs = 1;
-        lua_settop(L, top);
-        pthread_mutex_unlock(&s->mu);
-        return;
+}
+
+/* The answer's headers (a table at t) into a->hdrs; a->nhdrs counts the complete entries, so
+ * answer_free frees what was copied when an allocation fails half-way. */
+static void read_headers(lua_State *L, int t, struct answer *a) {
+    int cap = 0;
+    lua_pushnil(L);
+    while (lua_next(L, t)) {
+        if (lua_type(L, -2) == LUA_TSTRING && lua_isstring(L, -1)) {
+            if (a->nhdrs == cap) {
+                int ncap = cap ? cap * 2 : 8;
+                struct hdr *h = realloc(a->hdrs, (size_t)ncap * sizeof *h);
+                if (!h) luaL_error(L, "out of memory copying the answer's headers");
+                a->hdrs = h;
+                cap = ncap;
+            }
+            size_t kn, vn;
+            const char *k = lua_tolstring(L, -2, &kn);
+            lua_pushvalue(L, -1); /* tolstring on a copy: never convert a key lua_next walks */
+            const char *v = lua_tolstring(L, -1, &vn);
+            char *name = dupl_or_raise(L, k, kn);
+            char *value = dupl(v, vn);
+            if (!value) {
+                free(name);
+                luaL_error(L, "out of memory copying the answer's headers");
+            }
+            a->hdrs[a->nhdrs].name = name;
+            a->hdrs[a->nhdrs].value = value;
+            a->nhdrs++;
+            lua_pop(L, 1);
+        }
+        lua_pop(L, 1);
     }
-    int t = lua_gettop(L);
+}
+
+/* Reads app:handle's answer (the table at t) into a. */
+static void read_answer(lua_State *L, int t, struct answer *a) {
+    if (!lua_istable(L, t)) luaL_error(L, "handler returned no table");
+    luaL_checkstack(L, 16, "reading the answer");
     lua_getfield(L, t, "status");
-    int isint = 0; /* not luaL_optinteger: raising here is outside the pcall (a panic) */
+    int isint = 0;
     lua_Integer status = lua_tointegerx(L, -1, &isint);
     a->status = lua_isnil(L, -1)                          ? 200
                 : isint && status >= 100 && status <= 999 ? (int)status
                                                           : 500;
-    lua_pop(L, 1);
     lua_getfield(L, t, "body");
     if (lua_isstring(L, -1)) {
         size_t n;
         const char *b = lua_tolstring(L, -1, &n);
-        a->body = dupl(b, n);
+        a->body = dupl_or_raise(L, b, n);
         a->body_len = n;
     }
-    lua_pop(L, 1);
     lua_getfield(L, t, "file");
     if (lua_isstring(L, -1)) {
-        const char *f = lua_tostring(L, -1);
-        a->file = dupl(f, strlen(f));
+        size_t n;
+        const char *f = lua_tolstring(L, -1, &n);
+        a->file = dupl_or_raise(L, f, n);
     }
-    lua_pop(L, 1);
     lua_getfield(L, t, "file_offset");
     a->file_offset = lua_isinteger(L, -1) ? (int64_t)lua_tointeger(L, -1) : 0;
-    lua_pop(L, 1);
     lua_getfield(L, t, "file_size");
     a->file_size = lua_isinteger(L, -1) ? (int64_t)lua_tointeger(L, -1) : -1;
-    lua_pop(L, 1);
     lua_getfield(L, t, "delay");
     a->delay = lua_isnumber(L, -1) ? lua_tonumber(L, -1) : 0;
-    lua_pop(L, 1);
     lua_getfield(L, t, "fault");
     if (lua_isstring(L, -1)) snprintf(a->fault, sizeof a->fault, "%s", lua_tostring(L, -1));
-    lua_pop(L, 1);
     lua_getfield(L, t, "headers");
-    if (lua_istable(L, -1)) {
-        int cap = 8;
-        a->hdrs = calloc((size_t)cap, sizeof *a->hdrs);
-        lua_pushnil(L);
-        while (lua_next(L, -2)) {
-            if (lua_type(L, -2) == LUA_TSTRING && lua_isstring(L, -1)) {
-                if (a->nhdrs == cap) {
-                    cap *= 2;
-                    a->hdrs = realloc(a->hdrs, (size_t)cap * sizeof *a->hdrs);
-                }
-                size_t kn, vn;
-                const char *k = lua_tolstring(L, -2, &kn);
-                lua_pushvalue(L, -1);
-                const char *v = lua_tolstring(L, -1, &vn);
-                a->hdrs[a->nhdrs].name = dupl(k, kn);
-                a->hdrs[a->nhdrs].value = dupl(v, vn);
-                a->nhdrs++;
-                lua_pop(L, 1);
-            }
-            lua_pop(L, 1);
+    if (lua_istable(L, -1)) read_headers(L, lua_gettop(L), a);
+}
+
+/* Protected: app:handle(request) and its answer into x->a. */
+static int handle_exchange(lua_State *L) {
+    struct exchange *x = lua_touserdata(L, 1);
+    lua_rawgeti(L, LUA_REGISTRYINDEX, x->srv->app_ref);
+    lua_getfield(L, -1, "handle");
+    lua_insert(L, -2);
+    push_request(L, x);
+    lua_call(L, 2, 1);
+    int t = lua_gettop(L);
+    read_answer(L, t, x->a);
+    mx_sbdeliveries_take(x->srv->deliveries, L, t); /* webhook deliveries to post */
+    return 0;
+}
+
+/* The answer when the app failed: 500 with a JSON body (as far as memory allows). */
+static void internal_error(struct answer *a) {
+    static const char body[] =
+        "{\"errorCode\":\"SANDBOX_ERROR\",\"errorMessage\":\"internal sandbox "
+        "error (see the sandbox's stderr)\"}";
+    answer_free(a);
+    memset(a, 0, sizeof *a);
+    a->status = 500;
+    a->body = dupl(body, sizeof body - 1);
+    a->body_len = a->body ? sizeof body - 1 : 0;
+    a->hdrs = calloc(1, sizeof *a->hdrs);
+    if (a->hdrs) {
+        a->hdrs[0].name = dupl("Content-Type", 12);
+        a->hdrs[0].value = dupl("application/json", 16);
+        a->nhdrs = a->hdrs[0].name && a->hdrs[0].value ? 1 : 0;
+        if (!a->nhdrs) {
+            free(a->hdrs[0].name);
+            free(a->hdrs[0].value);
         }
     }
-    mx_sbdeliveries_take(s->deliveries, L, t);
+}
+
+/* Runs app:handle(req) under the lock and fills `a`: every Lua call, from building the request
+ * to copying the answer, runs inside one lua_pcall, so an error (or a failed allocation) is a
+ * 500 answer, never a panic while the lock is held. */
+static void run_app(struct listener *li, struct MHD_Connection *c, const char *method, struct rq *r,
+                    struct answer *a) {
+    struct mx_sbserver *s = li->srv;
+    struct exchange x = {s, li, c, method, r, a};
+    memset(a, 0, sizeof *a);
+    pthread_mutex_lock(&s->mu);
+    lua_State *L = s->L;
+    int top = lua_gettop(L);
+    lua_pushcfunction(L, traceback);
+    lua_pushcfunction(L, handle_exchange);
+    lua_pushlightuserdata(L, &x);
+    if (lua_pcall(L, 1, 0, top + 1) != LUA_OK) {
+        const char *msg = lua_tostring(L, -1);
+        fprintf(stderr, "sandbox: handler error: %s\n", msg ? msg : "(no message)");
+        internal_error(a);
+    }
     lua_settop(L, top);
     pthread_mutex_unlock(&s->mu);
 }
@@ -361,7 +376,12 @@ static enum MHD_Result respond(struct MHD_Connection *c, struct answer *a) {
         }
     } else if (strcmp(a->fault, "drop") == 0 || strcmp(a->fault, "truncate") == 0) {
         struct faulty_body *fb = calloc(1, sizeof *fb);
+        if (!fb) return MHD_NO;
         fb->buf = a->body ? a->body : dupl("", 0);
+        if (!fb->buf) {
+            free(fb);
+            return MHD_NO;
+        }
         fb->len = a->body ? a->body_len : 0;
         a->body = NULL;
         if (a->fault[0] == 'd') { /* chunked; half the body, then the connection closes */
@@ -387,21 +407,47 @@ static enum MHD_Result respond(struct MHD_Connection *c, struct answer *a) {
 
 /* ---------- MHD callbacks ---------- */
 
+/* The connection's idle-set entry (its MHD socket context), or NULL. */
+static struct mx_idle_conn *idle_entry(struct MHD_Connection *c) {
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    return ci ? ci->socket_context : NULL;
+}
+
+static void on_connection(void *cls, struct MHD_Connection *c, void **socket_context,
+                          enum MHD_ConnectionNotificationCode toe) {
+    struct listener *li = cls;
+    if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
+        const union MHD_ConnectionInfo *ci =
+            MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+        *socket_context = ci ? mx_idle_open(&li->idle, ci->connect_fd) : NULL;
+    } else {
+        mx_idle_close(&li->idle, *socket_context);
+        *socket_context = NULL;
+    }
+}
+
+/* A request line arrived: the connection is busy until its answer is complete. */
 static void *uri_logger(void *cls, const char *uri, struct MHD_Connection *c) {
-    (void)cls;
-    (void)c;
+    struct listener *li = cls;
+    mx_idle_busy(&li->idle, idle_entry(c));
+    MHD_set_connection_option(c, MHD_CONNECTION_OPTION_TIMEOUT, li->srv->idle_timeout);
     struct rq *r = calloc(1, sizeof *r);
     if (!r) return NULL;
     r->uri = strdup(uri ? uri : "/");
+    if (!r->uri) {
+        free(r);
+        return NULL;
+    }
     r->fd = -1;
     return r;
 }
 
 static void completed(void *cls, struct MHD_Connection *c, void **con_cls,
                       enum MHD_RequestTerminationCode toe) {
-    (void)cls;
-    (void)c;
+    struct listener *li = cls;
     (void)toe;
+    mx_idle_idle(&li->idle, idle_entry(c));
     struct rq *r = *con_cls;
     if (!r) return;
     if (r->fd >= 0) {
@@ -483,11 +529,15 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
         const char *m = "{\"errorCode\":\"UPLOAD_COPY_FAILED\",\"errorMessage\":\"Failed to store "
                         "the request body.\"}";
         a.body = dupl(m, strlen(m));
-        a.body_len = strlen(m);
+        a.body_len = a.body ? strlen(m) : 0;
     } else {
         if (r->fd >= 0) fsync(r->fd);
         run_app(li, c, method, r, &a);
     }
+    if (a.delay > 0) /* a simulated latency is not silence: keep the connection that long */
+        MHD_set_connection_option(c, MHD_CONNECTION_OPTION_TIMEOUT,
+                                  li->srv->idle_timeout +
+                                      (unsigned)(a.delay < MAX_DELAY ? a.delay : MAX_DELAY));
     sleep_seconds(li->srv, a.delay); /* outside the lock */
     enum MHD_Result ret = respond(c, &a);
     answer_free(&a);
@@ -498,6 +548,10 @@ static int start_listener(struct mx_sbserver *s, struct listener *li, const char
                           int tls, char *url, size_t urllen, char *err, size_t errlen) {
     li->srv = s;
     li->name = name;
+    if (mx_idle_init(&li->idle, MAX_IDLE) != 0) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
     struct sockaddr_in addr;
     memset(&addr, 0, sizeof addr);
     addr.sin_family = AF_INET;
@@ -513,10 +567,10 @@ static int start_listener(struct mx_sbserver *s, struct listener *li, const char
     li->d = MHD_start_daemon(
         flags, 0, NULL, NULL, handler, li, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
         MHD_OPTION_CONNECTION_LIMIT, (unsigned)CONN_LIMIT, MHD_OPTION_THREAD_STACK_SIZE,
-        (size_t)STACK_SIZE, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)600,
-        MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned)1024, MHD_OPTION_URI_LOG_CALLBACK, uri_logger,
-        NULL, MHD_OPTION_NOTIFY_COMPLETED, completed, NULL, MHD_OPTION_ARRAY,
-        tls ? tls_opts : tls_opts + 2, MHD_OPTION_END);
+        (size_t)STACK_SIZE, MHD_OPTION_CONNECTION_TIMEOUT, s->idle_timeout,
+        MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned)1024, MHD_OPTION_URI_LOG_CALLBACK, uri_logger, li,
+        MHD_OPTION_NOTIFY_COMPLETED, completed, li, MHD_OPTION_NOTIFY_CONNECTION, on_connection, li,
+        MHD_OPTION_ARRAY, tls ? tls_opts : tls_opts + 2, MHD_OPTION_END);
     if (!li->d) {
         snprintf(err, errlen, "cannot listen on 127.0.0.1:%d (%s listener%s)", port, name,
                  tls ? ", TLS: check the certificate and key" : "");
@@ -551,6 +605,13 @@ struct mx_sbserver *mx_sbserver_start(const struct mx_sbserver_opts *o, char *er
     pthread_cond_init(&s->stop_cv, NULL);
     s->deliveries = mx_sbdeliveries_new();
     s->app_ref = LUA_NOREF;
+    s->idle_timeout = IDLE_TIMEOUT;
+    if (o->from && lua_istable(o->from, o->from_idx)) { /* idle_timeout = seconds (tests) */
+        lua_getfield(o->from, o->from_idx, "idle_timeout");
+        lua_Integer t = lua_tointeger(o->from, -1);
+        if (t > 0 && t <= 86400) s->idle_timeout = (unsigned)t;
+        lua_pop(o->from, 1);
+    }
     lua_State *L = luaL_newstate();
     if (!L) {
         snprintf(err, errlen, "cannot create a Lua state");
@@ -668,6 +729,8 @@ void mx_sbserver_stop(struct mx_sbserver *s) {
     s->api.d = s->files.d = NULL;
     mx_sbdeliveries_stop(s->deliveries);
     s->deliveries = NULL;
+    mx_idle_destroy(&s->api.idle);
+    mx_idle_destroy(&s->files.idle);
     pthread_mutex_lock(&s->mu);
     if (s->L) {
         if (s->app_ref != LUA_NOREF) {

@@ -7,6 +7,7 @@
 --
 --   local ix = world.index(w)           -- at start
 --   ix:get("pkg", id) -> pkg, app       ix:put("pkg", id, pkg, app)     ix:drop("pkg", id)
+--   ix:owned("pkg", id, app) -> pkg when it is app's
 --   world.find_pkg(ctx, app, id)        the package `id` of `app` (v1 apps)
 --   world.remove(list, item)            removes item from an array (deletes only)
 --
@@ -22,6 +23,13 @@ Index.__index = Index
 function Index:get(kind, id)
   local e = id ~= nil and self[kind][id]
   if e then return e[1], e[2] end
+  return nil
+end
+
+-- The resource `id` of `kind` when it belongs to `owner`, else nil.
+function Index:owned(kind, id, owner)
+  local e = id ~= nil and self[kind][id]
+  if e and e[2] == owner then return e[1] end
   return nil
 end
 
@@ -105,9 +113,7 @@ function M.add_pcapp(ix, a)
 end
 
 function M.find_pkg(ctx, app, id)
-  local p, owner = ctx.ix:get("pkg", id)
-  if owner == app then return p end
-  return nil
+  return ctx.ix:owned("pkg", id, app)
 end
 
 -- ---------- the API-key APIs' lookups (Deploy v1, Build, Deploy v2) ----------

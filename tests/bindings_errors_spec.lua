@@ -39,7 +39,7 @@ describe("HTTP errors from the sandbox", function()
     assert.are.equal("APP_NOT_FOUND", e.code)
     assert.are.equal("App not found", e.message)
     assert.are.equal("GET", e.method)
-    assert.are.equal(sb.url .. "/deploy/api/1/apps/nosuch", e.url)
+    assert.are.equal(sb.bases["deploy-v1"] .. "/apps/nosuch", e.url)
     assert.are.equal(0, e.retries)
     assert.are.equal("HTTP 404 APP_NOT_FOUND: App not found (GET /deploy/api/1/apps/nosuch)", tostring(e))
     assert_no_secret(e, { sb.apikey })
@@ -72,7 +72,7 @@ describe("HTTP errors from the sandbox", function()
   end)
 
   it("raw = true returns the response instead of raising", function()
-    local resp = mx.request{ url = sb.url .. "/deploy/api/1/apps/nosuch", raw = true, retry = false,
+    local resp = mx.request{ url = sb.bases["deploy-v1"] .. "/apps/nosuch", raw = true, retry = false,
                              auth = c:credentials(), auth_scheme = "apikey" }
     assert.are.equal(404, resp.status)
     assert.are.equal("APP_NOT_FOUND", resp.json.errorCode)

@@ -167,7 +167,7 @@ end)
 describe("retries without a server", function()
   it("a POST whose connection was refused is retried (it never left), then raises a network error", function()
     local sb = sandboxctl.start{}
-    local url = sb.url .. "/deploy/api/1/apps/calc/environments/Test/stop"
+    local url = sb.bases["deploy-v1"] .. "/apps/calc/environments/Test/stop"
     sb:stop() -- nothing listens on that port any more
     local t0 = mx.now()
     local ok, e = pcall(mx.request, { method = "POST", url = url, retry = { max_retries = 2, base_delay = 0.05 } })

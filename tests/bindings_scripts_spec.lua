@@ -1,19 +1,13 @@
 -- The workflow scripts in scripts/ run end to end with `mxdeploy --sandbox` (a fast simulated
 -- clock) and exit 0; a failing step exits 1 with one line on stderr.
 
-local source = os.getenv("MXDEPLOY_SOURCE_DIR") or "."
-local bin = os.getenv("MXDEPLOY_BIN") or "mxdeploy"
+local P = require("process")
+local source, bin = P.SOURCE, P.BIN
 
 local function run(script, args, env)
-  local out = os.tmpname()
-  local cmd = ("cd %q && MXDEPLOY_SANDBOX_TIME_SCALE=0.001 %s %q --sandbox scripts/%s %s > %q 2>&1"):format(
-    source, env or "", bin, script, args or "", out)
-  local ok, how, code = os.execute(cmd)
-  local f = io.open(out)
-  local text = f and f:read("a") or ""
-  if f then f:close() end
-  os.remove(out)
-  return (ok and 0 or code), text
+  local code, text = P.run(("cd %q && MXDEPLOY_SANDBOX_TIME_SCALE=0.001 %s %q --sandbox scripts/%s %s"):format(
+    source, env or "", bin, script, args or ""), { merge = true })
+  return code, text
 end
 
 describe("scripts", function()
@@ -33,12 +27,10 @@ describe("scripts", function()
     -- os.tmpname as Lua's: creates the file it names (here inside `dir`)
     local wrap = ("local n = 0; os.tmpname = function() n = n + 1; local p = %q .. '/t' .. n; "
       .. "io.open(p, 'w'):close(); return p end"):format(dir)
-    local out = os.tmpname()
-    local ok, _, code = os.execute(("cd %q && MXDEPLOY_SANDBOX_TIME_SCALE=0.001 %q --sandbox -e %q scripts/deploy.lua > %q 2>&1")
-      :format(source, bin, wrap, out))
-    local f = io.open(out); local text = f:read("a"); f:close(); os.remove(out)
-    assert.are.equal(0, ok and 0 or code, text)
-    local p = io.popen(("ls -A %q"):format(dir)); local left = p:read("a"); p:close()
+    local code, text = P.run(("cd %q && MXDEPLOY_SANDBOX_TIME_SCALE=0.001 %q --sandbox -e %q scripts/deploy.lua")
+      :format(source, bin, wrap), { merge = true })
+    assert.are.equal(0, code, text)
+    local _, left = P.run(("ls -A %q"):format(dir))
     os.execute(("rm -rf %q"):format(dir))
     assert.are.equal("", left)
   end)
@@ -106,12 +98,10 @@ describe("scripts", function()
 
   it("status.lua reports a null or non-array answer instead of crashing or listing nothing as success", function()
     local function status_with(fault)
-      local out = os.tmpname()
       local setup = ("sb = require('mxdeploy.sandboxctl').start{time_scale = 0.001}; mx.use_sandbox(sb); "
         .. "sb:configure{faults = {%s}}"):format(fault)
-      local ok, _, code = os.execute(("cd %q && %q -e %q scripts/status.lua > %q 2>&1"):format(source, bin, setup, out))
-      local f = io.open(out); local text = f:read("a"); f:close(); os.remove(out)
-      return ok and 0 or code, text
+      local code, text = P.run(("cd %q && %q -e %q scripts/status.lua"):format(source, bin, setup), { merge = true })
+      return code, text
     end
     local code, out = status_with([[{route = "GET /deploy/api/1/apps/calc/environments", body = "null"}]])
     assert.are.equal(0, code, out)
@@ -149,12 +139,10 @@ describe("scripts", function()
       local cmd = ("cd %q && MXDEPLOY_SANDBOX_TIME_SCALE=1 sh -c '%q --sandbox scripts/%s %s > %q 2>&1 & pid=$!; i=0; "
         .. "while [ $i -lt 300 ] && ! grep -q %q %q; do sleep 0.1; i=$((i+1)); done; sleep 0.3; "
         .. "kill -INT $pid; wait $pid'"):format(source, bin, script, args, out, case[2], out)
-      local ok, how, code = os.execute(cmd)
-      local f = io.open(out)
-      local text = f and f:read("a") or ""
-      if f then f:close() end
+      local code = P.run(cmd)
+      local text = P.slurp(out)
       os.remove(out)
-      assert.are.equal(130, ok and 0 or code, text)
+      assert.are.equal(130, code, text)
       assert.matches("mxdeploy: interrupted", text)
       assert.is_nil(text:find("failed: interrupted", 1, true), text)
     end)

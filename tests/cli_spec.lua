@@ -1,30 +1,12 @@
 -- The mxdeploy command line: lua5.4 compatibility, exit codes, errors, SIGINT, secrets.
 local BIN = os.getenv("MXDEPLOY_BIN")
 
-local function tmpfile(content)
-  local path = os.tmpname()
-  local f = assert(io.open(path, "w"))
-  f:write(content)
-  f:close()
-  return path
-end
-
-local function slurp(path)
-  local f = io.open(path, "rb")
-  if not f then return "" end
-  local s = f:read("a")
-  f:close()
-  return s
-end
+local P = require("process")
+local tmpfile, slurp = P.tmpfile, P.slurp
 
 -- Runs a shell command line; returns exit code, stdout, stderr.
 local function run(cmdline, stdin)
-  local out, err = os.tmpname(), os.tmpname()
-  local input = stdin and ("< " .. tmpfile(stdin)) or "< /dev/null"
-  local ok, how, code = os.execute(("%s > %s 2> %s %s"):format(cmdline, out, err, input))
-  local o, e = slurp(out), slurp(err)
-  os.remove(out); os.remove(err)
-  return (how == "exit" and code or 128 + code), o, e
+  return P.run(cmdline, { stdin = stdin })
 end
 
 local function mx(args, stdin, env)
@@ -151,7 +133,7 @@ describe("command line", function()
     local creds = dir .. "/credentials"
     local script = tmpfile(([[
       local sb = require("mxdeploy.sandboxctl").start{time_scale = 0.001}
-      local base = {v1 = sb.url .. "/deploy/api/1", v4 = sb.url .. "/cloud/api/v4"}
+      local base = {v1 = sb.bases["deploy-v1"], v4 = sb.bases["deploy-v4"]}
       local by_env, named = mx.connect{base_urls = base}, mx.connect{profile = "ops", base_urls = base}
       local f = assert(io.open(%q, "w"))
       f:write("[default]\nusername = sandbox@example.com\napikey = default-profile-wrong-key\n\n",
@@ -195,7 +177,7 @@ describe("command line", function()
         local f = io.open(%q, "w"); f:write("closed"); f:close()
       end})
       io.stdout:write("ready\n"); io.stdout:flush()
-      core.http{url = sb.url .. "/deploy/api/1/apps"}
+      core.http{url = sb.bases["deploy-v1"] .. "/apps"}
     ]]):format(marker))
     local t0 = os.time()
     local code = interrupt_when_ready(script)
@@ -217,11 +199,11 @@ describe("command line", function()
       end)
       local guard <close> = setmetatable({}, {__close = function()
         -- a cleanup that talks to the server after Ctrl-C (think: release a lock)
-        local r = core.http{url = sb.url .. "/deploy/api/1/apps", auth = creds}
+        local r = core.http{url = sb.bases["deploy-v1"] .. "/apps", auth = creds}
         note("cleanup request " .. r.status)
       end})
       io.stdout:write("ready\n"); io.stdout:flush()
-      core.http{url = sb.url .. "/deploy/api/1/apps/calc", auth = creds}
+      core.http{url = sb.bases["deploy-v1"] .. "/apps/calc", auth = creds}
     ]]):format(marker))
     local t0 = os.time()
     local code = interrupt_when_ready(script)
@@ -253,11 +235,11 @@ describe("command line", function()
       local sb = require("mxdeploy.sandboxctl").start{}
       local creds = core.credentials{}
       print(creds, tostring(creds))
-      local c = mx.connect{base_urls = {v1 = sb.url .. "/deploy/api/1", pc = sb.url .. "/privatecloud/api/v4"}}
+      local c = mx.connect{base_urls = {v1 = sb.bases["deploy-v1"], pc = sb.bases["pc-deploy"]}}
       print(pcall(c.v1.list_apps))            -- 401: wrong key
       print(pcall(c.v1.get_app, "nope"))
       print(pcall(mx.request, {url = "http://127.0.0.1:1/x?apikey=%s", auth = creds, retry = false}))
-      print(core.http{method = "POST", url = sb.url .. "/privatecloud/api/v4/cli/2.9.0?os=linux&architecture=x86",
+      print(core.http{method = "POST", url = sb.bases["pc-deploy"] .. "/cli/2.9.0?os=linux&architecture=x86",
         auth = creds, auth_scheme = "token"}.status)
       local explicit = mx.connect{username = "u@example.com", apikey = os.getenv("MENDIX_APIKEY")}
       local pretty = require("mxdeploy.host.repl").pretty

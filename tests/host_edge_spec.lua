@@ -54,7 +54,7 @@ describe("http edge cases", function()
     local t
     local calls = 0
     t = core.spawn(function()
-      return core.http({ url = sb.url .. "/deploy/api/1/apps", on_progress = function()
+      return core.http({ url = sb.bases["deploy-v1"] .. "/apps", on_progress = function()
         calls = calls + 1
         t:cancel()
       end })
@@ -65,12 +65,12 @@ describe("http edge cases", function()
     assert.is_true(calls >= 1)
     -- the transfer is gone and the loop still works
     for _, p in ipairs(core.pending()) do assert.are_not.equal(t.id, p.task) end
-    local resp = core.http({ url = sb.url .. "/deploy/api/1/apps", timeout = 10 })
+    local resp = core.http({ url = sb.bases["deploy-v1"] .. "/apps", timeout = 10 })
     assert.are.equal(401, resp.status)
   end)
 
   it("accepts math.huge as a timeout and refuses NaN", function()
-    local resp = core.http({ url = sb.url .. "/deploy/api/1/apps", timeout = math.huge,
+    local resp = core.http({ url = sb.bases["deploy-v1"] .. "/apps", timeout = math.huge,
       connect_timeout = math.huge, low_speed_time = math.huge, max_redirects = math.huge })
     assert.are.equal(401, resp.status)
     assert.has_error(function() core.http({ url = sb.url, timeout = 0 / 0 }) end)
@@ -79,7 +79,7 @@ describe("http edge cases", function()
   it("answers 500 when a sandbox route returns a status that is not an integer", function()
     -- was luaL_optinteger outside the sandbox's pcall: a Lua panic aborted the whole process
     sb:configure({ faults = { { route = "GET /deploy/api/1/apps", redirect = "files", status = 302.5 } } })
-    local resp = core.http({ url = sb.url .. "/deploy/api/1/apps", timeout = 10 })
+    local resp = core.http({ url = sb.bases["deploy-v1"] .. "/apps", timeout = 10 })
     sb:configure({ faults = {} })
     assert.are.equal(500, resp.status)
   end)

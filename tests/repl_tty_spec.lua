@@ -7,20 +7,11 @@ local BIN = os.getenv("MXDEPLOY_BIN")
 local SLOW = os.getenv("MXDEPLOY_SANITIZED") == "ON" or os.getenv("MXDEPLOY_SANITIZED") == "1"
 local WAIT = SLOW and 30 or 10 -- seconds any single expected screen change may take
 
-local function sh_quote(s)
-  return "'" .. tostring(s):gsub("'", "'\\''") .. "'"
-end
+local P = require("process")
+local sh_quote = P.quote
 
 local function have_tmux()
   return os.execute("command -v tmux >/dev/null 2>&1") == true
-end
-
-local function slurp(path)
-  local f = io.open(path, "rb")
-  if not f then return nil end
-  local s = f:read("a")
-  f:close()
-  return s
 end
 
 local Term = {}
@@ -438,8 +429,8 @@ describe("REPL on a terminal", function()
     term:eval('p = {profile = "customer-b"}')
     term:key("C-d")
     term:wait_line("[exit 0]")
-    local text = slurp(history)
-    assert.is_not_nil(text, "no history file at " .. history)
+    local text = P.slurp(history)
+    assert.are_not.equal("", text, "no history file (or an empty one) at " .. history)
     assert.matches('"kept" %.%. "%-line"', text)
     assert.matches("customer%-b", text)
     assert.is_nil(text:find("SECRET", 1, true), text)
@@ -451,8 +442,8 @@ describe("REPL on a terminal", function()
     term:eval('"history-" .. "marker"')
     term:key("C-d")
     term:wait_line("[exit 0]")
-    local text = slurp(history)
-    assert.is_not_nil(text, "no history file at " .. history)
+    local text = P.slurp(history)
+    assert.are_not.equal("", text, "no history file (or an empty one) at " .. history)
     assert.matches('"history%-" %.%. "marker"', text)
     assert.matches("1 %+ 1", text)
     local p = io.popen("stat -c %a " .. sh_quote(history))

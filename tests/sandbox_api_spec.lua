@@ -11,7 +11,7 @@ describe("sandbox: authentication", function()
   teardown(function() sb:stop() end)
 
   it("answers 401 with the errorCode body without API-key headers", function()
-    local st, data = S.request{ method = "GET", url = sb.url .. "/deploy/api/1/apps" }
+    local st, data = S.request{ method = "GET", url = sb.bases["deploy-v1"] .. "/apps" }
     assert.are.equal(401, st)
     assert.are.equal("UNAUTHORIZED", data.errorCode)
     assert.is_string(data.errorMessage)
@@ -26,7 +26,7 @@ describe("sandbox: authentication", function()
   end)
 
   it("answers 401 with the v4 error body without a PAT, and 403 to a read-only PAT writing", function()
-    local st, data = S.request{ method = "GET", url = sb.url .. "/cloud/api/v4/apps" }
+    local st, data = S.request{ method = "GET", url = sb.bases["deploy-v4"] .. "/apps" }
     assert.are.equal(401, st)
     assert.are.equal(401, data.error.code)
     local ro = S.client(sb, { token = sb.readonly_token })
@@ -42,10 +42,10 @@ describe("sandbox: authentication", function()
   end)
 
   it("rejects an API key on token APIs and a token on API-key APIs", function()
-    local st = S.request{ method = "GET", url = sb.url .. "/cloud/api/v4/apps",
+    local st = S.request{ method = "GET", url = sb.bases["deploy-v4"] .. "/apps",
       headers = { ["Mendix-Username"] = sb.username, ["Mendix-ApiKey"] = sb.apikey } }
     assert.are.equal(401, st)
-    st = S.request{ method = "GET", url = sb.url .. "/deploy/api/1/apps", headers = { Authorization = "MxToken " .. sb.token } }
+    st = S.request{ method = "GET", url = sb.bases["deploy-v1"] .. "/apps", headers = { Authorization = "MxToken " .. sb.token } }
     assert.are.equal(401, st)
   end)
 end)
@@ -74,6 +74,16 @@ describe("sandbox: Deploy API v1", function()
     assert.are.same({ 404, "ENVIRONMENT_NOT_FOUND" }, { st, d.errorCode })
     st, d = c.v1("GET", "/apps/calc/environments/Te$t")
     assert.are.same({ 400, "INVALID_ENVIRONMENT" }, { st, d.errorCode })
+  end)
+
+  it("validates a body over 1 MiB like any other: a non-JSON stop is refused, a large JSON body accepted", function()
+    local big = ("x"):rep(1536 * 1024) -- kept in a file by the server, not in memory
+    local st, d = c.v1("POST", "/apps/calc/environments/Acceptance/stop", big)
+    assert.are.same({ 400, "INVALID_PARAMETERS" }, { st, d and d.errorCode })
+    local _, env = c.v1("GET", "/apps/calc/environments/Acceptance")
+    assert.are.equal("Running", env.Status)
+    st, d = c.v1("POST", "/apps/calc/environments/Test/tags", { Tag = "large", Padding = big })
+    assert.are.same({ 200, "large" }, { st, d and d.Tag })
   end)
 
   it("start goes Starting then Started and the environment then runs", function()
@@ -440,7 +450,7 @@ describe("sandbox: Private Cloud", function()
     local st, job, resp = c.pc("POST", "/clusters", cluster_body(NEW_CLUSTER))
     assert.are.equal(202, st)
     assert.are.equal("created", job.status)
-    assert.are.equal(sb.url .. "/privatecloud/api/v4/jobs/" .. job.id, resp.headers["location"])
+    assert.are.equal(sb.bases["pc-deploy"] .. "/jobs/" .. job.id, resp.headers["location"])
     assert.are.equal(404, (c.pc("GET", "/clusters/" .. NEW_CLUSTER)))
     local j = finish(job)
     assert.are.equal("finished", j.status)
@@ -507,7 +517,7 @@ describe("sandbox: Private Cloud", function()
     assert.is_true(#list.cliVersionList >= 1)
     local v = list.cliVersionList[1].cliVersion
     local st, _, resp = S.request{ method = "POST", max_redirects = 0, headers = { Authorization = "MxToken " .. sb.token },
-      url = sb.url .. "/privatecloud/api/v4/cli/" .. v .. "?os=linux&architecture=x86" }
+      url = sb.bases["pc-deploy"] .. "/cli/" .. v .. "?os=linux&architecture=x86" }
     assert.are.equal(303, st)
     local loc = resp.headers["location"]
     assert.are.equal(sb.files_url, loc:sub(1, #sb.files_url))
@@ -518,10 +528,10 @@ describe("sandbox: Private Cloud", function()
     assert.are.same({ "files", false }, { log[#log].listener, log[#log].credentials })
     assert.are.same({ "api", 303, true }, { log[#log - 1].listener, log[#log - 1].status, log[#log - 1].credentials })
     st = S.request{ method = "POST", max_redirects = 0, headers = { Authorization = "MxToken " .. sb.token },
-      url = sb.url .. "/privatecloud/api/v4/cli/9.9.9?os=linux&architecture=x86" }
+      url = sb.bases["pc-deploy"] .. "/cli/9.9.9?os=linux&architecture=x86" }
     assert.are.equal(404, st)
     st = S.request{ method = "POST", max_redirects = 0, headers = { Authorization = "MxToken " .. sb.token },
-      url = sb.url .. "/privatecloud/api/v4/cli/" .. v .. "?os=beos&architecture=x86" }
+      url = sb.bases["pc-deploy"] .. "/cli/" .. v .. "?os=beos&architecture=x86" }
     assert.are.equal(400, st)
   end)
 end)

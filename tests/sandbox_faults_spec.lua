@@ -189,13 +189,14 @@ describe("sandbox request log", function()
   it("records method, path, status, listener, headers (secrets redacted), auth_ok and body, never a secret", function()
     local logfile = os.tmpname()
     local sb = S.start{ time_scale = 0.001, log = logfile }
+    finally(function() sb:stop() end)
     local c = S.client(sb)
     c.v1("GET", "/apps")
     c.v4("POST", "/apps", {})
-    S.request{ method = "GET", url = sb.url .. "/deploy/api/1/apps" }
+    S.request{ method = "GET", url = sb.bases["deploy-v1"] .. "/apps" }
     c.v1("POST", "/apps/calc/environments/Test/tags", { Tag = "europe" })
     -- a wrong key, a cookie, an unknown auth header and the real key in the body: none is stored
-    S.request{ method = "POST", url = sb.url .. "/deploy/api/1/apps/calc/environments/Test/tags",
+    S.request{ method = "POST", url = sb.bases["deploy-v1"] .. "/apps/calc/environments/Test/tags",
       headers = { ["Mendix-Username"] = sb.username, ["Mendix-ApiKey"] = "wrong-key-1234",
                   Cookie = "session=Cookie-Secret-99", ["X-Auth-Token"] = "sandbox-pat-ro",
                   ["Content-Type"] = "application/json" },
@@ -203,7 +204,7 @@ describe("sandbox request log", function()
     c.pc("GET", "/apps/" .. S.PROJECT .. "/environments/pcenv01")
     local big = S.tmpfile(("x"):rep(70000))
     c.v1("POST", "/apps/calc/packages/upload?name=a.mda", nil, { file = big, form = { note = "hi" } })
-    S.request{ method = "POST", url = sb.url .. "/deploy/api/1/apps/calc/environments/Test/tags",
+    S.request{ method = "POST", url = sb.bases["deploy-v1"] .. "/apps/calc/environments/Test/tags",
       headers = { ["Mendix-Username"] = sb.username, ["Mendix-ApiKey"] = sb.apikey, ["Content-Type"] = "application/json" },
       body = json.encode({ Tag = ("y"):rep(70000) }) }
     local log = sb:requests()
@@ -262,6 +263,7 @@ describe("sandbox request log", function()
 
   it("lets a test assert that a dry run sent no mutating request", function()
     local sb = S.start{ time_scale = 0.001 }
+    finally(function() sb:stop() end)
     local c = S.client(sb)
     c.v1("GET", "/apps/calc/environments")
     c.v4("GET", "/apps")
@@ -272,7 +274,6 @@ describe("sandbox request log", function()
     assert.are.equal(0, mutating)
     sb:reset_log()
     assert.are.equal(0, #sb:requests())
-    sb:stop()
   end)
 end)
 
@@ -281,6 +282,7 @@ describe("sandbox state and seed files", function()
     local state = os.tmpname()
     os.remove(state)
     local sb = S.start{ time_scale = 0.001, state = state }
+    finally(function() sb:stop() end)
     assert.are.equal(200, (S.client(sb).v1("POST", "/apps/calc/environments/Test/tags", { Tag = "persisted" })))
     sb:stop()
     sb = S.start{ time_scale = 0.001, state = state }
@@ -288,8 +290,38 @@ describe("sandbox state and seed files", function()
     assert.are.equal("persisted", tags[#tags].Tag)
     local _, s = S.client(sb).v1("GET", "/apps/calc/environments/Test/settings")
     assert.is_true(json.is_array(s.CustomSettings))
-    sb:stop()
     os.remove(state)
+  end)
+
+  it("keeps the old state file and answers 500 when the new state cannot be written", function()
+    local P = require("process")
+    local state = os.tmpname()
+    os.remove(state)
+    local sb = S.start{ time_scale = 0.001, state = state }
+    finally(function() sb:stop(); os.remove(state) end)
+    assert.are.equal(200, (S.client(sb).v1("POST", "/apps/calc/environments/Test/tags", { Tag = "first" })))
+    sb:stop()
+    local before = P.slurp(state)
+    assert.is_true(#before > 8192, "the state is too small for this test: " .. #before)
+    -- a child whose files may not grow past 4 KiB (ulimit -f counts 512-byte blocks in dash,
+    -- 1 KiB in bash: both below the state's size); SIGXFSZ ignored, so the write fails (EFBIG)
+    local script = P.tmpfile(([[
+      local sb = require("mxdeploy.sandboxctl").start{time_scale = 0.001, state = %q}
+      local r = require("mxdeploy.core").http{method = "POST", url = sb.bases["deploy-v1"] ..
+        "/apps/calc/environments/Test/tags", body = '{"Tag":"second"}', headers = {["Content-Type"] = "application/json",
+        ["Mendix-Username"] = sb.username, ["Mendix-ApiKey"] = sb.apikey}}
+      print(r.status, r.body)
+      sb:stop()
+    ]]):format(state))
+    local code, out, err = P.run(("trap '' XFSZ; ulimit -f 8; %s %s"):format(P.quote(P.BIN), P.quote(script)))
+    os.remove(script)
+    assert.are.equal(0, code, err)
+    local status, body = out:match("^(%d+)\t(.*)$")
+    assert.are.equal("500", status, out)
+    assert.are.equal("STATE_NOT_SAVED", json.decode(body).errorCode)
+    assert.matches("cannot save the state", err)
+    assert.are.equal(before, P.slurp(state), "the state file changed")
+    assert.is_nil(io.open(state .. ".tmp"), "a temporary state file was left behind")
   end)
 
   it("loads another seed file", function()
@@ -301,41 +333,17 @@ describe("sandbox state and seed files", function()
                  members = { "u@example.com" }, environments = {} } },
     }]])
     local sb = S.start{ seed = seed, time_scale = 0.001 }
+    finally(function() sb:stop() end)
     os.remove(seed)
     assert.are.same({ "u@example.com", "k", "t" }, { sb.username, sb.apikey, sb.token })
     local _, apps = S.client(sb).v1("GET", "/apps")
     assert.are.same({ 1, "solo" }, { #apps, apps[1].AppId })
-    sb:stop()
   end)
 end)
 
 describe("mxdeploy sandbox (standalone)", function()
   -- Starts `mxdeploy sandbox ARGS` in the background; returns its pid and API base URL.
-  local function serve(args)
-    local bin = os.getenv("MXDEPLOY_BIN") or "mxdeploy"
-    local out = os.tmpname() -- a fresh file: never read an earlier run's banner
-    local pidfile = os.tmpname()
-    assert(os.execute(("'%s' sandbox --port 0 --time-scale 0.001 %s > '%s' 2>&1 & echo $! > '%s'")
-      :format(bin, args, out, pidfile)))
-    local f = assert(io.open(pidfile))
-    local pid = tonumber(f:read("a"):match("%d+"))
-    f:close()
-    os.remove(pidfile)
-    local text = S.eventually(function()
-      local h = io.open(out)
-      local t = h and h:read("a") or ""
-      if h then h:close() end
-      return t:find("Authorization:", 1, true) and t
-    end, 10)
-    os.remove(out)
-    assert.truthy(text, "no banner")
-    return pid, text:match("(http://127%.0%.0%.1:%d+)/deploy/api/1"), text
-  end
-
-  local function stop(pid)
-    os.execute("kill -TERM " .. pid)
-    assert.is_true(S.eventually(function() return not os.execute("kill -0 " .. pid .. " 2>/dev/null") end, 10))
-  end
+  local serve, stop = S.serve, S.stop_served
 
   it("--seed, --log and --state: its world, a JSON line per request without secrets, kept across restarts", function()
     local seed = S.tmpfile([[return {
@@ -396,5 +404,67 @@ describe("mxdeploy sandbox (standalone)", function()
       headers = { ["Mendix-Username"] = "sandbox@example.com", ["Mendix-ApiKey"] = "sandbox-apikey-0000" } }
     assert.are.equal(200, st)
     stop(pid)
+  end)
+end)
+
+describe("sandbox connections", function()
+  local P = require("process")
+  local core = require("mxdeploy.core")
+
+  it("4,096 idle connections do not lock out a real client (the oldest idle ones are closed)", function()
+    local sb = S.start{ time_scale = 0.001 }
+    finally(function() sb:stop() end)
+    local port = sb.url:match(":(%d+)$")
+    -- bash holds 4,096 connections open that never send a byte
+    local pid, out = P.spawn(("bash -c %s"):format(P.quote(("ulimit -n 8192; for i in $(seq 4096); do "
+      .. "exec {fd}<>/dev/tcp/127.0.0.1/%s || break; done; echo opened $i; sleep 60"):format(port))))
+    finally(function() P.kill(pid); os.remove(out) end)
+    local opened = S.eventually(function() return P.slurp(out):match("opened (%d+)") end, 30)
+    assert.are.equal("4096", opened, P.slurp(out))
+    local st, apps = S.client(sb).v1("GET", "/apps", nil, { timeout = 5 })
+    assert.are.same({ 200, "calc" }, { st, apps and apps[1] and apps[1].AppId })
+  end)
+
+  it("closes a connection idle for idle_timeout, but not one waiting for a slow answer", function()
+    local sb = S.start{ time_scale = 0.001, idle_timeout = 1,
+      faults = { { route = "GET /deploy/api/1/apps", latency = 2 } } }
+    finally(function() sb:stop() end)
+    local h = { ["Mendix-Username"] = sb.username, ["Mendix-ApiKey"] = sb.apikey }
+    local slow = core.http{ url = sb.bases["deploy-v1"] .. "/apps", headers = h, timeout = 10 }
+    assert.are.equal(200, slow.status) -- 2 s of latency on a connection with a 1 s idle timeout
+    local again = core.http{ url = sb.bases["deploy-v1"] .. "/apps/calc", headers = h, timeout = 10 }
+    assert.are.same({ 200, 0 }, { again.status, again.new_connections }) -- kept alive
+    core.sleep(2.5)
+    local later = core.http{ url = sb.bases["deploy-v1"] .. "/apps/calc", headers = h, timeout = 10 }
+    assert.are.same({ 200, 1 }, { later.status, later.new_connections }) -- the idle one was closed
+  end)
+end)
+
+describe("sandbox fault rules from a file", function()
+  for _, case in ipairs({
+    { "JSON", '[{"route": "GET /deploy/api/1/apps", "error_rate": 1, "status": 503, "times": 1}]' },
+    { "Lua", 'return {faults = {{route = "GET /deploy/api/1/apps", error_rate = 1, status = 503, times = 1}}}' },
+  }) do
+    it("loads the rules of configure{faults=} from a " .. case[1] .. " file (faults_file)", function()
+      local file = S.tmpfile(case[2])
+      local sb = S.start{ time_scale = 0.001, faults_file = file }
+      finally(function() sb:stop(); os.remove(file) end)
+      local c = S.client(sb)
+      assert.are.equal(503, (c.v1("GET", "/apps")))
+      assert.are.equal(200, (c.v1("GET", "/apps")))
+    end)
+  end
+
+  it("refuses a rule with an unknown field, naming it", function()
+    local sb = S.start{ time_scale = 0.001 }
+    finally(function() sb:stop() end)
+    local ok, err = pcall(sb.configure, sb, { faults = { { route = "*", latncy = 1 } } })
+    assert.is_false(ok)
+    assert.matches("fault #1: unknown field 'latncy'", tostring(err))
+    local file = S.tmpfile("[1, 2")
+    finally(function() os.remove(file) end)
+    ok, err = pcall(S.start, { faults_file = file })
+    assert.is_false(ok)
+    assert.matches("not valid JSON", tostring(err))
   end)
 end)

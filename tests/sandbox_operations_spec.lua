@@ -4,13 +4,6 @@
 local S = require("sandbox")
 local prism = require("prism")
 
-local BASES = {
-  ["deploy-v1"] = "/deploy/api/1", ["build-v1"] = "/deploy/api/1",
-  ["deploy-v2"] = "/deploy/api/v2", ["backups-v2"] = "/deploy/api/v2",
-  ["deploy-v4"] = "/cloud/api/v4", ["pc-deploy"] = "/privatecloud/api/v4", ["pc-build"] = "/privatecloud/api/v4",
-  pipelines = "/pipelines/api/v1", webhooks = "/webhooks/api/v1", repository = "/repository/v1",
-}
-
 local PARAMS = {
   AppId = "calc", Mode = "Test", JobId = "00000000-0000-4000-8000-000000000000", Date = "2026-01-02",
   PackageId = S.PKG1, ProjectId = S.PROJECT, EnvironmentId = S.ENV_PROD,
@@ -38,6 +31,7 @@ end
 describe("sandbox serves every operation", function()
   it("answers all 83 operations of operations.tsv and operations-newer.tsv through a route", function()
     local sb = S.start{ time_scale = 0.001 }
+    finally(function() sb:stop() end)
     local ops = operations()
     assert.are.equal(83, #ops)
     local file = S.tmpfile("sandbox mda")
@@ -53,7 +47,7 @@ describe("sandbox serves every operation", function()
         or op.api == "repository"
       local headers = token and { Authorization = "MxToken " .. sb.token }
         or { ["Mendix-Username"] = sb.username, ["Mendix-ApiKey"] = sb.apikey }
-      local req = { method = op.method, url = sb.url .. BASES[op.api] .. path, headers = headers, max_redirects = 0 }
+      local req = { method = op.method, url = sb.bases[op.api] .. path, headers = headers, max_redirects = 0 }
       if op.path:find("upload", 1, true) or (op.api == "pc-build" and op.method == "POST" and not path:find("build")) then
         req.file, req.form = file, { fileName = "x_1.0.0.1.mda" }
       elseif op.method ~= "GET" and op.method ~= "DELETE" then
@@ -82,6 +76,5 @@ describe("sandbox serves every operation", function()
       assert.are_not.equal(405, r.status)
       if os.getenv("SANDBOX_DEBUG") then print(r.status, r.method, r.path) end
     end
-    sb:stop()
   end)
 end)

@@ -17,9 +17,9 @@ describe("sandbox conforms to the OpenAPI specs (Prism proxy)", function()
     sb = S.start{ time_scale = 0.001 }
     -- start the three proxies at once; each takes a few seconds to boot
     local tasks = {
-      core.spawn(prism.proxy, "deploy-api-v4.openapi.yaml", sb.url .. "/cloud/api/v4"),
-      core.spawn(prism.proxy, "private-cloud-deploy-api.openapi.yaml", sb.url .. "/privatecloud/api/v4"),
-      core.spawn(prism.proxy, "private-cloud-build-api.openapi.yaml", sb.url .. "/privatecloud/api/v4"),
+      core.spawn(prism.proxy, "deploy-api-v4.openapi.yaml", sb.bases["deploy-v4"]),
+      core.spawn(prism.proxy, "private-cloud-deploy-api.openapi.yaml", sb.bases["pc-deploy"]),
+      core.spawn(prism.proxy, "private-cloud-build-api.openapi.yaml", sb.bases["pc-deploy"]),
     }
     v4p, pcd, pcb = tasks[1]:wait(), tasks[2]:wait(), tasks[3]:wait()
   end)
@@ -128,7 +128,7 @@ describe("sandbox conforms to the OpenAPI specs (Prism proxy)", function()
     -- POST /cli/{v} is checked directly: Prism's proxy follows the 303 itself (and forwards the
     -- Authorization header to the other origin, which the files listener refuses).
     local st, _, resp = S.request{ method = "POST", max_redirects = 0, headers = { Authorization = "MxToken " .. sb.token },
-      url = sb.url .. "/privatecloud/api/v4/cli/" .. cli.cliVersionList[1].cliVersion .. "?os=linux&architecture=arm" }
+      url = sb.bases["pc-deploy"] .. "/cli/" .. cli.cliVersionList[1].cliVersion .. "?os=linux&architecture=arm" }
     assert.are.equal(303, st)
     assert.are.equal(sb.files_url, resp.headers["location"]:sub(1, #sb.files_url))
     assert.are.equal(resp.headers["location"], resp.headers["content-location"])

@@ -122,7 +122,7 @@ describe("http transport", function()
     local tasks = {}
     for i = 1, 500 do
       tasks[i] = core.spawn(function()
-        return core.http({ url = sb.url .. "/deploy/api/1/apps", auth = c.credentials }).status
+        return core.http({ url = sb.bases["deploy-v1"] .. "/apps", auth = c.credentials }).status
       end)
     end
     for i = 1, 500 do assert.are.equal(200, tasks[i]:wait()) end
@@ -135,7 +135,7 @@ describe("http transport", function()
     local tasks = {}
     for i = 1, 100 do
       tasks[i] = core.spawn(function()
-        return core.http({ url = sb.url .. "/deploy/api/1/apps", auth = c.credentials }).status
+        return core.http({ url = sb.bases["deploy-v1"] .. "/apps", auth = c.credentials }).status
       end)
     end
     for i = 1, 100 do assert.are.equal(200, tasks[i]:wait()) end
@@ -195,7 +195,7 @@ describe("http transport", function()
   it("aborts a cancelled transfer and removes it from pending", function()
     sb:configure({ faults = { { route = "GET /deploy/api/1/apps", latency = 30 } } })
     local t = core.spawn(function()
-      return core.http({ url = sb.url .. "/deploy/api/1/apps", auth = c.credentials })
+      return core.http({ url = sb.bases["deploy-v1"] .. "/apps", auth = c.credentials })
     end)
     core.sleep(0.05)
     local p = core.pending()
@@ -212,7 +212,7 @@ describe("http transport", function()
 
   it("times out with an error of its own kind", function()
     sb:configure({ faults = { { route = "GET /deploy/api/1/apps", latency = 5 } } })
-    local resp, err = core.http({ url = sb.url .. "/deploy/api/1/apps", timeout = 0.2, auth = c.credentials })
+    local resp, err = core.http({ url = sb.bases["deploy-v1"] .. "/apps", timeout = 0.2, auth = c.credentials })
     assert.is_nil(resp)
     assert.are.equal("timeout", err.kind)
     assert.is_true(err.reached)
@@ -227,7 +227,7 @@ describe("http transport", function()
 
   it("retries an idempotent request on 503 and succeeds", function()
     sb:configure({ faults = { { route = "GET /deploy/api/1/apps", status = 503, error_rate = 1, times = 2 } } })
-    local resp = mx.request({ url = sb.url .. "/deploy/api/1/apps", auth = c.credentials,
+    local resp = mx.request({ url = sb.bases["deploy-v1"] .. "/apps", auth = c.credentials,
       retry = { base_delay = 0.01 } })
     assert.are.equal(200, resp.status)
     assert.are.equal(2, resp.retries)
@@ -237,7 +237,7 @@ describe("http transport", function()
   it("never retries a POST that reached the server", function()
     sb:configure({ faults = { { route = "POST /deploy/api/1/apps/*", status = 503, error_rate = 1 } } })
     local ok, err = pcall(mx.request, { method = "POST", auth = c.credentials,
-      url = sb.url .. "/deploy/api/1/apps/calc/environments/Acceptance/stop", retry = { base_delay = 0.01 } })
+      url = sb.bases["deploy-v1"] .. "/apps/calc/environments/Acceptance/stop", retry = { base_delay = 0.01 } })
     assert.is_false(ok)
     assert.are.equal("http", err.kind)
     assert.are.equal(503, err.status)
@@ -255,14 +255,14 @@ describe("http transport", function()
   it("honours Retry-After on 429", function()
     sb:configure({ faults = { { route = "GET /deploy/api/1/apps", rate_limit = { count = 1, status = 429, retry_after = 1 } } } })
     local t0 = core.now()
-    local resp = mx.request({ url = sb.url .. "/deploy/api/1/apps", auth = c.credentials })
+    local resp = mx.request({ url = sb.bases["deploy-v1"] .. "/apps", auth = c.credentials })
     assert.are.equal(200, resp.status)
     assert.are.equal(1, resp.retries)
     assert.is_true(core.now() - t0 >= 0.95, "did not wait for Retry-After")
   end)
 
   it("does not send the token to another origin on a redirect", function()
-    local resp = core.http({ method = "POST", url = sb.url .. "/privatecloud/api/v4/cli/2.9.0?os=linux&architecture=x86",
+    local resp = core.http({ method = "POST", url = sb.bases["pc-deploy"] .. "/cli/2.9.0?os=linux&architecture=x86",
       auth = c.credentials, auth_scheme = "token",
       headers = { ["Mendix-ApiKey"] = "user-supplied-secret", Cookie = "a=b" } })
     assert.are.equal(1, resp.redirects)
@@ -297,7 +297,7 @@ describe("http transport", function()
 
   it("does not send the API key, username or cookies to another origin on a redirect", function()
     sb:configure({ faults = { { route = "GET /deploy/api/1/apps", redirect = "files", status = 307 } } })
-    local resp = mx.request({ url = sb.url .. "/deploy/api/1/apps", auth = c.credentials,
+    local resp = mx.request({ url = sb.bases["deploy-v1"] .. "/apps", auth = c.credentials,
       headers = { Cookie = "session=abc", Authorization = "Bearer user-given" } })
     assert.are.equal(200, resp.status)
     assert.is_true(resp.json.redirected)
@@ -313,8 +313,8 @@ describe("http transport", function()
   end)
 
   it("keeps credentials on a redirect within the same origin", function()
-    sb:configure({ faults = { { route = "GET /deploy/api/1/apps", redirect = sb.url .. "/deploy/api/1/apps/calc", times = 1 } } })
-    local resp = mx.request({ url = sb.url .. "/deploy/api/1/apps", auth = c.credentials })
+    sb:configure({ faults = { { route = "GET /deploy/api/1/apps", redirect = sb.bases["deploy-v1"] .. "/apps/calc", times = 1 } } })
+    local resp = mx.request({ url = sb.bases["deploy-v1"] .. "/apps", auth = c.credentials })
     assert.are.equal(200, resp.status)
     assert.are.equal("calc", resp.json.AppId)
     local log = sb:requests()
@@ -385,7 +385,7 @@ describe("http transport", function()
   it("gives up on a stalled transfer after low_speed_time, and a client's timeout applies to its calls", function()
     sb:configure({ faults = { { route = "GET /deploy/api/1/apps", latency = 20 } } })
     local t0 = core.now()
-    local ok, err = pcall(mx.request, { url = sb.url .. "/deploy/api/1/apps", auth = c.credentials,
+    local ok, err = pcall(mx.request, { url = sb.bases["deploy-v1"] .. "/apps", auth = c.credentials,
       low_speed_time = 1, retry = false })
     assert.is_false(ok)
     assert.are.equal("timeout", err.kind)
@@ -447,6 +447,7 @@ describe("waits in places that cannot yield", function()
 
   it("shows what a job wait is waiting for in pending()", function()
     local sb = S.start({ time_scale = 1 })
+    finally(function() sb:stop() end)
     local c = mx.sandbox_client(sb)
     local job = c.v1.start_environment(S.APP, "Test", { AutoSyncDb = true })
     local t = core.spawn(function() return job:wait({ interval = 5 }) end)
@@ -459,7 +460,6 @@ describe("waits in places that cannot yield", function()
     assert.matches("next poll in", seen.what)
     assert.matches(tostring(job.id), seen.what, 1, true)
     t:cancel()
-    sb:stop()
   end)
 end)
 
@@ -483,7 +483,7 @@ describe("TLS", function()
   it("verifies certificates by default and never retries a failed check", function()
     assert.matches("^https://127%.0%.0%.1:%d+$", sb.url)
     local t0 = core.now()
-    local ok, err = pcall(mx.request, { url = sb.url .. "/deploy/api/1/apps", auth = creds })
+    local ok, err = pcall(mx.request, { url = sb.bases["deploy-v1"] .. "/apps", auth = creds })
     assert.is_false(ok)
     assert.are.equal("tls", err.kind)
     assert.are.equal(0, err.retries)
@@ -542,13 +542,13 @@ describe("TLS", function()
   end)
 
   it("trusts a given CA file, and skips the check only when told to", function()
-    local resp = mx.request({ url = sb.url .. "/deploy/api/1/apps", auth = creds, ca_file = dir .. "/cert.pem" })
+    local resp = mx.request({ url = sb.bases["deploy-v1"] .. "/apps", auth = creds, ca_file = dir .. "/cert.pem" })
     assert.are.equal(200, resp.status)
     local insecure = mx.connect({ username = sb.username, apikey = sb.apikey, insecure = true,
-      base_urls = { v1 = sb.url .. "/deploy/api/1" } })
+      base_urls = { v1 = sb.bases["deploy-v1"] } })
     assert.is_true(#insecure.v1.list_apps() > 0)
     local default = mx.connect({ username = sb.username, apikey = sb.apikey,
-      base_urls = { v1 = sb.url .. "/deploy/api/1" } })
+      base_urls = { v1 = sb.bases["deploy-v1"] } })
     local ok, err = pcall(default.v1.list_apps)
     assert.is_false(ok)
     assert.are.equal("tls", err.kind)

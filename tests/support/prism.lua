@@ -19,15 +19,8 @@ function M.specs_dir()
   return os.getenv("MXDEPLOY_SPECS_DIR") or ((os.getenv("MXDEPLOY_SOURCE_DIR") or ".") .. "/specs")
 end
 
-local function read(path)
-  local f = io.open(path, "r")
-  if not f then return "" end
-  local s = f:read("a")
-  f:close()
-  return s
-end
-
-local function q(s) return "'" .. tostring(s):gsub("'", "'\\''") .. "'" end
+local P = require("process")
+local read, q = P.slurp, P.quote
 
 local Prism = {}
 Prism.__index = Prism

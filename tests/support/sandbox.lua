@@ -8,6 +8,7 @@
 local core = require("mxdeploy.core")
 local json = require("mxdeploy.json")
 local ctl = require("mxdeploy.sandboxctl")
+local P = require("process")
 
 local S = {}
 S.json = json
@@ -54,7 +55,7 @@ function S.client(sb, who)
     return function(method, path, body, opts)
       opts = opts or {}
       local h = opts.headers or hdrs()
-      local req = { method = method, url = sb.url .. base .. path, headers = h, timeout = opts.timeout }
+      local req = { method = method, url = sb.bases[base] .. path, headers = h, timeout = opts.timeout }
       if type(body) == "table" then
         req.body = json.encode(body)
         h["Content-Type"] = "application/json"
@@ -70,10 +71,10 @@ function S.client(sb, who)
     return { Authorization = "MxToken " .. (who.token or sb.token) }
   end
   return {
-    v1 = call("/deploy/api/1", apikey_headers),
-    v2 = call("/deploy/api/v2", apikey_headers),
-    v4 = call("/cloud/api/v4", token_headers),
-    pc = call("/privatecloud/api/v4", token_headers),
+    v1 = call("deploy-v1", apikey_headers),
+    v2 = call("deploy-v2", apikey_headers),
+    v4 = call("deploy-v4", token_headers),
+    pc = call("pc-deploy", token_headers),
   }
 end
 
@@ -87,12 +88,24 @@ function S.eventually(fn, timeout)
   return fn()
 end
 
-function S.tmpfile(content)
-  local path = os.tmpname()
-  local f = assert(io.open(path, "wb"))
-  f:write(content)
-  f:close()
-  return path
+S.tmpfile = P.tmpfile
+
+-- Starts `mxdeploy sandbox --port 0 --time-scale 0.001 ARGS` (standalone, another process); returns
+-- its pid, its base URL (http://127.0.0.1:PORT) and its banner. stop_served(pid) ends it (bounded).
+function S.serve(args)
+  local pid, out = P.spawn(("%s sandbox --port 0 --time-scale 0.001 %s"):format(P.quote(P.BIN), args))
+  local text = S.eventually(function()
+    local t = P.slurp(out)
+    return t:find("Authorization:", 1, true) and t
+  end, 10)
+  os.remove(out)
+  assert(text, "mxdeploy sandbox printed no banner")
+  return pid, text:match("(http://127%.0%.0%.1:%d+)/deploy/api/1"), text
+end
+
+function S.stop_served(pid)
+  P.kill(pid, "TERM")
+  assert(S.eventually(function() return not P.alive(pid) end, 10), "mxdeploy sandbox did not stop")
 end
 
 -- How many requests in the sandbox's log match: count(sb, pred) or count(sb, METHOD, path).
