@@ -1,7 +1,7 @@
 # bash completion for mxdeploy. Options come from `mxdeploy --help` at completion time (so they
 # follow the binary in use); `mxdeploy run` completes the names of the scripts it can run (the
-# *.lua files in $MXDEPLOY_PATH and in the scripts shipped beside the binary); script arguments and
-# file options complete file names.
+# *.lua files in $MXDEPLOY_PATH and in the binary's shipped scripts directory); script arguments
+# and file options complete file names.
 
 # Options listed in the --help section whose heading starts with $2, for the binary $1.
 _mxdeploy_options() {
@@ -16,12 +16,15 @@ _mxdeploy_scripts() {
   bin=$(command -v "$1" 2>/dev/null) || return 0
   bin=$(readlink -f "$bin")
   [ -n "${MXDEPLOY_PATH:-}" ] && IFS=: read -ra dirs <<< "$MXDEPLOY_PATH"
-  dirs+=("${bin%/*}/../share/mxdeploy/scripts")
+  # the binary's own answer (a build's binary uses its source tree), else the installed layout
+  d=$("$bin" -E -e 'print(require("mxdeploy.host.paths").scripts)' 2>/dev/null) ||
+    d="${bin%/*}/../share/mxdeploy/scripts"
+  dirs+=("$d")
   for d in "${dirs[@]}"; do
     for f in "$d"/*.lua; do
       [ -f "$f" ] && f=${f##*/} && printf '%s\n' "${f%.lua}"
     done
-  done | sort -u
+  done | LC_ALL=C sort -u
 }
 
 # Completion candidates for the words "$@" (the last one is being completed), one a line;
