@@ -38,7 +38,19 @@ int mx_sched_callback(mx_sched *s, int nargs) {
 }
 
 static mx_sched *the_sched;
-static volatile sig_atomic_t interrupted;
+static volatile sig_atomic_t interrupted; /* the signal that interrupted (0: none) */
+
+/* The message of the "interrupted" error for the signal that came. */
+static const char *interrupt_message(void) {
+    switch (interrupted) {
+    case SIGTERM:
+        return "terminated (SIGTERM)";
+    case SIGHUP:
+        return "hung up (SIGHUP)";
+    default:
+        return "interrupted";
+    }
+}
 
 double mx_now(void) {
     struct timespec ts;
@@ -198,7 +210,7 @@ void op_free_safely(mx_sched *s, mx_op *op) {
 static void interrupt_hook(lua_State *L, lua_Debug *ar) {
     (void)ar;
     lua_sethook(L, NULL, 0, 0);
-    push_core_error(L, "interrupted", "interrupted");
+    push_core_error(L, "interrupted", interrupt_message());
     lua_error(L);
 }
 
@@ -261,8 +273,8 @@ static void handle_interrupt(mx_sched *s) {
     s->interrupt_at = mx_now();
     for (mx_task *t = s->live; t; t = t->next)
         if ((t->state == T_WAITING || t->state == T_READY) &&
-            (!s->interrupt_target || s->interrupt_target == t))
-            cancel_task_with(s, t, "interrupted", "interrupted");
+            (!s->interrupt_target || s->interrupt_target == t || interrupted != SIGINT))
+            cancel_task_with(s, t, "interrupted", interrupt_message());
 }
 
 /* Waits for I/O or timers (at most `max_ms`, -1 = until something happens) and completes ops. */
@@ -378,10 +390,10 @@ int block_on(lua_State *L, mx_op *op) {
     while (op->state == MX_OP_PENDING) {
         handle_interrupt(s);
         if (interrupted && s->interrupt_handled && op->started <= s->interrupt_at &&
-            (!s->interrupt_target || s->current == s->interrupt_target)) {
+            (!s->interrupt_target || s->current == s->interrupt_target || interrupted != SIGINT)) {
             op_free(op);
             lua_pushboolean(L, 0);
-            push_core_error(L, "interrupted", "interrupted");
+            push_core_error(L, "interrupted", interrupt_message());
             return 2;
         }
         run_ready(s);
@@ -485,22 +497,25 @@ static int l_set_error_mt(lua_State *L) {
 
 /* ---- setup ------------------------------------------------------------------------------- */
 
-/* SIGINT: a flag for the loop (waits end with an "interrupted" error) and, like lua.c, a hook
- * that raises in Lua code that is busy computing. */
-static void on_sigint(int sig) {
-    (void)sig;
+/*
+ * SIGINT, SIGTERM, SIGHUP: a flag for the loop (waits end with an "interrupted" error, so
+ * <close> handlers and cleanups run) and, like lua.c, a hook that raises in Lua code that is busy
+ * computing. The process then exits with 128 + the signal.
+ */
+static void on_signal(int sig) {
     if (interrupted && the_sched && the_sched->interrupt_handled && !the_sched->interrupt_off) {
-        /* a second Ctrl-C while cleanups run: stop now */
+        /* a second signal while cleanups run: stop now */
         static const char msg[] = "\nmxdeploy: interrupted again, exiting without cleanup\n";
         ssize_t n = write(STDERR_FILENO, msg, sizeof msg - 1);
         (void)n;
-        _exit(130);
+        _exit(128 + sig);
     }
-    interrupted = 1;
+    if (!interrupted || sig != SIGINT) interrupted = sig; /* TERM/HUP outrank a Ctrl-C */
     if (!the_sched) return;
     curl_multi_wakeup(the_sched->multi);
     lua_State *running = the_sched->running;
     mx_task *target = the_sched->interrupt_target, *current = the_sched->current;
+    if (sig != SIGINT) target = NULL; /* termination ends every task, not only the REPL's line */
     if (running && !the_sched->interrupt_off &&
         (!target || (current == target && running == target->co)))
         arm_interrupt_hook(running);
@@ -513,7 +528,7 @@ void mx_sched_main_runs_script(lua_State *L) {
 }
 
 void mx_sched_interrupt(void) {
-    on_sigint(SIGINT);
+    on_signal(SIGINT);
 }
 
 int mx_sched_interrupted(void) {
@@ -612,7 +627,17 @@ mx_sched *mx_sched_get(lua_State *L) {
 }
 
 void mx_sched_handle_signals(void) {
-    signal(SIGINT, on_sigint);
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = SA_RESTART;
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGHUP, &sa, NULL);
+    /* past `ulimit -f` a write fails with EFBIG (the download fails and its temporary file is
+     * removed) instead of the signal killing the process with the file left behind */
+    signal(SIGXFSZ, SIG_IGN);
 }
 
 void mx_sched_open(lua_State *L) {

@@ -50,7 +50,7 @@ struct mx_op {
 mx_sched *mx_sched_create(lua_State *L);
 /* Replaces coroutine.resume/wrap/yield with versions that pass scheduler waits through. */
 void mx_sched_install_coroutine_overrides(lua_State *L);
-/* Installs the Ctrl-C handler (see mx_sched_interrupt). */
+/* Handles SIGINT, SIGTERM and SIGHUP (see mx_sched_interrupt) and ignores SIGXFSZ. */
 void mx_sched_handle_signals(void);
 /* The scheduler created by mx_sched_create (raises a Lua error when there is none). */
 mx_sched *mx_sched_get(lua_State *L);
@@ -108,8 +108,9 @@ void mx_sched_watch_fd(mx_sched *s, int fd, void (*cb)(void *ud), void *ud);
 int mx_sched_add_watch(mx_sched *s, int fd, void (*cb)(void *ud), void *ud);
 void mx_sched_remove_watch(mx_sched *s, int fd);
 
-/* SIGINT: cancel every task with an "interrupted" error (async-signal-safe part is separate). */
+/* As Ctrl-C: cancel every task with an "interrupted" error (SIGTERM and SIGHUP do the same). */
 void mx_sched_interrupt(void);
+/* The signal that interrupted (SIGINT, SIGTERM, SIGHUP), 0 when none: exit with 128 + it. */
 int mx_sched_interrupted(void);
 /* For stock lua5.4: the main thread runs the script, so Ctrl-C may interrupt it there. */
 void mx_sched_main_runs_script(lua_State *L);
