@@ -124,11 +124,6 @@ static void heap_down(mx_sched *s, int i) {
 void mx_op_set_timer(mx_op *op, double due) {
     mx_sched *s = op->sched;
     mx_op_clear_timer(op);
-    if (s->nheap == s->capheap) {
-        s->capheap = s->capheap ? s->capheap * 2 : 64;
-        s->heap = realloc(s->heap, (size_t)s->capheap * sizeof *s->heap);
-        if (!s->heap) abort();
-    }
     op->due = due;
     op->heap_index = s->nheap;
     s->heap[s->nheap++] = op;
@@ -150,9 +145,29 @@ void mx_op_clear_timer(mx_op *op) {
 
 /* ---- operations ------------------------------------------------------------------------------ */
 
-mx_op *mx_op_new(mx_sched *s, const struct mx_op_vtable *vt, size_t size) {
+/* Makes sure `*arr` holds at least `need` pointers; 0 when memory ran out (it is unchanged). */
+static int reserve(mx_op ***arr, int *cap, int need) {
+    if (need <= *cap) return 1;
+    int n = *cap ? *cap : 64;
+    while (n < need)
+        n *= 2;
+    mx_op **p = realloc(*arr, (size_t)n * sizeof **arr);
+    if (!p) return 0;
+    *arr = p;
+    *cap = n;
+    return 1;
+}
+
+mx_op *mx_op_new(lua_State *L, const struct mx_op_vtable *vt, size_t size) {
+    mx_sched *s = mx_sched_get(L);
+    /* The timer heap and the deferred list have room for every op, so arming a timer or
+     * deferring a free never needs memory where no Lua error could report its lack. */
+    if (!reserve(&s->heap, &s->capheap, s->nops + 1) ||
+        !reserve(&s->deferred, &s->capdeferred, s->nops + 1))
+        luaL_error(L, "not enough memory");
     mx_op *op = calloc(1, size);
-    if (!op) abort();
+    if (!op) luaL_error(L, "not enough memory");
+    s->nops++;
     op->vt = vt;
     op->sched = s;
     op->state = MX_OP_PENDING;
@@ -185,6 +200,7 @@ void op_free(mx_op *op) {
     if (op->state == MX_OP_PENDING && op->vt->cancel) op->vt->cancel(op);
     mx_op_clear_timer(op);
     if (op->vt->destroy) op->vt->destroy(op);
+    op->sched->nops--;
     free(op);
 }
 
@@ -197,11 +213,6 @@ void op_free_safely(mx_sched *s, mx_op *op) {
         return;
     }
     op->task = NULL;
-    if (s->ndeferred == s->capdeferred) {
-        s->capdeferred = s->capdeferred ? s->capdeferred * 2 : 8;
-        s->deferred = realloc(s->deferred, (size_t)s->capdeferred * sizeof *s->deferred);
-        if (!s->deferred) abort();
-    }
     s->deferred[s->ndeferred++] = op;
 }
 
@@ -442,7 +453,7 @@ static int l_sleep(lua_State *L) {
     lua_Number secs = luaL_checknumber(L, 1);
     luaL_argcheck(L, secs >= 0 && secs == secs, 1, "seconds must be a non-negative number");
     const char *label = luaL_optstring(L, 2, NULL); /* what mx.pending() shows, e.g. a job */
-    mx_op *op = mx_op_new(mx_sched_get(L), &sleep_vt, sizeof(struct sleep_op));
+    mx_op *op = mx_op_new(L, &sleep_vt, sizeof(struct sleep_op));
     if (label)
         snprintf(op->what, sizeof op->what, "%s", label);
     else
@@ -521,6 +532,13 @@ static void on_signal(int sig) {
         arm_interrupt_hook(running);
 }
 
+_Noreturn void mx_out_of_memory(void) {
+    static const char msg[] = "mxdeploy: out of memory\n";
+    ssize_t n = write(STDERR_FILENO, msg, sizeof msg - 1);
+    (void)n;
+    _exit(1);
+}
+
 void mx_sched_main_runs_script(lua_State *L) {
     mx_sched *s = mx_sched_get(L);
     s->main_runs_script = 1;
@@ -596,7 +614,7 @@ static int sched_gc(lua_State *L) {
 mx_sched *mx_sched_create(lua_State *L) {
     if (the_sched) return the_sched;
     mx_sched *s = calloc(1, sizeof *s);
-    if (!s) abort();
+    if (!s) luaL_error(L, "not enough memory");
     lua_rawgeti(L, LUA_REGISTRYINDEX, LUA_RIDX_MAINTHREAD);
     s->L = lua_tothread(L, -1);
     lua_pop(L, 1);

@@ -57,8 +57,9 @@ mx_sched *mx_sched_get(lua_State *L);
 CURLM *mx_sched_multi(mx_sched *s);
 double mx_now(void);
 
-/* Allocates a zeroed op of `size` bytes (>= sizeof(mx_op)). */
-mx_op *mx_op_new(mx_sched *s, const struct mx_op_vtable *vt, size_t size);
+/* Allocates a zeroed op of `size` bytes (>= sizeof(mx_op)) for the scheduler of L; raises a Lua
+ * error in L when memory runs out. */
+mx_op *mx_op_new(lua_State *L, const struct mx_op_vtable *vt, size_t size);
 /* Marks an op done and wakes whoever waits on it. */
 void mx_op_complete(mx_op *op);
 /* Arms a timer: the op completes at `due` (timer ops). */
@@ -115,6 +116,10 @@ int mx_sched_interrupted(void);
 /* For stock lua5.4: the main thread runs the script, so Ctrl-C may interrupt it there. */
 void mx_sched_main_runs_script(lua_State *L);
 void mx_sched_clear_interrupt(void);
+
+/* Where no Lua error can report a failed allocation: one line on stderr, exit 1 (never abort(),
+ * whose core dump would hold the credentials). */
+_Noreturn void mx_out_of_memory(void);
 
 /* Tasks that failed with nobody waiting: prints them to stderr, returns how many. */
 int mx_sched_report_unobserved(lua_State *L);
