@@ -243,7 +243,8 @@ static int push_outcome(lua_State *L, int idx, mx_task *t) {
             lua_rawset(L, -4);
         }
         lua_pop(L, 1);
-    } else if (lua_type(L, -1) == LUA_TSTRING) {
+    } else if (lua_type(L, -1) == LUA_TSTRING &&
+               strcmp(lua_tostring(L, -1), "not enough memory") != 0) { /* that is no bug */
         lua_getfield(L, out, "traceback"); /* message plus the task's own traceback */
         lua_pushfstring(L, "%s\n(in task %d)", lua_tostring(L, -1), t->id);
     }

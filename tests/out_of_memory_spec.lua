@@ -47,6 +47,17 @@ describe("out of memory", function()
     assert.is_nil(err:find(sb.apikey, 1, true))
   end)
 
+  it("Lua running out of memory in a script is one line too", function()
+    if sanitized then
+      pending("the sanitizers reserve terabytes of address space: ulimit -v cannot apply")
+      return
+    end
+    local how, code, _, err = run_limited("ulimit -v 160000", "local s = string.rep('x', 500000000)")
+    assert.are.equal("exit", how)
+    assert.are.equal(1, code)
+    assert.are.equal("mxdeploy: not enough memory\n", err)
+  end)
+
   it("writes no core dump once credentials are held", function()
     local how, code, out, err = run_limited("ulimit -c unlimited", [[
       local core = require("mxdeploy.core")
