@@ -9,7 +9,10 @@ void buf_add(struct buf *b, const void *data, size_t n) {
         while (cap < b->len + n + 1)
             cap *= 2;
         char *p = malloc(cap);
-        if (!p) abort();
+        if (!p) {
+            b->failed = 1;
+            return;
+        }
         if (b->p) {
             memcpy(p, b->p, b->len);
             explicit_bzero(b->p, b->cap);

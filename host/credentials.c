@@ -4,9 +4,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 
 #include <lauxlib.h>
+
+#include "scheduler.h"
 
 #define CREDS_MT "mxdeploy.credentials"
 
@@ -20,7 +24,7 @@ static void wipe(char **p) {
 
 static char *dup_or_die(const char *s) {
     char *d = strdup(s);
-    if (!d) abort();
+    if (!d) mx_out_of_memory();
     return d;
 }
 
@@ -132,7 +136,19 @@ static void take_env(const char *var, char **slot) {
     if (!*slot && v && *v) *slot = dup_or_die(v);
 }
 
+/* From the first credentials on, the process writes no core dump (it would hold the secrets) and
+ * other processes of the user cannot read its memory (ptrace, /proc/PID/mem). */
+static void protect_secrets(void) {
+    static int done;
+    if (done) return;
+    done = 1;
+    struct rlimit none = {0, 0};
+    setrlimit(RLIMIT_CORE, &none);
+    prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+}
+
 int mx_creds_new(lua_State *L) {
+    protect_secrets();
     int opts = lua_istable(L, 1) ? 1 : 0;
     if (!opts && !lua_isnoneornil(L, 1)) luaL_typeerror(L, 1, "table or nil");
     struct mx_creds *c = lua_newuserdatauv(L, sizeof *c, 0);

@@ -52,7 +52,7 @@ static size_t on_header(char *data, size_t size, size_t nmemb, void *ud) {
         end--;
     buf_add(&h->resp_headers, v, (size_t)(end - v));
     buf_add(&h->resp_headers, "", 1);
-    return n;
+    return h->resp_headers.failed ? 0 : n; /* out of memory: the transfer fails */
 }
 
 static size_t on_body(char *data, size_t size, size_t nmemb, void *ud) {
@@ -66,7 +66,7 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *ud) {
         return 0; /* aborts the transfer: CURLE_WRITE_ERROR */
     }
     buf_add(&h->resp_body, data, n);
-    return n;
+    return h->resp_body.failed ? 0 : n; /* out of memory: the transfer fails */
 }
 
 static void report_progress(struct http_op *h, int final);
@@ -110,9 +110,19 @@ static void report_progress(struct http_op *h, int final) {
 
 /* ---- setting up an exchange ------------------------------------------------------------------ */
 
+/* While mx_http_build runs (under lua_pcall in l_http): the state where a failed allocation is
+ * raised, so the call fails with "not enough memory". Elsewhere (a redirect hop) the process ends
+ * with one line instead (mx_out_of_memory), never abort() and its core dump. */
+static lua_State *raise_oom_in;
+
+void mx_http_out_of_memory(void) {
+    if (raise_oom_in) luaL_error(raise_oom_in, "not enough memory");
+    mx_out_of_memory();
+}
+
 char *mx_http_dup(const char *s) {
     char *d = strdup(s ? s : "");
-    if (!d) abort();
+    if (!d) mx_http_out_of_memory();
     return d;
 }
 
@@ -126,7 +136,7 @@ char *mx_http_origin(const char *url) {
         curl_url_get(u, CURLUPART_PORT, &port, CURLU_DEFAULT_PORT) == CURLUE_OK) {
         size_t n = strlen(scheme) + strlen(host) + strlen(port) + 8;
         out = malloc(n);
-        if (!out) abort();
+        if (!out) mx_http_out_of_memory();
         snprintf(out, n, "%s://%s:%s", scheme, host, port);
         for (char *c = out; *c; c++)
             *c = (char)tolower((unsigned char)*c);
@@ -223,7 +233,7 @@ static void setup_hop(struct http_op *h) {
 
 void mx_http_setup_easy(struct http_op *h) {
     CURL *e = h->easy = curl_easy_init();
-    if (!e) abort();
+    if (!e) mx_http_out_of_memory();
     curl_easy_setopt(e, CURLOPT_PRIVATE, (char *)h);
     curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(e, CURLOPT_ERRORBUFFER, h->errbuf);
@@ -373,6 +383,7 @@ static int follow_redirect(struct http_op *h) {
             if (!mx_http_credential_header(p)) buf_add(&kept, p, (size_t)(nl + 1 - p));
             p = nl + 1;
         }
+        if (kept.failed) mx_http_out_of_memory();
         if (h->user_headers.p) /* it held the credential headers */
             explicit_bzero(h->user_headers.p, h->user_headers.len);
         buf_free(&h->user_headers);
@@ -438,6 +449,8 @@ static int http_push(mx_op *op, lua_State *L) {
                      "(max_response_size)",
                      h->max_body);
             buf_adds(&msg, text);
+        } else if (h->resp_body.failed || h->resp_headers.failed) {
+            buf_adds(&msg, "not enough memory for the response");
         } else {
             buf_adds(&msg, h->errbuf[0] ? h->errbuf : curl_easy_strerror(h->result));
         }
@@ -564,13 +577,15 @@ static int http_k(lua_State *L, int status, lua_KContext base) {
 static int l_http(lua_State *L) {
     luaL_checktype(L, 1, LUA_TTABLE);
     lua_settop(L, 1);
-    mx_sched *s = mx_sched_get(L);
-    struct http_op *h = (struct http_op *)mx_op_new(s, &http_vt, sizeof *h);
+    struct http_op *h = (struct http_op *)mx_op_new(L, &http_vt, sizeof *h);
     h->progress_ref = LUA_NOREF;
     lua_pushcfunction(L, mx_http_build);
     lua_pushvalue(L, 1);
     lua_pushlightuserdata(L, h);
-    if (lua_pcall(L, 2, 0, 0) != LUA_OK) {
+    raise_oom_in = L;
+    int status = lua_pcall(L, 2, 0, 0);
+    raise_oom_in = NULL;
+    if (status != LUA_OK) {
         http_destroy(&h->base);
         free(h);
         return lua_error(L);

@@ -48,7 +48,10 @@ struct http_op {
     double t0;
 };
 
-/* strdup that aborts when memory runs out. */
+/* Memory ran out: inside mx_http_build a Lua error ("not enough memory"), elsewhere one line and
+ * exit 1 (mx_out_of_memory). */
+void mx_http_out_of_memory(void);
+/* strdup that calls mx_http_out_of_memory when memory runs out. */
 char *mx_http_dup(const char *s);
 /* "scheme://host:port" of url (default ports filled in), newly allocated; NULL when unparsable. */
 char *mx_http_origin(const char *url);

@@ -75,6 +75,7 @@ static void read_headers(lua_State *L, struct http_op *h) {
         buf_add(&h->user_headers, ": ", 2);
         buf_add(&h->user_headers, value, strlen(value));
         buf_add(&h->user_headers, "\n", 1);
+        if (h->user_headers.failed) luaL_error(L, "not enough memory");
         if (mx_http_credential_header(h->user_headers.p +
                                       at)) { /* its value, and after a scheme word */
             mx_secrets_add(&h->secrets, value, strlen(value));
@@ -90,7 +91,7 @@ static void read_headers(lua_State *L, struct http_op *h) {
 static char *header_line(const char *name, const char *value) {
     size_t n = strlen(name), v = strlen(value);
     char *line = malloc(n + v + 1);
-    if (!line) abort();
+    if (!line) mx_http_out_of_memory();
     memcpy(line, name, n);
     memcpy(line + n, value, v + 1);
     return line;
@@ -165,7 +166,7 @@ static void read_output(lua_State *L, struct http_op *h) {
     size_t n = strlen(output) + 16;
     h->output = mx_http_dup(output);
     h->tmp_path = malloc(n);
-    if (!h->tmp_path) abort();
+    if (!h->tmp_path) luaL_error(L, "not enough memory");
     snprintf(h->tmp_path, n, "%s.partXXXXXX", output);
     int fd = mkstemp(h->tmp_path);
     if (fd < 0) luaL_error(L, "cannot write download file %s", output);
@@ -210,7 +211,7 @@ int mx_http_build(lua_State *L) {
     if (lua_type(L, -1) == LUA_TSTRING) {
         const char *b = lua_tolstring(L, -1, &blen);
         h->body = malloc(blen + 1);
-        if (!h->body) abort();
+        if (!h->body) luaL_error(L, "not enough memory for the request body");
         memcpy(h->body, b, blen + 1);
         h->body_len = blen;
     } else if (!lua_isnil(L, -1)) {

@@ -1,369 +1,512 @@
 /*
- * mxdeploy.json: lua-cjson does the parsing, escaping and number formatting; this layer adds what
- * Debian's cjson 2.1.0 lacks:
- *  - decoded arrays get the metatable json.array_mt, so `[]` stays an array and never turns into
- * `{}`;
- *  - integers in the text stay Lua integers (cjson makes every number a double: 3 -> 3.0, and ids
- *    past 2^53 lose digits);
- *  - encoding honours array_mt (also for empty tables) and writes integers exactly.
- * Decoding walks the (already validated) text next to the decoded value. Encoding substitutes
- * placeholder strings for what cjson cannot write and splices the exact text back in afterwards.
+ * mxdeploy.json on yajl (Debian's libyajl2): its callback parser builds Lua values in one pass and
+ * its generator writes them; this file only maps between the two.
+ *  - decoding: arrays get the metatable json.array_mt (so `[]` stays an array), integers in the
+ *    text stay exact Lua integers (ids past 2^53 keep every digit), `null` is json.null;
+ *  - encoding: array_mt tables are arrays (also when empty), integers are exact, floats use the
+ *    shortest text that reads back as the same double, `/` is not escaped; a table inside itself
+ *    is refused at once; options `indent` and `sort_keys` make output for people.
+ * See ARCHITECTURE.md for why yajl and not lua-cjson.
  */
 #include "json.h"
 
-#include <errno.h>
-#include <stdint.h>
+#include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <lauxlib.h>
-#include <lua-cjson.h>
+#include <yajl/yajl_gen.h>
+#include <yajl/yajl_parse.h>
 
-#define UV_DECODE lua_upvalueindex(1)
-#define UV_ENCODE lua_upvalueindex(2)
-#define UV_ARRAY_MT lua_upvalueindex(3)
+#define ARRAY_MT_KEY "mxdeploy.json.array_mt"
+#define DECODE_MAX_DEPTH 1000
+/* yajl's generator keeps its state in a fixed array of YAJL_MAX_DEPTH (128) levels. */
+#define ENCODE_MAX_DEPTH YAJL_MAX_DEPTH
 
-/* A placeholder is the string "\1mx:<raw json>\1"; cjson writes it as "\u0001mx:<raw>\u0001". */
-#define PH_PREFIX "\x01mx:"
-#define PH_ENC_PREFIX "\"\\u0001mx:"
-#define PH_ENC_SUFFIX "\\u0001\""
+/* ---- allocation: a failure raises a Lua memory error instead of yajl's assert ------------- */
 
-struct scan {
-    const char *s;
-    size_t n, i;
+static void *raise_if_null(void *ctx, void *p) {
+    if (!p) luaL_error((lua_State *)ctx, "not enough memory");
+    return p;
+}
+
+static void *json_malloc(void *ctx, size_t n) {
+    return raise_if_null(ctx, malloc(n));
+}
+
+static void *json_realloc(void *ctx, void *p, size_t n) {
+    return raise_if_null(ctx, realloc(p, n));
+}
+
+static void json_free(void *ctx, void *p) {
+    (void)ctx;
+    free(p);
+}
+
+/* The yajl handles live in userdata, so a Lua error raised from a callback (or the allocator)
+ * still frees them. */
+struct handle_box {
+    yajl_handle parser;
+    yajl_gen gen;
 };
 
-static void skip_ws(struct scan *sc) {
-    while (sc->i < sc->n && (sc->s[sc->i] == ' ' || sc->s[sc->i] == '\t' || sc->s[sc->i] == '\n' ||
-                             sc->s[sc->i] == '\r'))
-        sc->i++;
+static int box_gc(lua_State *L) {
+    struct handle_box *b = lua_touserdata(L, 1);
+    if (b->parser) yajl_free(b->parser);
+    if (b->gen) yajl_gen_free(b->gen);
+    b->parser = NULL;
+    b->gen = NULL;
+    return 0;
 }
 
-/* At '"': moves past the closing quote; returns 1 when the string holds an escape. */
-static int skip_string(struct scan *sc) {
-    int escaped = 0;
-    sc->i++;
-    while (sc->i < sc->n && sc->s[sc->i] != '"') {
-        if (sc->s[sc->i] == '\\') {
-            escaped = 1;
-            sc->i++;
-        }
-        sc->i++;
+static struct handle_box *push_box(lua_State *L) {
+    struct handle_box *b = lua_newuserdatauv(L, sizeof *b, 0);
+    b->parser = NULL;
+    b->gen = NULL;
+    if (luaL_newmetatable(L, "mxdeploy.json.handle")) {
+        lua_pushcfunction(L, box_gc);
+        lua_setfield(L, -2, "__gc");
     }
-    sc->i++;
-    return escaped;
+    lua_setmetatable(L, -2);
+    return b;
 }
 
-/* At a scalar other than a string: moves past it; returns 1 if it is an integer literal. */
-static int skip_scalar(struct scan *sc) {
-    int integer = 1;
-    size_t start = sc->i;
-    while (sc->i < sc->n) {
-        char c = sc->s[sc->i];
-        if (c == ',' || c == ']' || c == '}' || c == ' ' || c == '\t' || c == '\n' || c == '\r')
-            break;
-        if (!((c >= '0' && c <= '9') || (c == '-' && sc->i == start))) integer = 0;
-        sc->i++;
-    }
-    return integer && sc->i > start;
-}
+/* ---- decoding ------------------------------------------------------------------------------ */
 
-/* Pushes the exact integer for the literal s[start, end) if it fits int64; else returns 0. */
-static int push_exact_integer(lua_State *L, const char *s, size_t start, size_t end) {
-    char buf[32];
-    size_t len = end - start;
-    if (len >= sizeof buf) return 0;
-    memcpy(buf, s + start, len);
-    buf[len] = '\0';
-    errno = 0;
-    long long v = strtoll(buf, NULL, 10);
-    if (errno == ERANGE) return 0;
-    lua_pushinteger(L, (lua_Integer)v);
+/*
+ * The Lua stack holds the open containers (and, in an object, the pending key). in_array[d] says
+ * whether level d is an array, next[d] is its next index.
+ */
+struct decoder {
+    lua_State *L;
+    int depth;
+    char in_array[DECODE_MAX_DEPTH + 1];
+    lua_Integer next[DECODE_MAX_DEPTH + 1];
+};
+
+/* The value at the top goes into the open container (at depth 0 it is the result). */
+static int add_value(struct decoder *d) {
+    lua_State *L = d->L;
+    if (d->depth == 0) return 1;
+    if (d->in_array[d->depth])
+        lua_rawseti(L, -2, d->next[d->depth]++);
+    else
+        lua_rawset(L, -3); /* container, key, value */
     return 1;
 }
 
-static void walk_value(lua_State *L, int container, struct scan *sc);
-
-/* At '[' or '{': moves past the matching bracket. */
-static void skip_container(struct scan *sc) {
-    int depth = 0;
-    do {
-        char c = sc->s[sc->i];
-        if (c == '"') {
-            skip_string(sc);
-            continue;
-        }
-        if (c == '[' || c == '{') depth++;
-        if (c == ']' || c == '}') depth--;
-        sc->i++;
-    } while (depth > 0 && sc->i < sc->n);
+static int on_null(void *ctx) {
+    struct decoder *d = ctx;
+    lua_pushlightuserdata(d->L, NULL);
+    return add_value(d);
 }
 
-/*
- * The decoded value of the member that starts at sc->i is at the stack top; `container` holds it
- * under the key at -2 (object) or is NULL-keyed (top level). Integers are written back as integers.
- */
-static void walk_member(lua_State *L, int container, int key_index, struct scan *sc) {
-    skip_ws(sc);
-    char c = sc->s[sc->i];
-    if (c == '[' || c == '{') {
-        if (lua_istable(L, -1))
-            walk_value(L, lua_gettop(L), sc);
-        else /* a duplicate key kept a later, different value */
-            skip_container(sc);
-    } else if (c == '"') {
-        skip_string(sc);
-    } else {
-        size_t start = sc->i;
-        if (skip_scalar(sc) && container && push_exact_integer(L, sc->s, start, sc->i)) {
-            lua_pushvalue(L, key_index);
-            lua_insert(L, -2);
-            lua_rawset(L, container);
-        }
+static int on_boolean(void *ctx, int v) {
+    struct decoder *d = ctx;
+    lua_pushboolean(d->L, v);
+    return add_value(d);
+}
+
+/* The literal as yajl validated it: an integer when it fits int64, else a float. */
+static int on_number(void *ctx, const char *s, size_t n) {
+    struct decoder *d = ctx;
+    char buf[64];
+    if (n < sizeof buf) {
+        memcpy(buf, s, n);
+        buf[n] = '\0';
+        if (lua_stringtonumber(d->L, buf) == 0) return 0;
+    } else { /* a very long literal (many digits): let Lua read it from a string */
+        lua_pushlstring(d->L, s, n);
+        int ok = lua_stringtonumber(d->L, lua_tostring(d->L, -1)) != 0;
+        lua_remove(d->L, ok ? -2 : -1);
+        if (!ok) return 0;
     }
+    return add_value(d);
 }
 
-/* At a value: moves past it. */
-static void skip_value(struct scan *sc) {
-    char c = sc->s[sc->i];
-    if (c == '[' || c == '{')
-        skip_container(sc);
-    else if (c == '"')
-        skip_string(sc);
-    else
-        skip_scalar(sc);
+static int on_string(void *ctx, const unsigned char *s, size_t n) {
+    struct decoder *d = ctx;
+    lua_pushlstring(d->L, (const char *)s, n);
+    return add_value(d);
 }
 
-/* At the '"' of an object key: pushes the key and moves past it. */
-static void push_key(lua_State *L, struct scan *sc) {
-    size_t kstart = sc->i;
-    if (skip_string(sc)) { /* escaped key: let cjson unescape it */
-        lua_pushvalue(L, UV_DECODE);
-        lua_pushlstring(L, sc->s + kstart, sc->i - kstart);
-        lua_call(L, 1, 1);
-    } else {
-        lua_pushlstring(L, sc->s + kstart + 1, sc->i - kstart - 2);
+static int on_key(void *ctx, const unsigned char *s, size_t n) {
+    struct decoder *d = ctx;
+    lua_pushlstring(d->L, (const char *)s, n);
+    return 1;
+}
+
+static int open_container(struct decoder *d, int array) {
+    if (d->depth >= DECODE_MAX_DEPTH) return 0;
+    luaL_checkstack(d->L, 4, "JSON nesting too deep");
+    d->depth++;
+    d->in_array[d->depth] = (char)array;
+    d->next[d->depth] = 1;
+    lua_newtable(d->L);
+    if (array) {
+        lua_getfield(d->L, LUA_REGISTRYINDEX, ARRAY_MT_KEY);
+        lua_setmetatable(d->L, -2);
     }
+    return 1;
 }
 
-/* sc->i is at '[' or '{' of the table at stack index `t`. */
-static void walk_value(lua_State *L, int t, struct scan *sc) {
-    luaL_checkstack(L, 8, "JSON nesting too deep");
-    char open = sc->s[sc->i++];
-    if (open == '[') {
-        lua_pushvalue(L, UV_ARRAY_MT);
-        lua_setmetatable(L, t);
-        for (lua_Integer k = 1;; k++) {
-            skip_ws(sc);
-            if (sc->s[sc->i] == ']') break;
-            lua_pushinteger(L, k);
-            lua_rawgeti(L, t, k);
-            walk_member(L, t, lua_gettop(L) - 1, sc);
-            lua_pop(L, 2);
-            skip_ws(sc);
-            if (sc->s[sc->i] == ',') sc->i++;
-        }
-    } else {
-        /* cjson keeps the last of duplicate keys: only that member is walked (walking an earlier
-         * one would write its integers or array marker into the later value) */
-        size_t first = sc->i;
-        lua_newtable(L); /* key -> offset of the value of its last occurrence */
-        int last = lua_gettop(L);
-        for (int pass = 0; pass < 2; pass++) {
-            sc->i = first;
-            for (;;) {
-                skip_ws(sc);
-                if (sc->s[sc->i] == '}') break;
-                push_key(L, sc);
-                skip_ws(sc);
-                sc->i++; /* ':' */
-                skip_ws(sc);
-                if (pass == 0) {
-                    lua_pushinteger(L, (lua_Integer)sc->i);
-                    lua_rawset(L, last);
-                    skip_value(sc);
-                } else {
-                    lua_pushvalue(L, -1);
-                    lua_rawget(L, last);
-                    int is_last = lua_tointeger(L, -1) == (lua_Integer)sc->i;
-                    lua_pop(L, 1);
-                    if (is_last) {
-                        lua_pushvalue(L, -1);
-                        lua_rawget(L, t);
-                        walk_member(L, t, lua_gettop(L) - 1, sc);
-                        lua_pop(L, 1);
-                    } else {
-                        skip_value(sc);
-                    }
-                    lua_pop(L, 1);
-                }
-                skip_ws(sc);
-                if (sc->s[sc->i] == ',') sc->i++;
-            }
-        }
-        lua_pop(L, 1);
-    }
-    sc->i++; /* closing bracket */
+static int close_container(void *ctx) {
+    struct decoder *d = ctx;
+    d->depth--;
+    return add_value(d);
+}
+
+static int on_start_map(void *ctx) {
+    return open_container(ctx, 0);
+}
+
+static int on_start_array(void *ctx) {
+    return open_container(ctx, 1);
+}
+
+static const yajl_callbacks decode_callbacks = {
+    on_null, on_boolean,      NULL,           NULL,           on_number, on_string, on_start_map,
+    on_key,  close_container, on_start_array, close_container};
+
+/* Raises "invalid JSON: <yajl's reason> at byte N" (or the depth error). */
+static int raise_parse_error(lua_State *L, struct handle_box *b, struct decoder *d, const char *s,
+                             size_t n, size_t at) {
+    if (d->depth >= DECODE_MAX_DEPTH)
+        return luaL_error(L, "invalid JSON: nesting deeper than %d levels", DECODE_MAX_DEPTH);
+    unsigned char *msg = yajl_get_error(b->parser, 0, (const unsigned char *)s, n);
+    char reason[160];
+    snprintf(reason, sizeof reason, "%s", msg ? (const char *)msg : "parse error");
+    if (msg) yajl_free_error(b->parser, msg);
+    size_t nl = strcspn(reason, "\n");
+    reason[nl] = '\0';
+    return luaL_error(L, "invalid JSON: %s at byte %I", reason, (LUAI_UACINT)at);
 }
 
 static int json_decode(lua_State *L) {
     size_t n;
     const char *s = luaL_checklstring(L, 1, &n);
     lua_settop(L, 1);
-    lua_pushvalue(L, UV_DECODE);
-    lua_pushvalue(L, 1);
-    lua_call(L, 1, 1); /* validates the whole text or raises */
-    struct scan sc = {s, n, 0};
-    skip_ws(&sc);
-    if (lua_istable(L, 2)) {
-        walk_value(L, 2, &sc);
-    } else if (lua_type(L, 2) == LUA_TNUMBER) {
-        size_t start = sc.i;
-        if (skip_scalar(&sc) && push_exact_integer(L, s, start, sc.i)) return 1;
-    }
-    lua_settop(L, 2);
+    struct handle_box *b = push_box(L);
+    struct decoder dec; /* ~9 KB of C stack; no allocation per decode */
+    struct decoder *d = &dec;
+    d->L = L;
+    d->depth = 0;
+    yajl_alloc_funcs af = {json_malloc, json_realloc, json_free, L};
+    b->parser = yajl_alloc(&decode_callbacks, &af, d);
+    yajl_config(b->parser, yajl_dont_validate_strings, 1); /* bytes pass through, as with cjson */
+    int base = lua_gettop(L);
+    if (yajl_parse(b->parser, (const unsigned char *)s, n) != yajl_status_ok)
+        return raise_parse_error(L, b, d, s, n, yajl_get_bytes_consumed(b->parser));
+    if (yajl_complete_parse(b->parser) != yajl_status_ok)
+        return raise_parse_error(L, b, d, s, n, n);
+    if (lua_gettop(L) != base + 1) return luaL_error(L, "invalid JSON: no value");
     return 1;
 }
 
-/* True when `v` (at idx) needs placeholders to be encoded exactly. */
-static int needs_rewrite(lua_State *L, int idx, int depth) {
-    idx = lua_absindex(L, idx);
-    switch (lua_type(L, idx)) {
-    case LUA_TNUMBER:
-        return lua_isinteger(L, idx);
-    case LUA_TSTRING:
-        return strncmp(lua_tostring(L, idx), PH_PREFIX, strlen(PH_PREFIX)) == 0;
-    case LUA_TTABLE:
-        if (depth > 1000) return 0; /* cjson reports the depth error itself */
-        if (lua_getmetatable(L, idx)) {
-            int arr = lua_rawequal(L, -1, UV_ARRAY_MT);
-            lua_pop(L, 1);
-            if (arr) {
-                lua_pushnil(L);
-                if (!lua_next(L, idx)) return 1; /* empty array */
-                lua_pop(L, 2);
-            }
-        }
-        luaL_checkstack(L, 4, "JSON nesting too deep");
-        lua_pushnil(L);
-        while (lua_next(L, idx)) {
-            if (needs_rewrite(L, -1, depth + 1)) {
-                lua_pop(L, 2);
-                return 1;
-            }
-            lua_pop(L, 1);
-        }
-        return 0;
-    default:
-        return 0;
+/* ---- encoding ------------------------------------------------------------------------------ */
+
+struct encoder {
+    lua_State *L;
+    yajl_gen g;
+    int sort_keys;
+    int visiting; /* stack index of the set of tables being encoded (cycle check) */
+};
+
+static void encode_value(struct encoder *e, int idx, int depth);
+
+/* Shortest "%.Ng" (N = 15..17) that reads back as the same double: floats round-trip. */
+static void format_float(char *buf, size_t size, double v) {
+    for (int prec = 15; prec <= 17; prec++) {
+        snprintf(buf, size, "%.*g", prec, v);
+        if (strtod(buf, NULL) == v) return;
     }
 }
 
-static int is_placeholder(lua_State *L, int idx) {
-    return lua_type(L, idx) == LUA_TSTRING &&
-           strncmp(lua_tostring(L, idx), PH_PREFIX, strlen(PH_PREFIX)) == 0;
+static void check_gen(struct encoder *e, yajl_gen_status st) {
+    if (st == yajl_gen_status_ok) return;
+    luaL_error(e->L, "cannot encode JSON (yajl status %d)", (int)st);
 }
 
-/* Pushes a copy of the value at idx with placeholders for empty arrays and integers. */
-static void rewrite(lua_State *L, int idx, int depth) {
-    idx = lua_absindex(L, idx);
-    switch (lua_type(L, idx)) {
-    case LUA_TNUMBER:
-        if (lua_isinteger(L, idx))
-            lua_pushfstring(L, PH_PREFIX "%I\x01", (LUAI_UACINT)lua_tointeger(L, idx));
+static void encode_number(struct encoder *e, int idx) {
+    lua_State *L = e->L;
+    if (lua_isinteger(L, idx)) {
+        check_gen(e, yajl_gen_integer(e->g, (long long)lua_tointeger(L, idx)));
+        return;
+    }
+    double v = (double)lua_tonumber(L, idx);
+    if (!isfinite(v)) luaL_error(L, "cannot encode %s as JSON", isnan(v) ? "nan" : "inf");
+    char buf[40];
+    format_float(buf, sizeof buf, v);
+    check_gen(e, yajl_gen_number(e->g, buf, strlen(buf)));
+}
+
+static void encode_string(struct encoder *e, int idx) {
+    size_t n;
+    const char *s = lua_tolstring(e->L, idx, &n);
+    check_gen(e, yajl_gen_string(e->g, (const unsigned char *)s, n));
+}
+
+/* A key as JSON text: strings as they are, numbers written as numbers are. */
+static void encode_key(struct encoder *e, int idx) {
+    lua_State *L = e->L;
+    int t = lua_type(L, idx);
+    if (t == LUA_TSTRING) {
+        encode_string(e, idx);
+        return;
+    }
+    if (t != LUA_TNUMBER)
+        luaL_error(L, "cannot encode a table key of type %s as JSON", luaL_typename(L, idx));
+    char buf[40];
+    if (lua_isinteger(L, idx))
+        snprintf(buf, sizeof buf, LUA_INTEGER_FMT, (LUAI_UACINT)lua_tointeger(L, idx));
+    else
+        format_float(buf, sizeof buf, (double)lua_tonumber(L, idx));
+    check_gen(e, yajl_gen_string(e->g, (const unsigned char *)buf, strlen(buf)));
+}
+
+/*
+ * As lua-cjson decides: a table whose keys are all positive integers is an array of length max
+ * key (holes are null) unless it is excessively sparse; an empty table is an object unless it
+ * carries array_mt. Returns the array length, or -1 for an object.
+ */
+static lua_Integer array_length(lua_State *L, int idx, int marked) {
+    lua_Integer max = 0, items = 0;
+    lua_pushnil(L);
+    while (lua_next(L, idx)) {
+        lua_pop(L, 1);
+        lua_Integer k;
+        if (lua_isinteger(L, -1))
+            k = lua_tointeger(L, -1);
+        else if (lua_type(L, -1) == LUA_TNUMBER && lua_numbertointeger(lua_tonumber(L, -1), &k))
+            ;
         else
-            lua_pushvalue(L, idx);
+            k = 0;
+        if (k <= 0) {
+            lua_pop(L, 1);
+            return -1;
+        }
+        if (k > max) max = k;
+        items++;
+    }
+    if (max == 0) return marked ? 0 : -1;
+    if (max > 10 && max > items * 2)
+        luaL_error(L, "cannot encode an excessively sparse array as JSON (max index %I, %I items)",
+                   (LUAI_UACINT)max, (LUAI_UACINT)items);
+    return max;
+}
+
+static void encode_array(struct encoder *e, int idx, lua_Integer len, int depth) {
+    if (len == 0) { /* as raw text: beautified, yajl would open and close it on two lines */
+        check_gen(e, yajl_gen_number(e->g, "[]", 2));
+        return;
+    }
+    check_gen(e, yajl_gen_array_open(e->g));
+    for (lua_Integer i = 1; i <= len; i++) {
+        lua_rawgeti(e->L, idx, i);
+        encode_value(e, lua_gettop(e->L), depth + 1);
+        lua_pop(e->L, 1);
+    }
+    check_gen(e, yajl_gen_array_close(e->g));
+}
+
+static int key_order(const void *a, const void *b) {
+    const struct {
+        const char *s;
+        size_t n;
+    } *x = a, *y = b;
+    int c = memcmp(x->s, y->s, x->n < y->n ? x->n : y->n);
+    return c != 0 ? c : (x->n > y->n) - (x->n < y->n);
+}
+
+/* sort_keys: the keys as text, sorted bytewise, each followed by its value. */
+static void encode_sorted_members(struct encoder *e, int idx, int depth) {
+    lua_State *L = e->L;
+    struct member {
+        const char *s;
+        size_t n;
+    };
+    lua_newtable(L); /* text -> original key; keeps the texts alive */
+    int keys = lua_gettop(L);
+    size_t count = 0;
+    lua_pushnil(L);
+    while (lua_next(L, idx)) {
+        lua_pop(L, 1);
+        lua_pushvalue(L, -1);
+        if (lua_type(L, -1) == LUA_TNUMBER) { /* as encode_key writes it */
+            char buf[40];
+            if (lua_isinteger(L, -1))
+                snprintf(buf, sizeof buf, LUA_INTEGER_FMT, (LUAI_UACINT)lua_tointeger(L, -1));
+            else
+                format_float(buf, sizeof buf, (double)lua_tonumber(L, -1));
+            lua_pop(L, 1);
+            lua_pushstring(L, buf);
+        } else if (lua_type(L, -1) != LUA_TSTRING) {
+            luaL_error(L, "cannot encode a table key of type %s as JSON", luaL_typename(L, -1));
+        }
+        lua_pushvalue(L, -2);
+        lua_rawset(L, keys);
+        count++;
+    }
+    struct member *m = lua_newuserdatauv(L, (count ? count : 1) * sizeof *m, 0);
+    size_t i = 0;
+    lua_pushnil(L);
+    while (lua_next(L, keys)) {
+        lua_pop(L, 1);
+        m[i].s = lua_tolstring(L, -1, &m[i].n);
+        i++;
+    }
+    qsort(m, count, sizeof *m, key_order);
+    for (i = 0; i < count; i++) {
+        check_gen(e, yajl_gen_string(e->g, (const unsigned char *)m[i].s, m[i].n));
+        lua_pushlstring(L, m[i].s, m[i].n);
+        lua_rawget(L, keys);
+        lua_rawget(L, idx);
+        encode_value(e, lua_gettop(L), depth + 1);
+        lua_pop(L, 1);
+    }
+    lua_pop(L, 2);
+}
+
+static void encode_object(struct encoder *e, int idx, int depth) {
+    lua_State *L = e->L;
+    lua_pushnil(L);
+    if (!lua_next(L, idx)) { /* empty: raw text, as for [] */
+        check_gen(e, yajl_gen_number(e->g, "{}", 2));
+        return;
+    }
+    lua_pop(L, 2);
+    check_gen(e, yajl_gen_map_open(e->g));
+    if (e->sort_keys) {
+        encode_sorted_members(e, idx, depth);
+    } else {
+        lua_pushnil(L);
+        while (lua_next(L, idx)) {
+            encode_key(e, -2);
+            encode_value(e, lua_gettop(L), depth + 1);
+            lua_pop(L, 1);
+        }
+    }
+    check_gen(e, yajl_gen_map_close(e->g));
+}
+
+static void encode_table(struct encoder *e, int idx, int depth) {
+    lua_State *L = e->L;
+    if (depth >= ENCODE_MAX_DEPTH)
+        luaL_error(L, "cannot encode JSON nested deeper than %d levels", ENCODE_MAX_DEPTH);
+    luaL_checkstack(L, 8, "JSON nesting too deep");
+    lua_pushvalue(L, idx);
+    if (lua_rawget(L, e->visiting) != LUA_TNIL)
+        luaL_error(L, "cannot encode a table that contains itself (a cycle) as JSON");
+    lua_pop(L, 1);
+    lua_pushvalue(L, idx);
+    lua_pushboolean(L, 1);
+    lua_rawset(L, e->visiting);
+    int marked = 0;
+    if (lua_getmetatable(L, idx)) {
+        lua_getfield(L, LUA_REGISTRYINDEX, ARRAY_MT_KEY);
+        marked = lua_rawequal(L, -1, -2);
+        lua_pop(L, 2);
+    }
+    lua_Integer len = array_length(L, idx, marked);
+    if (len >= 0)
+        encode_array(e, idx, len, depth);
+    else
+        encode_object(e, idx, depth);
+    lua_pushvalue(L, idx);
+    lua_pushnil(L);
+    lua_rawset(L, e->visiting);
+}
+
+static void encode_value(struct encoder *e, int idx, int depth) {
+    lua_State *L = e->L;
+    switch (lua_type(L, idx)) {
+    case LUA_TNIL:
+        check_gen(e, yajl_gen_null(e->g));
+        return;
+    case LUA_TBOOLEAN:
+        check_gen(e, yajl_gen_bool(e->g, lua_toboolean(L, idx)));
+        return;
+    case LUA_TNUMBER:
+        encode_number(e, idx);
         return;
     case LUA_TSTRING:
-        if (is_placeholder(L, idx))
-            luaL_error(L, "cannot encode a string that starts with the reserved bytes \\1mx:");
-        lua_pushvalue(L, idx);
+        encode_string(e, idx);
         return;
-    case LUA_TTABLE: {
-        if (depth > 1000) { /* too deep (or a cycle): cjson reports the depth error itself */
-            lua_pushvalue(L, idx);
+    case LUA_TTABLE:
+        encode_table(e, idx, depth);
+        return;
+    case LUA_TLIGHTUSERDATA:
+        if (lua_touserdata(L, idx) == NULL) { /* json.null */
+            check_gen(e, yajl_gen_null(e->g));
             return;
         }
-        int arr = 0;
-        if (lua_getmetatable(L, idx)) {
-            arr = lua_rawequal(L, -1, UV_ARRAY_MT);
-            lua_pop(L, 1);
-        }
-        luaL_checkstack(L, 4, "JSON nesting too deep");
-        if (arr) {
-            lua_pushnil(L);
-            if (!lua_next(L, idx)) {
-                lua_pushstring(L, PH_PREFIX "[]\x01");
-                return;
-            }
-            lua_pop(L, 2);
-        }
-        lua_newtable(L);
-        lua_pushnil(L);
-        while (lua_next(L, idx)) {
-            if (is_placeholder(L, -2)) /* a key is written as it is: it would be spliced */
-                luaL_error(L, "cannot encode a string that starts with the reserved bytes \\1mx:");
-            rewrite(L, -1, depth + 1);
-            lua_remove(L, -2);
-            lua_pushvalue(L, -2);
-            lua_insert(L, -2);
-            lua_rawset(L, -4);
-        }
-        return;
-    }
+        /* fallthrough */
     default:
-        lua_pushvalue(L, idx);
-        return;
+        luaL_error(L, "cannot encode a %s value as JSON", luaL_typename(L, idx));
     }
 }
 
-/* Replaces every "\u0001mx:RAW\u0001" in s with RAW. */
-static void splice_placeholders(lua_State *L, const char *s, size_t n) {
-    luaL_Buffer b;
-    luaL_buffinit(L, &b);
-    size_t plen = strlen(PH_ENC_PREFIX), slen = strlen(PH_ENC_SUFFIX);
-    const char *p = s, *end = s + n;
-    for (;;) {
-        const char *hit = NULL;
-        for (const char *q = p; q + plen <= end; q++) {
-            q = memchr(q, '"', (size_t)(end - q));
-            if (!q || q + plen > end) break;
-            const char *bs = q; /* an escaped quote is inside a string, not a placeholder */
-            while (bs > s && bs[-1] == '\\')
-                bs--;
-            if ((q - bs) % 2 == 0 && memcmp(q, PH_ENC_PREFIX, plen) == 0) {
-                hit = q;
-                break;
-            }
-        }
-        if (!hit) break;
-        luaL_addlstring(&b, p, (size_t)(hit - p));
-        const char *raw = hit + plen, *close = raw;
-        while (close + slen <= end && memcmp(close, PH_ENC_SUFFIX, slen) != 0)
-            close++;
-        luaL_addlstring(&b, raw, (size_t)(close - raw));
-        p = close + slen;
+/* The `indent` option: true (two spaces), a number of spaces (0..16) or a string of them. */
+static void indent_option(lua_State *L, int opts, char *indent, size_t size) {
+    indent[0] = '\0';
+    lua_getfield(L, opts, "indent");
+    if (lua_isboolean(L, -1) || lua_isnil(L, -1)) {
+        if (lua_toboolean(L, -1)) snprintf(indent, size, "  ");
+    } else if (lua_isinteger(L, -1)) {
+        lua_Integer n = lua_tointeger(L, -1);
+        luaL_argcheck(L, n >= 0 && n <= 16, 2, "indent must be true, 0..16 or a string of spaces");
+        memset(indent, ' ', (size_t)n);
+        indent[n] = '\0';
+    } else if (lua_type(L, -1) == LUA_TSTRING && lua_rawlen(L, -1) < size &&
+               strspn(lua_tostring(L, -1), " \t") == lua_rawlen(L, -1)) {
+        snprintf(indent, size, "%s", lua_tostring(L, -1));
+    } else {
+        luaL_argerror(L, 2, "indent must be true, 0..16 or a string of spaces");
     }
-    luaL_addlstring(&b, p, (size_t)(end - p));
-    luaL_pushresult(&b);
+    lua_pop(L, 1);
 }
 
+/* encode(value [, {indent = true|n|"  ", sort_keys = true}]) -> JSON text */
 static int json_encode(lua_State *L) {
     luaL_checkany(L, 1);
-    lua_settop(L, 1);
-    int rewritten = needs_rewrite(L, 1, 0);
-    lua_pushvalue(L, UV_ENCODE);
-    if (rewritten)
-        rewrite(L, 1, 0);
-    else
-        lua_pushvalue(L, 1);
-    lua_call(L, 1, 1);
-    if (!rewritten) return 1;
+    lua_settop(L, 2);
+    char indent[20] = "";
+    int sort_keys = 0;
+    if (!lua_isnil(L, 2)) {
+        luaL_checktype(L, 2, LUA_TTABLE);
+        lua_pushnil(L);
+        while (lua_next(L, 2)) {
+            lua_pop(L, 1);
+            const char *k = lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : "?";
+            if (strcmp(k, "indent") != 0 && strcmp(k, "sort_keys") != 0)
+                return luaL_argerror(
+                    L, 2, lua_pushfstring(L, "unknown option '%s' (indent, sort_keys)", k));
+        }
+        indent_option(L, 2, indent, sizeof indent);
+        lua_getfield(L, 2, "sort_keys");
+        sort_keys = lua_toboolean(L, -1);
+        lua_pop(L, 1);
+    }
+    struct handle_box *b = push_box(L);
+    yajl_alloc_funcs af = {json_malloc, json_realloc, json_free, L};
+    b->gen = yajl_gen_alloc(&af);
+    if (indent[0]) {
+        yajl_gen_config(b->gen, yajl_gen_beautify, 1);
+        yajl_gen_config(b->gen, yajl_gen_indent_string, indent);
+    }
+    lua_newtable(L);
+    struct encoder e = {L, b->gen, sort_keys, lua_gettop(L)};
+    encode_value(&e, 1, 0);
+    const unsigned char *out;
     size_t n;
-    const char *s = lua_tolstring(L, -1, &n);
-    splice_placeholders(L, s, n);
+    yajl_gen_get_buf(b->gen, &out, &n);
+    if (indent[0] && n > 0 && out[n - 1] == '\n') n--; /* yajl ends beautified text with one */
+    lua_pushlstring(L, (const char *)out, n);
     return 1;
 }
+
+/* ---- markers ------------------------------------------------------------------------------- */
 
 /* json.array([t]) -> t marked as a JSON array (a new empty one without argument). */
 static int json_array(lua_State *L) {
@@ -374,73 +517,39 @@ static int json_array(lua_State *L) {
         luaL_checktype(L, 1, LUA_TTABLE);
         lua_settop(L, 1);
     }
-    lua_pushvalue(L, UV_ARRAY_MT);
+    lua_getfield(L, LUA_REGISTRYINDEX, ARRAY_MT_KEY);
     lua_setmetatable(L, 1);
     return 1;
 }
 
 static int json_is_array(lua_State *L) {
     int yes = 0;
-    if (lua_istable(L, 1) && lua_getmetatable(L, 1)) yes = lua_rawequal(L, -1, UV_ARRAY_MT);
+    if (lua_istable(L, 1) && lua_getmetatable(L, 1)) {
+        lua_getfield(L, LUA_REGISTRYINDEX, ARRAY_MT_KEY);
+        yes = lua_rawequal(L, -1, -2);
+    }
     lua_pushboolean(L, yes);
     return 1;
 }
 
-static void configure(lua_State *L, int cjson, const char *fn, int arg) {
-    lua_getfield(L, cjson, fn);
-    lua_pushinteger(L, arg);
-    lua_call(L, 1, 0);
-}
-
-/* Pushes a fresh cjson instance with its own configuration. */
-static void push_cjson(lua_State *L) {
-#ifdef MX_CJSON_FROM_REQUIRE /* the loadable module: the static cjson is not PIC; use cjson.so */
-    lua_getglobal(L, "require");
-    lua_pushstring(L, "cjson");
-    lua_call(L, 1, 1);
-    lua_getfield(L, -1, "new");
-    lua_remove(L, -2);
-    lua_call(L, 0, 1);
-#else
-    luaopen_cjson(L);
-#endif
-}
-
 int luaopen_mxdeploy_json(lua_State *L) {
-    push_cjson(L);
-    int cjson = lua_gettop(L);
-    configure(L, cjson, "encode_number_precision", 14);
-    configure(L, cjson, "encode_max_depth", 1000);
-    configure(L, cjson, "decode_max_depth", 1000);
-    lua_getfield(L, cjson, "decode_invalid_numbers");
-    lua_pushboolean(L, 0);
-    lua_call(L, 1, 0);
-    lua_getfield(L, cjson, "encode_invalid_numbers");
-    lua_pushboolean(L, 0);
-    lua_call(L, 1, 0);
-
     luaL_Reg funcs[] = {{"decode", json_decode},
                         {"encode", json_encode},
                         {"array", json_array},
                         {"is_array", json_is_array},
                         {NULL, NULL}};
-    lua_newtable(L); /* module */
-    int mod = lua_gettop(L);
-    lua_newtable(L); /* array_mt */
-    lua_pushstring(L, "array");
-    lua_setfield(L, -2, "__name");
-    lua_pushvalue(L, -1);
-    lua_setfield(L, mod, "array_mt");
-    int mt = lua_gettop(L);
-    for (luaL_Reg *r = funcs; r->name; r++) {
-        lua_getfield(L, cjson, "decode");
-        lua_getfield(L, cjson, "encode");
-        lua_pushvalue(L, mt);
-        lua_pushcclosure(L, r->func, 3);
-        lua_setfield(L, mod, r->name);
+    luaL_newlib(L, funcs);
+    lua_getfield(L, LUA_REGISTRYINDEX, ARRAY_MT_KEY); /* one marker per state */
+    if (lua_isnil(L, -1)) {
+        lua_pop(L, 1);
+        lua_newtable(L);
+        lua_pushstring(L, "array");
+        lua_setfield(L, -2, "__name");
+        lua_pushvalue(L, -1);
+        lua_setfield(L, LUA_REGISTRYINDEX, ARRAY_MT_KEY);
     }
-    lua_pop(L, 1);
-    lua_getfield(L, cjson, "null");
-    lua_setfield(L, mod, "null");
+    lua_setfield(L, -2, "array_mt");
+    lua_pushlightuserdata(L, NULL); /* the same value as cjson.null */
+    lua_setfield(L, -2, "null");
     return 1;
 }

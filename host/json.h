@@ -1,4 +1,4 @@
-/* JSON for Lua on top of lua-cjson 2.1.0, keeping arrays, null and integers exact. */
+/* mxdeploy.json: JSON for Lua on yajl, keeping arrays, null and integers exact (see json.c). */
 #ifndef MX_JSON_H
 #define MX_JSON_H
 #include <lua.h>

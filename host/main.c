@@ -24,7 +24,6 @@
 #include "scheduler.h"
 
 #define EXIT_USAGE 2
-#define EXIT_INTERRUPTED 130
 
 static const char *progname = "mxdeploy";
 
@@ -299,7 +298,7 @@ int main(int argc, char **argv) {
         fprintf(stderr, "%s: %s\n", progname, luaL_tolstring(L, -1, NULL));
         pm.rc = 1;
     }
-    int interrupted = mx_sched_interrupted();
+    int interrupted = mx_sched_interrupted(); /* 130 Ctrl-C, 143 SIGTERM, 129 SIGHUP */
     lua_close(L);
-    return interrupted ? EXIT_INTERRUPTED : pm.rc;
+    return interrupted ? 128 + interrupted : pm.rc;
 }

@@ -8,6 +8,8 @@
 
 #include <lauxlib.h>
 
+#include "scheduler.h"
+
 /* ---- URLs -------------------------------------------------------------------------------- */
 
 /* A query parameter whose name holds one of these words carries a secret (sessionkey,
@@ -96,7 +98,7 @@ void mx_secrets_add(struct mx_secrets *s, const char *p, size_t len) {
         if (strlen(s->v[i]) == len && memcmp(s->v[i], p, len) == 0) return;
     char **v = malloc((s->n + 1) * sizeof *v);
     char *copy = malloc(len + 1);
-    if (!v || !copy) abort();
+    if (!v || !copy) mx_out_of_memory();
     memcpy(copy, p, len);
     copy[len] = '\0';
     if (s->n) memcpy(v, s->v, s->n * sizeof *v);

@@ -7,6 +7,7 @@
  */
 #include "repl.h"
 
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -183,6 +184,10 @@ static char *read_line(lua_State *L, int first, int *cleared) {
     mx_sched_watch_fd(mx_sched_get(L), STDIN_FILENO, on_stdin, NULL);
     while (!got_line && !got_eof) {
         mx_sched_step(L, 1000);
+        if (mx_sched_interrupted() && mx_sched_interrupted() != SIGINT) { /* TERM, HUP: end */
+            got_eof = 1;
+            break;
+        }
         if (mx_sched_interrupted()) { /* Ctrl-C at the prompt: drop the input */
             mx_sched_clear_interrupt();
             rl_free_line_state();
@@ -358,7 +363,7 @@ static void run_chunk(lua_State *L, const char *code) {
         print_results(L);
         lua_pop(L, 1);
     }
-    if (mx_sched_interrupted()) mx_sched_clear_interrupt();
+    if (mx_sched_interrupted() == SIGINT) mx_sched_clear_interrupt();
 }
 
 void mx_repl(lua_State *L) {

@@ -106,6 +106,6 @@ int mx_run_require(lua_State *L, const char *mod, const char *global) {
 
 int mx_run_drain(lua_State *L) {
     mx_sched_run(L);
-    if (mx_sched_interrupted()) return 130;
+    if (mx_sched_interrupted()) return 128 + mx_sched_interrupted();
     return mx_sched_report_unobserved(L) > 0 ? 1 : 0;
 }

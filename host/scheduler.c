@@ -38,7 +38,19 @@ int mx_sched_callback(mx_sched *s, int nargs) {
 }
 
 static mx_sched *the_sched;
-static volatile sig_atomic_t interrupted;
+static volatile sig_atomic_t interrupted; /* the signal that interrupted (0: none) */
+
+/* The message of the "interrupted" error for the signal that came. */
+static const char *interrupt_message(void) {
+    switch (interrupted) {
+    case SIGTERM:
+        return "terminated (SIGTERM)";
+    case SIGHUP:
+        return "hung up (SIGHUP)";
+    default:
+        return "interrupted";
+    }
+}
 
 double mx_now(void) {
     struct timespec ts;
@@ -112,11 +124,6 @@ static void heap_down(mx_sched *s, int i) {
 void mx_op_set_timer(mx_op *op, double due) {
     mx_sched *s = op->sched;
     mx_op_clear_timer(op);
-    if (s->nheap == s->capheap) {
-        s->capheap = s->capheap ? s->capheap * 2 : 64;
-        s->heap = realloc(s->heap, (size_t)s->capheap * sizeof *s->heap);
-        if (!s->heap) abort();
-    }
     op->due = due;
     op->heap_index = s->nheap;
     s->heap[s->nheap++] = op;
@@ -138,9 +145,29 @@ void mx_op_clear_timer(mx_op *op) {
 
 /* ---- operations ------------------------------------------------------------------------------ */
 
-mx_op *mx_op_new(mx_sched *s, const struct mx_op_vtable *vt, size_t size) {
+/* Makes sure `*arr` holds at least `need` pointers; 0 when memory ran out (it is unchanged). */
+static int reserve(mx_op ***arr, int *cap, int need) {
+    if (need <= *cap) return 1;
+    int n = *cap ? *cap : 64;
+    while (n < need)
+        n *= 2;
+    mx_op **p = realloc(*arr, (size_t)n * sizeof **arr);
+    if (!p) return 0;
+    *arr = p;
+    *cap = n;
+    return 1;
+}
+
+mx_op *mx_op_new(lua_State *L, const struct mx_op_vtable *vt, size_t size) {
+    mx_sched *s = mx_sched_get(L);
+    /* The timer heap and the deferred list have room for every op, so arming a timer or
+     * deferring a free never needs memory where no Lua error could report its lack. */
+    if (!reserve(&s->heap, &s->capheap, s->nops + 1) ||
+        !reserve(&s->deferred, &s->capdeferred, s->nops + 1))
+        luaL_error(L, "not enough memory");
     mx_op *op = calloc(1, size);
-    if (!op) abort();
+    if (!op) luaL_error(L, "not enough memory");
+    s->nops++;
     op->vt = vt;
     op->sched = s;
     op->state = MX_OP_PENDING;
@@ -173,6 +200,7 @@ void op_free(mx_op *op) {
     if (op->state == MX_OP_PENDING && op->vt->cancel) op->vt->cancel(op);
     mx_op_clear_timer(op);
     if (op->vt->destroy) op->vt->destroy(op);
+    op->sched->nops--;
     free(op);
 }
 
@@ -185,11 +213,6 @@ void op_free_safely(mx_sched *s, mx_op *op) {
         return;
     }
     op->task = NULL;
-    if (s->ndeferred == s->capdeferred) {
-        s->capdeferred = s->capdeferred ? s->capdeferred * 2 : 8;
-        s->deferred = realloc(s->deferred, (size_t)s->capdeferred * sizeof *s->deferred);
-        if (!s->deferred) abort();
-    }
     s->deferred[s->ndeferred++] = op;
 }
 
@@ -198,7 +221,7 @@ void op_free_safely(mx_sched *s, mx_op *op) {
 static void interrupt_hook(lua_State *L, lua_Debug *ar) {
     (void)ar;
     lua_sethook(L, NULL, 0, 0);
-    push_core_error(L, "interrupted", "interrupted");
+    push_core_error(L, "interrupted", interrupt_message());
     lua_error(L);
 }
 
@@ -261,8 +284,8 @@ static void handle_interrupt(mx_sched *s) {
     s->interrupt_at = mx_now();
     for (mx_task *t = s->live; t; t = t->next)
         if ((t->state == T_WAITING || t->state == T_READY) &&
-            (!s->interrupt_target || s->interrupt_target == t))
-            cancel_task_with(s, t, "interrupted", "interrupted");
+            (!s->interrupt_target || s->interrupt_target == t || interrupted != SIGINT))
+            cancel_task_with(s, t, "interrupted", interrupt_message());
 }
 
 /* Waits for I/O or timers (at most `max_ms`, -1 = until something happens) and completes ops. */
@@ -378,10 +401,10 @@ int block_on(lua_State *L, mx_op *op) {
     while (op->state == MX_OP_PENDING) {
         handle_interrupt(s);
         if (interrupted && s->interrupt_handled && op->started <= s->interrupt_at &&
-            (!s->interrupt_target || s->current == s->interrupt_target)) {
+            (!s->interrupt_target || s->current == s->interrupt_target || interrupted != SIGINT)) {
             op_free(op);
             lua_pushboolean(L, 0);
-            push_core_error(L, "interrupted", "interrupted");
+            push_core_error(L, "interrupted", interrupt_message());
             return 2;
         }
         run_ready(s);
@@ -430,7 +453,7 @@ static int l_sleep(lua_State *L) {
     lua_Number secs = luaL_checknumber(L, 1);
     luaL_argcheck(L, secs >= 0 && secs == secs, 1, "seconds must be a non-negative number");
     const char *label = luaL_optstring(L, 2, NULL); /* what mx.pending() shows, e.g. a job */
-    mx_op *op = mx_op_new(mx_sched_get(L), &sleep_vt, sizeof(struct sleep_op));
+    mx_op *op = mx_op_new(L, &sleep_vt, sizeof(struct sleep_op));
     if (label)
         snprintf(op->what, sizeof op->what, "%s", label);
     else
@@ -485,25 +508,35 @@ static int l_set_error_mt(lua_State *L) {
 
 /* ---- setup ------------------------------------------------------------------------------- */
 
-/* SIGINT: a flag for the loop (waits end with an "interrupted" error) and, like lua.c, a hook
- * that raises in Lua code that is busy computing. */
-static void on_sigint(int sig) {
-    (void)sig;
+/*
+ * SIGINT, SIGTERM, SIGHUP: a flag for the loop (waits end with an "interrupted" error, so
+ * <close> handlers and cleanups run) and, like lua.c, a hook that raises in Lua code that is busy
+ * computing. The process then exits with 128 + the signal.
+ */
+static void on_signal(int sig) {
     if (interrupted && the_sched && the_sched->interrupt_handled && !the_sched->interrupt_off) {
-        /* a second Ctrl-C while cleanups run: stop now */
+        /* a second signal while cleanups run: stop now */
         static const char msg[] = "\nmxdeploy: interrupted again, exiting without cleanup\n";
         ssize_t n = write(STDERR_FILENO, msg, sizeof msg - 1);
         (void)n;
-        _exit(130);
+        _exit(128 + sig);
     }
-    interrupted = 1;
+    if (!interrupted || sig != SIGINT) interrupted = sig; /* TERM/HUP outrank a Ctrl-C */
     if (!the_sched) return;
     curl_multi_wakeup(the_sched->multi);
     lua_State *running = the_sched->running;
     mx_task *target = the_sched->interrupt_target, *current = the_sched->current;
+    if (sig != SIGINT) target = NULL; /* termination ends every task, not only the REPL's line */
     if (running && !the_sched->interrupt_off &&
         (!target || (current == target && running == target->co)))
         arm_interrupt_hook(running);
+}
+
+_Noreturn void mx_out_of_memory(void) {
+    static const char msg[] = "mxdeploy: out of memory\n";
+    ssize_t n = write(STDERR_FILENO, msg, sizeof msg - 1);
+    (void)n;
+    _exit(1);
 }
 
 void mx_sched_main_runs_script(lua_State *L) {
@@ -513,7 +546,7 @@ void mx_sched_main_runs_script(lua_State *L) {
 }
 
 void mx_sched_interrupt(void) {
-    on_sigint(SIGINT);
+    on_signal(SIGINT);
 }
 
 int mx_sched_interrupted(void) {
@@ -581,7 +614,7 @@ static int sched_gc(lua_State *L) {
 mx_sched *mx_sched_create(lua_State *L) {
     if (the_sched) return the_sched;
     mx_sched *s = calloc(1, sizeof *s);
-    if (!s) abort();
+    if (!s) luaL_error(L, "not enough memory");
     lua_rawgeti(L, LUA_REGISTRYINDEX, LUA_RIDX_MAINTHREAD);
     s->L = lua_tothread(L, -1);
     lua_pop(L, 1);
@@ -612,7 +645,17 @@ mx_sched *mx_sched_get(lua_State *L) {
 }
 
 void mx_sched_handle_signals(void) {
-    signal(SIGINT, on_sigint);
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = SA_RESTART;
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGHUP, &sa, NULL);
+    /* past `ulimit -f` a write fails with EFBIG (the download fails and its temporary file is
+     * removed) instead of the signal killing the process with the file left behind */
+    signal(SIGXFSZ, SIG_IGN);
 }
 
 void mx_sched_open(lua_State *L) {

@@ -50,15 +50,16 @@ struct mx_op {
 mx_sched *mx_sched_create(lua_State *L);
 /* Replaces coroutine.resume/wrap/yield with versions that pass scheduler waits through. */
 void mx_sched_install_coroutine_overrides(lua_State *L);
-/* Installs the Ctrl-C handler (see mx_sched_interrupt). */
+/* Handles SIGINT, SIGTERM and SIGHUP (see mx_sched_interrupt) and ignores SIGXFSZ. */
 void mx_sched_handle_signals(void);
 /* The scheduler created by mx_sched_create (raises a Lua error when there is none). */
 mx_sched *mx_sched_get(lua_State *L);
 CURLM *mx_sched_multi(mx_sched *s);
 double mx_now(void);
 
-/* Allocates a zeroed op of `size` bytes (>= sizeof(mx_op)). */
-mx_op *mx_op_new(mx_sched *s, const struct mx_op_vtable *vt, size_t size);
+/* Allocates a zeroed op of `size` bytes (>= sizeof(mx_op)) for the scheduler of L; raises a Lua
+ * error in L when memory runs out. */
+mx_op *mx_op_new(lua_State *L, const struct mx_op_vtable *vt, size_t size);
 /* Marks an op done and wakes whoever waits on it. */
 void mx_op_complete(mx_op *op);
 /* Arms a timer: the op completes at `due` (timer ops). */
@@ -108,12 +109,17 @@ void mx_sched_watch_fd(mx_sched *s, int fd, void (*cb)(void *ud), void *ud);
 int mx_sched_add_watch(mx_sched *s, int fd, void (*cb)(void *ud), void *ud);
 void mx_sched_remove_watch(mx_sched *s, int fd);
 
-/* SIGINT: cancel every task with an "interrupted" error (async-signal-safe part is separate). */
+/* As Ctrl-C: cancel every task with an "interrupted" error (SIGTERM and SIGHUP do the same). */
 void mx_sched_interrupt(void);
+/* The signal that interrupted (SIGINT, SIGTERM, SIGHUP), 0 when none: exit with 128 + it. */
 int mx_sched_interrupted(void);
 /* For stock lua5.4: the main thread runs the script, so Ctrl-C may interrupt it there. */
 void mx_sched_main_runs_script(lua_State *L);
 void mx_sched_clear_interrupt(void);
+
+/* Where no Lua error can report a failed allocation: one line on stderr, exit 1 (never abort(),
+ * whose core dump would hold the credentials). */
+_Noreturn void mx_out_of_memory(void);
 
 /* Tasks that failed with nobody waiting: prints them to stderr, returns how many. */
 int mx_sched_report_unobserved(lua_State *L);

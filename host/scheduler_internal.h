@@ -46,7 +46,8 @@ struct mx_sched {
     lua_State *L; /* main state */
     CURLM *multi;
     mx_op **heap;
-    int nheap, capheap;
+    int nheap, capheap; /* capheap >= nops: arming a timer never allocates */
+    int nops;           /* ops allocated and not yet freed */
     mx_task *ready_head, *ready_tail;
     mx_task *live;
     int nlive, next_id;

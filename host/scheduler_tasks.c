@@ -243,7 +243,8 @@ static int push_outcome(lua_State *L, int idx, mx_task *t) {
             lua_rawset(L, -4);
         }
         lua_pop(L, 1);
-    } else if (lua_type(L, -1) == LUA_TSTRING) {
+    } else if (lua_type(L, -1) == LUA_TSTRING &&
+               strcmp(lua_tostring(L, -1), "not enough memory") != 0) { /* that is no bug */
         lua_getfield(L, out, "traceback"); /* message plus the task's own traceback */
         lua_pushfstring(L, "%s\n(in task %d)", lua_tostring(L, -1), t->id);
     }
@@ -290,12 +291,14 @@ static const struct mx_op_vtable join_vt = {"join", join_push, NULL, join_destro
 
 /* Creates a join op over the task userdatas in the array at stack index `arr` (or one task). */
 static mx_op *join_new(lua_State *L, int first, int n, int in_table) {
-    mx_sched *s = mx_sched_get(L);
-    struct join_op *j = (struct join_op *)mx_op_new(s, &join_vt, sizeof *j);
+    struct join_op *j = (struct join_op *)mx_op_new(L, &join_vt, sizeof *j);
     size_t count = n > 0 ? (size_t)n : 1; /* n >= 1 always; gcc -O3 cannot tell and warns */
     j->tasks = calloc(count, sizeof *j->tasks);
     j->refs = calloc(count, sizeof *j->refs);
-    if (!j->tasks || !j->refs) abort();
+    if (!j->tasks || !j->refs) {
+        op_free(&j->base);
+        luaL_error(L, "not enough memory");
+    }
     for (int i = 0; i < n; i++) {
         if (in_table)
             lua_rawgeti(L, first, i + 1);
@@ -307,8 +310,13 @@ static mx_op *join_new(lua_State *L, int first, int n, int in_table) {
         j->n = i + 1;
         if (t->nwaiters == t->capwaiters) {
             t->capwaiters = t->capwaiters ? t->capwaiters * 2 : 4;
-            t->waiters = realloc(t->waiters, (size_t)t->capwaiters * sizeof *t->waiters);
-            if (!t->waiters) abort();
+            mx_op **w = realloc(t->waiters, (size_t)t->capwaiters * sizeof *t->waiters);
+            if (!w) {
+                t->capwaiters = t->nwaiters;
+                op_free(&j->base); /* unregisters from the tasks so far */
+                luaL_error(L, "not enough memory");
+            }
+            t->waiters = w;
         }
         t->waiters[t->nwaiters++] = &j->base;
     }

@@ -339,7 +339,7 @@ static int l_next(lua_State *L) {
     pthread_mutex_unlock(&s->mu);
     if (have) return push_next(s, L);
     if (s->waiter) return luaL_error(L, "another task already waits on this webhook receiver");
-    struct recv_op *r = (struct recv_op *)mx_op_new(s->sched, &recv_vt, sizeof *r);
+    struct recv_op *r = (struct recv_op *)mx_op_new(L, &recv_vt, sizeof *r);
     r->srv = s;
     s->waiter = &r->base;
     snprintf(r->base.what, sizeof r->base.what, "webhook delivery on port %u", s->port);

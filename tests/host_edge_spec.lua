@@ -129,8 +129,9 @@ describe("json edge cases", function()
     assert.are.equal(1, back.n)
   end)
 
-  it("refuses a key that starts with the placeholder bytes", function()
-    assert.has_error(function() json.encode({ n = 1, ["\1mx:1\1"] = 2 }) end)
+  it("encodes a key that starts with the bytes the cjson layer once reserved exactly", function()
+    local back = json.decode(json.encode({ n = 1, ["\1mx:1\1"] = 2 }))
+    assert.are.same({ n = 1, ["\1mx:1\1"] = 2 }, back)
   end)
 
   it("raises instead of crashing on a cyclic table", function()
@@ -138,7 +139,7 @@ describe("json edge cases", function()
     t.self = t
     local ok, err = pcall(json.encode, t)
     assert.is_false(ok)
-    assert.matches("nesting", err)
+    assert.matches("cycle", err)
   end)
 
   it("keeps the last of duplicate keys without mixing in the earlier values", function()

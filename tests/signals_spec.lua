@@ -1,0 +1,118 @@
+-- Signals through the command line: SIGTERM and SIGHUP end a run as Ctrl-C does (tasks cancelled,
+-- <close> handlers run, a download's temporary file removed) and exit 143 / 129; past `ulimit -f`
+-- a download fails cleanly instead of SIGXFSZ killing the process with its .part file left.
+local BIN = os.getenv("MXDEPLOY_BIN")
+
+local function slurp(path)
+  local f = io.open(path, "rb")
+  if not f then return "" end
+  local s = f:read("a")
+  f:close()
+  return s
+end
+
+local function tmpfile(content)
+  local path = os.tmpname()
+  local f = assert(io.open(path, "w"))
+  f:write(content)
+  f:close()
+  return path
+end
+
+local function tmpdir()
+  local p = os.tmpname()
+  os.remove(p)
+  assert(os.execute("mkdir " .. p))
+  return p
+end
+
+local function files_in(dir)
+  local p = io.popen("ls -A " .. dir)
+  local names = p:read("a")
+  p:close()
+  return names
+end
+
+-- Runs `prefix mxdeploy script` in the background; once it printed "ready", sends `sig` (bounded:
+-- 30 s). Returns the exit code and stderr.
+local function signal_when_ready(script, sig, prefix)
+  local ready, err = os.tmpname(), os.tmpname()
+  local ok, how, code = os.execute(("sh -c '%s %q %q > %q 2> %q < /dev/null & pid=$!; i=0; " ..
+    "while [ $i -lt 300 ] && ! grep -q ready %q; do sleep 0.1; i=$((i+1)); done; kill -%s $pid; wait $pid'")
+    :format(prefix or "", BIN, script, ready, err, ready, sig))
+  local e = slurp(err)
+  os.remove(ready); os.remove(err)
+  return (how == "exit" and code or 128 + code), e
+end
+
+-- A script that starts a download into dir/f.bin from a sandbox that answers after 60 s, with a
+-- <close> handler that leaves a mark, and says "ready" once the download waits.
+local function download_script(dir, marker)
+  return tmpfile(([[
+    local core = require("mxdeploy.core")
+    local sb = require("mxdeploy.sandboxctl").start{faults = {{route = "*", latency = 60}}}
+    local guard <close> = setmetatable({}, {__close = function()
+      local f = io.open(%q, "w"); f:write("closed"); f:close()
+    end})
+    local t = mx.spawn(function() return core.http{url = sb.url .. "/deploy/api/1/apps", output = %q} end)
+    local function started() local p = io.popen("ls -A %s"); local s = p:read("a"); p:close(); return s ~= "" end
+    while not started() do mx.sleep(0.05) end -- the f.bin.partXXXXXX exists
+    io.stdout:write("ready\n"); io.stdout:flush()
+    t:wait()
+  ]]):format(marker, dir .. "/f.bin", dir))
+end
+
+describe("signals", function()
+  for _, case in ipairs({ { sig = "TERM", code = 143, says = "SIGTERM" }, { sig = "HUP", code = 129, says = "SIGHUP" } }) do
+    it(("SIG%s cancels a download, runs <close> handlers, removes the temporary file, exits %d")
+      :format(case.sig, case.code), function()
+      local dir, marker = tmpdir(), os.tmpname()
+      os.remove(marker)
+      local script = download_script(dir, marker)
+      local t0 = os.time()
+      local code, err = signal_when_ready(script, case.sig)
+      local left = files_in(dir)
+      local closed = slurp(marker)
+      os.remove(marker); os.remove(script); os.execute("rm -rf " .. dir)
+      assert.are.equal(case.code, code)
+      assert.are.equal("closed", closed)
+      assert.are.equal("", left) -- no f.bin.partXXXXXX
+      assert.matches("mxdeploy: interrupted", err)
+      assert.is_true(os.time() - t0 < 30)
+    end)
+  end
+
+  it("ends a busy Lua loop on SIGTERM too", function()
+    local script = tmpfile([[
+      local guard <close> = setmetatable({}, {__close = function() io.stderr:write("cleaned up\n") end})
+      io.stdout:write("ready\n"); io.stdout:flush()
+      while true do end
+    ]])
+    local code, err = signal_when_ready(script, "TERM")
+    os.remove(script)
+    assert.are.equal(143, code)
+    assert.matches("cleaned up", err)
+  end)
+
+  it("a download past ulimit -f fails with one line and leaves no temporary file (SIGXFSZ ignored)", function()
+    local dir = tmpdir()
+    local script = tmpfile(([[
+      local core = require("mxdeploy.core")
+      local sb = require("mxdeploy.sandboxctl").start{faults = {{route = "GET /deploy/api/1/apps", body = string.rep("x", 1000000)}}}
+      local creds = core.credentials{username = sb.username, apikey = sb.apikey}
+      local resp, err = core.http{url = sb.url .. "/deploy/api/1/apps", output = %q, auth = creds, auth_scheme = "apikey"}
+      sb:stop()
+      assert(not resp, "the download should have failed")
+      error(err)
+    ]]):format(dir .. "/f.bin"))
+    local out, errf = os.tmpname(), os.tmpname()
+    local ok, how, code = os.execute(("sh -c 'ulimit -f 64; %q %q' > %q 2> %q < /dev/null"):format(BIN, script, out, errf))
+    local err = slurp(errf)
+    local left = files_in(dir)
+    os.remove(out); os.remove(errf); os.remove(script); os.execute("rm -rf " .. dir)
+    assert.are.equal("exit", how, "killed by a signal: " .. tostring(code))
+    assert.are.equal(1, code)
+    assert.matches("^mxdeploy: [^\n]*\n$", err)
+    assert.are.equal("", left)
+  end)
+end)
