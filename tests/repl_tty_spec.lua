@@ -44,6 +44,11 @@ function Term:tmux(args, want_output)
 end
 
 function Term:stop()
+  -- End a REPL that is still running before the terminal goes away: killing the server hangs up
+  -- its pane, and an orphaned ASan build then spins forever in LeakSanitizer's exit check
+  -- (the hangup path itself is tested in signals_spec, without a terminal).
+  local pane = self:tmux("display -p -t repl '#{pane_pid}'", true):match("%d+")
+  if pane then os.execute("pkill -KILL -P " .. pane .. " 2>/dev/null") end
   self:tmux("kill-server", true)
   os.remove(self.socket)
 end
