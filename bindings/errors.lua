@@ -144,7 +144,7 @@ local function describe(e)
     if e.code and tostring(e.code) ~= tostring(e.status) then head = head .. " " .. tostring(e.code) end
     local msg = e.message and (": " .. e.message) or ""
     return head .. msg .. where(e) .. retries_note(e)
-  elseif k == "argument" or k == "refused" or k == "version" then
+  elseif k == "argument" or k == "refused" or k == "version" or k == "usage" or k == "failure" then
     return e.message
   elseif k == "job" then
     local s = "job " .. (e.job_kind or "?") .. " " .. tostring(e.job_id or "?")
