@@ -27,10 +27,13 @@
 --   s.print(fmt, ...)    human output (stdout; stderr with --json)
 --   s.warn(fmt, ...)     a line on stderr
 --   s.event(name, fields)  an NDJSON event (ignored unless --json=ndjson)
---   s.confirm(question)  asks once on a terminal; without one refuses unless --yes (exit 2)
+--   s.confirm(question)  asks once on a terminal; without one refuses unless --yes (exit 2);
+--                        one yes covers every Production change of the run
 --   s.confirm_change(app, mode, what)  s.confirm when `mode` is Production
 --   s.fail(fmt, ...)     ends the script with one line and exit status 1
---   s.map(list, fn, {concurrency = 8})  mx.map
+--   s.usage(fmt, ...)    a usage error found after parsing: usage, one line, exit status 2
+--   s.map(list, fn, {concurrency = 8})  mx.map: results, failures ({index, item, error})
+--   s.sandbox            the in-process sandbox of `mxdeploy --sandbox` (nil otherwise)
 --
 -- Exit status: 0 success, 1 failure, 2 usage error or refused confirmation, 3 partial failure
 -- (run returned exit code 3: some of many targets failed), 130 interrupted.
@@ -153,6 +156,11 @@ function M.script(decl)
   function s.fail(fmt, ...)
     error(m.errors.new("failure", { message = fmt:format(...) }), 2)
   end
+  function s.usage(fmt, ...)
+    io.stderr:write(parser:get_usage(), "\n", decl.name, ": ", fmt:format(...), " (see --help)\n")
+    io.stderr:flush()
+    os.exit(2)
+  end
   function s.confirm(question) return m.confirm(question, "production") end
   function s.confirm_change(app, env_mode, what)
     if env_mode == "Production" then
@@ -161,6 +169,7 @@ function M.script(decl)
     return true
   end
   s.map = m.map
+  s.sandbox = package.loaded["mxdeploy.active_sandbox"]
   m.default_client.on_plan = function(entry)
     logger("plan", "%s", entry.line)
     emit({ event = "plan", method = entry.method, path = entry.path, output = entry.output, operation = entry.operation })
