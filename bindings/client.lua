@@ -180,7 +180,7 @@ end
 -- Dry-run and confirmation -------------------------------------------------------------------
 
 local function short_body(v)
-  if v == nil then return "" end
+  if v == nil or (type(v) == "table" and next(v) == nil) then return "" end
   local ok, text = pcall(json.encode, v)
   if not ok then return "" end
   if #text > 100 then text = text:sub(1, 97) .. "..." end

@@ -190,13 +190,17 @@ static int parse_args(int argc, char **argv, struct options *o) {
     }
     for (; i < argc; i++) {
         const char *a = argv[i];
+        if (strcmp(a, "run") == 0) { /* after -e/-l: `mxdeploy -e SETUP run NAME` */
+            o->command = i;
+            return check_script_args(argc, argv, i + 1, o);
+        }
         if (a[0] != '-') {
             o->script = i;
             return check_script_args(argc, argv, i + 1, o);
         }
         if (strcmp(a, "--") == 0) {
             if (i + 1 < argc) o->script = i + 1;
-            return o->script ? check_script_args(argc, argv, o->script + 1, o) : 0;
+            return 0; /* `--`: everything after the script name is its own, taken literally */
         }
         if (strcmp(a, "-") == 0) {
             o->script = i;
@@ -411,6 +415,7 @@ static int pmain(lua_State *L) {
     if (o->sandbox && attach_sandbox(L) != 0) return 0;
     if (!o->no_env && run_lua_init(L)) return 0;
     if (o->command) {
+        if (run_options(L, argv, o->first_lua_arg, o->command)) return 0;
         if (run_command(L, argc, argv, o->command)) return 0;
         pm->rc = mx_run_drain(L);
         return 0;

@@ -74,11 +74,12 @@ function M.describe(path)
   local chunk = load(text, "@" .. path, "t")
   if not chunk then return { description = first_comment, contract = false } end
   local steps = require("mxdeploy.steps")
-  local saved_arg = arg
+  local saved_arg, saved_path = arg, package.path
+  M.add_script_folder(path) -- its own lib/ modules load as when it runs
   steps.describing = true
   local ok, err = pcall(chunk)
   steps.describing = false
-  arg = saved_arg
+  arg, package.path = saved_arg, saved_path
   if not ok and type(err) == "table" and err[steps.DESCRIBE] then
     local d = err.declaration
     return { description = d.description, name = d.name, declaration = d, contract = true }
@@ -98,6 +99,7 @@ local function list(shipped, names_only)
     end
   end
   if names_only then
+    table.sort(rows, function(a, b) return a.name < b.name end)
     for _, r in ipairs(rows) do print(r.name) end
     return
   end
