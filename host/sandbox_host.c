@@ -287,10 +287,11 @@ int luaopen_mxdeploy_sandboxctl(lua_State *L) {
 /* ---------- mxdeploy sandbox ---------- */
 
 static void usage(void) {
-    printf("usage: mxdeploy sandbox [--port N] [--files-port N] [--state FILE] [--log FILE] "
-           "[--seed FILE] [--time-scale X] [--faults FILE] [--tls-cert PEM --tls-key PEM]\n"
-           "  --faults FILE  fault rules, as for sandboxctl:configure{faults=}: a JSON array, or a\n"
-           "                 Lua file returning the list (see the top of sandbox/init.lua)\n");
+    printf(
+        "usage: mxdeploy sandbox [--port N] [--files-port N] [--state FILE] [--log FILE] "
+        "[--seed FILE] [--time-scale X] [--faults FILE] [--tls-cert PEM --tls-key PEM]\n"
+        "  --faults FILE  fault rules, as for sandboxctl:configure{faults=}: a JSON array, or a\n"
+        "                 Lua file returning the list (see the top of sandbox/init.lua)\n");
 }
 
 /* Reads the fault rules of --faults FILE onto L (a table). Returns 0, or -1 with a message. */
@@ -422,8 +423,8 @@ int mx_sandbox_command(int argc, char **argv) {
         int rc = mx_sbserver_call(srv, "configure", FL, lua_gettop(FL), FL);
         if (rc < 0) {
             const char *msg = lua_tostring(FL, -1) ? lua_tostring(FL, -1) : "refused";
-            fprintf(stderr, "mxdeploy sandbox: --faults %s: %.*s\n", faults, (int)strcspn(msg, "\n"),
-                    msg);
+            fprintf(stderr, "mxdeploy sandbox: --faults %s: %.*s\n", faults,
+                    (int)strcspn(msg, "\n"), msg);
             lua_close(FL);
             mx_sbserver_stop(srv);
             return 2;
