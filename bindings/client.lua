@@ -139,13 +139,27 @@ function Client:auth_for(nsinfo)
   local has = creds.has and creds:has(nsinfo.auth)
   if not has then
     local profile = where_to_set(self)
+    local source = type(creds.source) == "function" and function(k) return creds:source(k) end or function() return nil end
+    local note = type(creds.note) == "function" and creds:note() or nil
+    local msg
     if nsinfo.auth == "apikey" then
-      errors.raise(errors.credentials(("%s needs an API key: set MENDIX_USERNAME and MENDIX_APIKEY, "
-        .. "or username and apikey in profile '%s' of the credentials file"):format(nsinfo.title, profile)), 0)
+      local user, key = source("username"), source("apikey")
+      if user and not key then
+        msg = ("%s needs an API key: the username comes from %s but no API key is set: set MENDIX_APIKEY, "
+          .. "or apikey in profile '%s' of the credentials file"):format(nsinfo.title, user, profile)
+      elseif key and not user then
+        msg = ("%s needs an API key: the API key comes from %s but no username is set: set MENDIX_USERNAME, "
+          .. "or username in profile '%s' of the credentials file"):format(nsinfo.title, key, profile)
+      else
+        msg = ("%s needs an API key: set MENDIX_USERNAME and MENDIX_APIKEY, "
+          .. "or username and apikey in profile '%s' of the credentials file"):format(nsinfo.title, profile)
+      end
     else
-      errors.raise(errors.credentials(("%s needs a personal access token (scope %s): set MENDIX_TOKEN, "
-        .. "or token in profile '%s' of the credentials file"):format(nsinfo.title, nsinfo.scopes, profile)), 0)
+      msg = ("%s needs a personal access token (scope %s): set MENDIX_TOKEN, "
+        .. "or token in profile '%s' of the credentials file"):format(nsinfo.title, nsinfo.scopes, profile)
     end
+    if note then msg = msg .. " (" .. note .. ")" end
+    errors.raise(errors.credentials(msg), 0)
   end
   return creds
 end

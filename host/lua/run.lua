@@ -104,7 +104,7 @@ local function list(shipped, names_only)
     return
   end
   if #rows == 0 then
-    io.stderr:write("mxdeploy run: no scripts found (MXDEPLOY_PATH is empty and no shipped scripts)\n")
+    io.stderr:write("run: no scripts found (MXDEPLOY_PATH is empty and no shipped scripts)\n")
     return
   end
   local width = 8
@@ -138,7 +138,7 @@ function M.main(shipped, name, ...)
     end
     local errors = require("mxdeploy.errors")
     local hint = errors.did_you_mean(name, names)
-    errors.raise(errors.new("usage", { exit_code = 2, message = ("mxdeploy run: no script '%s' in %s%s"):format(name,
+    errors.raise(errors.new("usage", { exit_code = 2, message = ("run: no script '%s' in %s%s"):format(name,
       #searched > 0 and table.concat(searched, ":") or "(MXDEPLOY_PATH is empty)", hint and ("; did you mean " .. hint .. "?") or "") }), 0)
   end
   local chunk, err = loadfile(path)
