@@ -522,8 +522,19 @@ end
 
 --- Fetches `url` WITHOUT credentials (signed log / archive / package URLs) into `output`
 --- (atomic), or returns the body when no output is given.
+local DOWNLOAD_OPTIONS = { timeout = true, on_progress = true, retry = true, policy = true, insecure = true, ca_file = true }
+
 function M.download(url, output, opts)
   opts = opts or {}
+  if type(opts) ~= "table" then
+    errors.raise(errors.argument("download", 3, "table expected, got " .. errors.typename(opts)), 2)
+  end
+  for k in pairs(opts) do
+    if not DOWNLOAD_OPTIONS[k] then
+      errors.raise(errors.argument("download", 3, "unknown option '" .. tostring(k)
+        .. "' (expected timeout, on_progress, retry, insecure, ca_file)"), 2)
+    end
+  end
   local resp = request.request{ method = "GET", url = url, output = output, timeout = opts.timeout,
     defaults = opts.defaults,
     on_progress = opts.on_progress, retry = opts.retry, policy = opts.policy, insecure = opts.insecure,

@@ -55,6 +55,13 @@ function M.configure(opts)
   if type(opts) ~= "table" then
     errors.raise(errors.argument("configure", 1, "table expected, got " .. errors.typename(opts)), 2)
   end
+  for k in pairs(opts) do
+    if k ~= "max_host_connections" and k ~= "trace" then
+      local hint = errors.did_you_mean(tostring(k), { "max_host_connections", "trace" })
+      errors.raise(errors.argument("configure", 1, "unknown option '" .. tostring(k) .. "'"
+        .. (hint and ("; did you mean " .. hint .. "?") or " (expected max_host_connections, trace)")), 2)
+    end
+  end
   local cap = opts.max_host_connections
   if cap ~= nil and (math.type(cap) ~= "integer" or cap < 1) then
     errors.raise(errors.argument("configure", 1, "max_host_connections must be a positive integer"), 2)
