@@ -33,8 +33,8 @@ static void usage(FILE *to) {
     fprintf(
         to,
         "usage: %s [options] [script [args]]\n"
-        "       %s [options] run [NAME [args]]   run a workflow script (alone: list them)\n"
-        "       %s auth status [--check]          which credentials each API would use\n"
+        "       %s [options] run [NAME [args]]\n"
+        "       %s [options] auth status [--check]\n"
         "       %s sandbox [sandbox options]\n"
         "Options of mxdeploy (before the script or `run`; refused after it):\n"
         "  --sandbox         run against a local simulated Mendix Cloud (no credentials needed)\n"
@@ -73,7 +73,9 @@ static void usage(FILE *to) {
         "Credentials: MENDIX_USERNAME and MENDIX_APIKEY (Deploy v1/v2, Build, Backups),\n"
         "MENDIX_TOKEN (Deploy v4, Private Cloud), or profiles in ~/.config/mxdeploy/credentials\n"
         "(chmod 600; choose one with --profile). Never put them on the command line.\n"
-        "Scripts for `run`: MXDEPLOY_PATH (folders separated by ':'), then the shipped ones.\n"
+        "Scripts: `mxdeploy run NAME` runs NAME.lua from the folders of MXDEPLOY_PATH (separated\n"
+        "by ':'), then from the shipped scripts; `mxdeploy run` lists them; `mxdeploy auth status\n"
+        "[--check]` shows which credentials each API family would use and where they come from.\n"
         "Exit status: 0 success, 1 failure, 2 usage error or refused confirmation,\n"
         "3 partial failure (some of many targets failed), 130 interrupted.\n",
         progname, progname, progname, progname);

@@ -287,11 +287,8 @@ int luaopen_mxdeploy_sandboxctl(lua_State *L) {
 /* ---------- mxdeploy sandbox ---------- */
 
 static void usage(void) {
-    printf(
-        "usage: mxdeploy sandbox [--port N] [--files-port N] [--state FILE] [--log FILE] "
-        "[--seed FILE] [--time-scale X] [--faults FILE] [--tls-cert PEM --tls-key PEM]\n"
-        "  --faults FILE  fault rules, as for sandboxctl:configure{faults=}: a JSON array, or a\n"
-        "                 Lua file returning the list (see the top of sandbox/init.lua)\n");
+    printf("usage: mxdeploy sandbox [--port N] [--files-port N] [--state FILE] [--log FILE] "
+           "[--seed FILE] [--time-scale X] [--faults FILE] [--tls-cert PEM --tls-key PEM]\n");
 }
 
 /* Reads the fault rules of --faults FILE onto L (a table). Returns 0, or -1 with a message. */
