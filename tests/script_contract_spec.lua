@@ -299,6 +299,20 @@ steps.script{
     assert.matches("no script 'stauts' in .*; did you mean status%?", err)
   end)
 
+  it("a bug in a script (a plain error) prints its traceback; an expected failure one line", function()
+    write(team .. "/buggy.lua", [[require("mxdeploy.steps").script{name = "buggy", description = "x",
+      run = function() local t = nil; return t.field end}]])
+    write(team .. "/failing.lua", [[require("mxdeploy.steps").script{name = "failing", description = "x",
+      run = function(_, s) s.fail("no %s", "luck") end}]])
+    local code, _, err = run("run buggy", { env = "MXDEPLOY_PATH=" .. q(team) })
+    assert.are.equal(1, code)
+    assert.matches("^buggy failed: .*buggy.lua:2: attempt to index a nil value", err)
+    assert.matches("stack traceback:", err)
+    code, _, err = run("run failing", { env = "MXDEPLOY_PATH=" .. q(team) })
+    assert.are.equal(1, code)
+    assert.are.equal("failing failed: no luck\n", err)
+  end)
+
   it("mx.require_version refuses a script that needs a newer mxdeploy, in one line", function()
     write(team .. "/future.lua", [[require("mxdeploy.steps").script{name = "future", description = "x",
       requires = ">= 99.0", run = function() end}]])

@@ -175,7 +175,12 @@ function M.script(decl)
     emit({ event = "plan", method = entry.method, path = entry.path, output = entry.output, operation = entry.operation })
   end
 
-  local results = table.pack(pcall(decl.run, args, s))
+  -- a plain (string) error is a bug in the script: keep its traceback to show it
+  local traceback
+  local results = table.pack(xpcall(decl.run, function(e)
+    if type(e) ~= "table" then traceback = debug.traceback(tostring(e), 2) end
+    return e
+  end, args, s))
   local plan = {}
   for i, entry in ipairs(m.plan()) do plan[i] = entry.line end
   local code, err, result = 0, nil, nil
@@ -198,6 +203,7 @@ function M.script(decl)
   io.stdout:flush()
   if err ~= nil then
     io.stderr:write(decl.name, (code == 2 and ": " or " failed: "), tostring(err), "\n")
+    if traceback then io.stderr:write(traceback, "\n") end
     io.stderr:flush()
   end
   if code ~= 0 then os.exit(code) end
