@@ -193,8 +193,23 @@ end
 
 -- Dry-run and confirmation -------------------------------------------------------------------
 
+-- A plan line shows a body's top-level fields; nested values (constants, manifests) only as
+-- their size, so a setting's value never reaches a log through a plan.
 local function short_body(v)
   if v == nil or (type(v) == "table" and next(v) == nil) then return "" end
+  if type(v) == "table" then
+    local shallow = {}
+    for k, x in pairs(v) do
+      if type(x) == "table" then
+        local n = 0
+        for _ in pairs(x) do n = n + 1 end
+        shallow[k] = ("<%d %s>"):format(n, n == 1 and "item" or "items")
+      else
+        shallow[k] = x
+      end
+    end
+    v = shallow
+  end
   local ok, text = pcall(json.encode, v)
   if not ok then return "" end
   if #text > 100 then text = text:sub(1, 97) .. "..." end

@@ -465,6 +465,13 @@ describe("client dry-run and mx.map", function()
     assert.are.equal(1, #sb:requests())
   end)
 
+  it("a plan line shows nested values only by their size (a constant's value is never logged)", function()
+    local plans = {}
+    local c = mx.sandbox_client(sb, { dry_run = true, on_plan = function(p) plans[#plans + 1] = p.line end })
+    c.v1.set_environment_settings("calc", "Test", { Constants = mx.array{ { Name = "M.Secret", Value = "hunter2" } } })
+    assert.are.same({ 'POST /deploy/api/1/apps/calc/environments/Test/settings {"Constants":"<1 item>"}' }, plans)
+  end)
+
   it("mx.map runs at most `concurrency` at a time and collects failures in list order", function()
     local running, peak = 0, 0
     local results, failures = mx.map({ 1, 2, 3, 4, 5, 6 }, function(n)
