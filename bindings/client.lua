@@ -284,7 +284,8 @@ local function needs_confirmation(self, op, a)
     local v = a.path[i]
     if (p == "Mode" and v == "Production") or ((p == "EnvironmentId" or p == "environmentId") and self._production[v]) then
       local target = table.concat(a.path, "/", 1, i)
-      return "production:" .. target, "This changes the Production environment " .. target .. " (" .. op.full_name .. ")"
+      -- one yes covers every Production change of the run (a script asks once, up front)
+      return "production", "This changes the Production environment " .. target .. " (" .. op.full_name .. ")"
     end
   end
   return nil

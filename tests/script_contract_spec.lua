@@ -146,6 +146,43 @@ describe("script contract", function()
     end
   end
 
+  it("on a terminal a Production change asks once: yes goes on, no refuses (exit 2, nothing sent)", function()
+    -- script(1) gives the run a pseudo-terminal; the answer arrives once the question is out
+    local function on_terminal(answer)
+      local out, log = os.tmpname(), os.tmpname()
+      os.remove(log)
+      local cmd = ("cd %s && (sleep 2; printf '%s\\n') | MXDEPLOY_SANDBOX_TIME_SCALE=0.001 MXDEPLOY_SANDBOX_LOG=%s "
+        .. "script -qec %s /dev/null > %s 2>&1"):format(q(source), answer, q(log), q(q(bin) .. " --sandbox run promote calc --no-backup"), q(out))
+      local ok, _, code = os.execute(cmd)
+      local text, l = slurp(out) or "", slurp(log) or ""
+      os.remove(out); os.remove(log)
+      local requests = {}
+      for line in l:gmatch("[^\n]+") do requests[#requests + 1] = json.decode(line) end
+      return ok and 0 or code, text, requests
+    end
+    local code, text, requests = on_terminal("n")
+    assert.are.equal(2, code, text)
+    assert.matches("on the Production environment calc/Production%? %[y/N%]", text)
+    assert.matches("not confirmed", text)
+    assert.are.same({}, mutating(requests))
+    code, text, requests = on_terminal("y")
+    assert.are.equal(0, code, text)
+    local _, asked = text:gsub("%[y/N%]", "")
+    assert.are.equal(1, asked, text)
+    assert.matches("done%s+calc/Production is Running", text)
+    assert.is_true(#mutating(requests) >= 3)
+  end)
+
+  it("gen-reference --dry-run writes nothing", function()
+    local dir = tmpdir()
+    local code, out, err = run("--dry-run run gen-reference --output " .. q(dir .. "/ref.md"))
+    local left = listing(dir)
+    os.execute("rm -rf " .. q(dir))
+    assert.are.equal(0, code, err)
+    assert.matches("plan%s+write .*ref.md", out)
+    assert.are.equal("", left)
+  end)
+
   it("--json=ndjson streams log events and ends with a result event", function()
     local code, out, err = run("--sandbox --json=ndjson run deploy")
     assert.are.equal(0, code, err)
