@@ -538,7 +538,8 @@ end
 
 --- Fetches `url` WITHOUT credentials (signed log / archive / package URLs) into `output`
 --- (atomic), or returns the body when no output is given.
-local DOWNLOAD_OPTIONS = { timeout = true, on_progress = true, retry = true, policy = true, insecure = true, ca_file = true }
+local DOWNLOAD_OPTIONS = { timeout = true, on_progress = true, retry = true, policy = true, insecure = true, ca_file = true,
+  defaults = true }
 
 function M.download(url, output, opts)
   opts = opts or {}
