@@ -8,6 +8,18 @@ local operations = require("mxdeploy.operations")
 
 local M = {}
 
+-- Tables marked by mx.raw{...}: a body whose undocumented fields are sent on purpose.
+M.raw_bodies = setmetatable({}, { __mode = "k" })
+
+--- Marks `t` as a body to send as it is (fields the docs do not list included); returns `t`.
+function M.raw(t)
+  if type(t) ~= "table" then
+    errors.raise(errors.argument("raw", 1, "table expected, got " .. errors.typename(t)), 2)
+  end
+  M.raw_bodies[t] = true
+  return t
+end
+
 local function days_in_month(y, m)
   local d = { 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31 }
   if m == 2 and (y % 4 == 0 and (y % 100 ~= 0 or y % 400 == 0)) then return 29 end
@@ -201,6 +213,7 @@ function M.check(op, ...)
     for k, v in pairs(opts) do
       if k ~= "on_progress" then copy[k] = v end
     end
+    if M.raw_bodies[opts] then M.raw_bodies[copy] = true end
     opts = copy
   end
   local fields = {}
@@ -227,14 +240,30 @@ function M.check(op, ...)
         if problem then fail(op, i, name .. ": " .. problem) end
       end
     end
+    -- a field the docs do not list is most likely a typo (AutoSyncDB): refused before sending,
+    -- unless the caller marked the body with mx.raw{...}
+    if op.fields and #op.fields > 0 and not M.raw_bodies[opts] and not json.is_array(opts) then
+      local names = {}
+      for _, f in ipairs(op.fields) do names[#names + 1] = f.name end
+      for k in pairs(opts) do
+        if not fields[k] then
+          local hint = errors.did_you_mean(tostring(k), names)
+          fail(op, i, "unknown field '" .. tostring(k) .. "'"
+            .. (hint and ("; did you mean " .. hint .. "?") or (" (documented: " .. table.concat(names, ", ") .. ")"))
+            .. "; send it on purpose with mx.raw{...}")
+        end
+      end
+    end
     out.body = with_arrays(opts, op.array_paths or {})
   else
     -- query, upload and download options: only documented keys
     for k in pairs(opts) do
-      if not fields[k] then
+      if not fields[k] and not M.raw_bodies[opts] then
         local names = {}
         for _, f in ipairs(op.fields or {}) do names[#names + 1] = f.name end
+        local hint = errors.did_you_mean(tostring(k), names)
         fail(op, i, "unknown parameter '" .. tostring(k) .. "'"
+          .. (hint and ("; did you mean " .. hint .. "?") or "")
           .. (#names > 0 and (" (expected " .. table.concat(names, ", ") .. ")") or ""))
       end
     end

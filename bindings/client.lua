@@ -1,9 +1,10 @@
 -- mxdeploy.client: `mx.connect{...}` and the per-API namespaces of a client, whose functions
 -- are generated from mxdeploy.operations.
 --
---   local c = mx.connect{profile=, username=, apikey=, token=, base_urls={v1=, ...},
+--   local c = mx.connect{profile=, username=, apikey=, token=, base_urls={v1=, ...}, endpoint=,
 --                        retry=, timeout=, max_response_size=, insecure=, ca_file=, poll_interval=,
---                        rate={requests=, per=}}   (a quota per API host, where a gateway has one)
+--                        rate={requests=, per=},   (a quota per API host, where a gateway has one)
+--                        dry_run=, yes=, on_plan=}
 --   timeout: the deadline of each call (retries included; default 120 s, none for file transfers);
 --   max_response_size: the largest answer held in memory, decompressed (default 16 MiB).
 --   c.v1, c.v2, c.v4, c.build, c.backups, c.pc, c.pcbuild, c.pipelines, c.webhooks, c.repository
@@ -38,7 +39,22 @@ local CONNECT_OPTIONS = {
   base_urls = "table", retry = "table|boolean", timeout = "number", insecure = "boolean", ca_file = "string",
   max_response_size = "number",
   poll_interval = "number", credentials = "userdata|table", rate = "table",
+  endpoint = "string", dry_run = "boolean", yes = "boolean", on_plan = "function",
 }
+
+--- Base URLs of every API under one endpoint, laid out as the sandbox serves them (a standalone
+--- `mxdeploy sandbox`, or a gateway that routes these prefixes).
+function M.endpoint_urls(url)
+  url = url:gsub("/+$", "")
+  return {
+    v1 = url .. "/deploy/api/1", build = url .. "/deploy/api/1",
+    v2 = url .. "/deploy/api/v2", backups = url .. "/deploy/api/v2",
+    v4 = url .. "/cloud/api/v4",
+    pc = url .. "/privatecloud/api/v4", pcbuild = url .. "/privatecloud/api/v4",
+    pipelines = url .. "/pipelines/api/v1", webhooks = url .. "/webhooks/api/v1",
+    repository = url .. "/repository/v1",
+  }
+end
 
 local function check_options(opts)
   if opts == nil then return {} end
@@ -48,7 +64,12 @@ local function check_options(opts)
   for k, v in pairs(opts) do
     local want = CONNECT_OPTIONS[k]
     if not want then
-      errors.raise(errors.argument("connect", 1, "unknown option '" .. tostring(k) .. "'"), 3)
+      local names = {}
+      for name in pairs(CONNECT_OPTIONS) do names[#names + 1] = name end
+      table.sort(names)
+      local hint = errors.did_you_mean(tostring(k), names)
+      errors.raise(errors.argument("connect", 1, "unknown option '" .. tostring(k) .. "'"
+        .. (hint and ("; did you mean " .. hint .. "?") or "")), 3)
     end
     if not want:find(type(v), 1, true) then
       errors.raise(errors.argument("connect", 1, k .. ": " .. want .. " expected, got " .. errors.typename(v)), 3)
@@ -73,6 +94,12 @@ local function check_options(opts)
     if type(r.per) ~= "number" or not (r.per > 0) or r.per == math.huge then
       errors.raise(errors.argument("connect", 1, "rate.per: positive number of seconds expected"), 3)
     end
+  end
+  if opts.endpoint ~= nil and not opts.endpoint:match("^https?://[^/]") then
+    errors.raise(errors.argument("connect", 1, "endpoint: http(s) URL expected, got '" .. opts.endpoint .. "'"), 3)
+  end
+  if opts.endpoint and opts.base_urls then
+    errors.raise(errors.argument("connect", 1, "endpoint and base_urls exclude each other"), 3)
   end
   for k, v in pairs(opts.base_urls or {}) do
     if not operations.namespace[k] then
@@ -112,13 +139,27 @@ function Client:auth_for(nsinfo)
   local has = creds.has and creds:has(nsinfo.auth)
   if not has then
     local profile = where_to_set(self)
+    local source = type(creds.source) == "function" and function(k) return creds:source(k) end or function() return nil end
+    local note = type(creds.note) == "function" and creds:note() or nil
+    local msg
     if nsinfo.auth == "apikey" then
-      errors.raise(errors.credentials(("%s needs an API key: set MENDIX_USERNAME and MENDIX_APIKEY, "
-        .. "or username and apikey in profile '%s' of the credentials file"):format(nsinfo.title, profile)), 0)
+      local user, key = source("username"), source("apikey")
+      if user and not key then
+        msg = ("%s needs an API key: the username comes from %s but no API key is set: set MENDIX_APIKEY, "
+          .. "or apikey in profile '%s' of the credentials file"):format(nsinfo.title, user, profile)
+      elseif key and not user then
+        msg = ("%s needs an API key: the API key comes from %s but no username is set: set MENDIX_USERNAME, "
+          .. "or username in profile '%s' of the credentials file"):format(nsinfo.title, key, profile)
+      else
+        msg = ("%s needs an API key: set MENDIX_USERNAME and MENDIX_APIKEY, "
+          .. "or username and apikey in profile '%s' of the credentials file"):format(nsinfo.title, profile)
+      end
     else
-      errors.raise(errors.credentials(("%s needs a personal access token (scope %s): set MENDIX_TOKEN, "
-        .. "or token in profile '%s' of the credentials file"):format(nsinfo.title, nsinfo.scopes, profile)), 0)
+      msg = ("%s needs a personal access token (scope %s): set MENDIX_TOKEN, "
+        .. "or token in profile '%s' of the credentials file"):format(nsinfo.title, nsinfo.scopes, profile)
     end
+    if note then msg = msg .. " (" .. note .. ")" end
+    errors.raise(errors.credentials(msg), 0)
   end
   return creds
 end
@@ -150,9 +191,119 @@ local function fields_of(op)
   return names
 end
 
+-- Dry-run and confirmation -------------------------------------------------------------------
+
+-- A plan line shows a body's top-level fields; nested values (constants, manifests) only as
+-- their size, so a setting's value never reaches a log through a plan.
+local function short_body(v)
+  if v == nil or (type(v) == "table" and next(v) == nil) then return "" end
+  if type(v) == "table" then
+    local shallow = {}
+    for k, x in pairs(v) do
+      if type(x) == "table" then
+        local n = 0
+        for _ in pairs(x) do n = n + 1 end
+        shallow[k] = ("<%d %s>"):format(n, n == 1 and "item" or "items")
+      else
+        shallow[k] = x
+      end
+    end
+    v = shallow
+  end
+  local ok, text = pcall(json.encode, v)
+  if not ok then return "" end
+  if #text > 100 then text = text:sub(1, 97) .. "..." end
+  return " " .. text
+end
+
+--- Records a call that dry-run mode does not send, and reports it (on_plan, or a line on
+--- stderr). Returns the plan entry {method =, path =, body =, output =, operation =}.
+function Client:record_plan(entry)
+  self.plan[#self.plan + 1] = entry
+  entry.line = ("%s %s%s%s"):format(entry.method, entry.path, short_body(entry.body),
+    entry.output and (" -> " .. entry.output) or "")
+  if self.on_plan then
+    self.on_plan(entry)
+  else
+    io.stderr:write("[plan] ", entry.line, "\n")
+    io.stderr:flush()
+  end
+  return entry
+end
+
+-- A call changes something: every method but GET, and every download to a file.
+local function mutates(op, a)
+  return op.method ~= "GET" or (a and a.output ~= nil)
+end
+M.mutates = mutates
+
+local function stdin_is_tty()
+  return os.execute("test -t 0") == true
+end
+
+--- Asks once per `key` (on a terminal) whether to go on with `question`; without a terminal
+--- refuses unless the client was made with yes = true. Raises a `refused` error (exit status
+--- 2) when the answer is no. Returns true.
+function Client:confirm(key, question)
+  if self.yes or self.dry_run or self._approved[key] then return true end
+  if not (self.ask or stdin_is_tty)() then
+    errors.raise(errors.new("refused", { exit_code = 2, message = question
+      .. ": needs confirmation and there is no terminal to ask on; rerun with --yes (mx.connect{yes = true})" }), 0)
+  end
+  io.stderr:write(question, "? [y/N] ")
+  io.stderr:flush()
+  local answer = io.stdin:read("l")
+  if not (answer and answer:match("^%s*[yY]")) then
+    errors.raise(errors.new("refused", { exit_code = 2, message = question .. ": not confirmed" }), 0)
+  end
+  self._approved[key] = true
+  return true
+end
+
+-- Production environments this client has seen (EnvironmentId -> true), learned from v1
+-- environment answers, so a Backups call naming one by its ID is known to touch Production.
+local function learn_environments(self, op, body)
+  if op.ns ~= "v1" or (op.name ~= "get_environment" and op.name ~= "list_environments") then return end
+  local list = op.name == "get_environment" and { body } or body
+  if type(list) ~= "table" then return end
+  for _, e in ipairs(list) do
+    if type(e) == "table" and type(e.EnvironmentId) == "string" and e.Mode == "Production" then
+      self._production[e.EnvironmentId] = true
+    end
+  end
+end
+
+-- What a mutating call must be confirmed for, or nil: every delete, restore and clean, and any
+-- change to a Production environment.
+local function needs_confirmation(self, op, a)
+  local what = op.full_name .. " " .. table.concat(a.path, "/")
+  if op.method == "DELETE" or op.name:find("restore") or op.name:find("clean") then
+    return "destructive:" .. what, "This will run " .. what .. " (" .. op.method .. " " .. op.path .. ")"
+  end
+  for i, p in ipairs(op.params) do
+    local v = a.path[i]
+    if (p == "Mode" and v == "Production") or ((p == "EnvironmentId" or p == "environmentId") and self._production[v]) then
+      local target = table.concat(a.path, "/", 1, i)
+      -- one yes covers every Production change of the run (a script asks once, up front)
+      return "production", "This changes the Production environment " .. target .. " (" .. op.full_name .. ")"
+    end
+  end
+  return nil
+end
+
 --- Sends an operation's request. `a` = output of arguments.check. Returns the response.
 function Client:send(op, a)
   local nsinfo = operations.namespace[op.ns]
+  if mutates(op, a) then
+    if self.dry_run then
+      local url = self:url_of(op, a.path)
+      self:record_plan({ method = op.method, path = errors.url_path(url), body = a.body or (op.input ~= "upload" and a.query) or nil,
+        file = a.file, output = a.output, operation = op.full_name })
+      return { status = 0, planned = true, headers = {}, json = { planned = true }, url = url }
+    end
+    local key, question = needs_confirmation(self, op, a)
+    if key then self:confirm(key, question) end
+  end
   local headers = {}
   local req = {
     method = op.method, url = self:url_of(op, a.path), headers = headers,
@@ -207,6 +358,7 @@ function Client:send(op, a)
   end
   local resp = request.request(req)
   self._last[core.current() or "main"] = resp
+  if op.method == "GET" then learn_environments(self, op, resp.json) end
   if op.input ~= "download" and resp.json == nil and resp.body and resp.body:find("%S") then
     -- every API answers JSON (or nothing): anything else is a malformed answer, not a result
     local shown = resp.body:sub(1, 80):gsub("%s+", " ")
@@ -260,6 +412,11 @@ local function make_operation(self, ns_table, op)
         end
         error(e, 0)
       end
+      if resp.planned then
+        self._planned_ids = self._planned_ids + 1
+        return jobs.planned{ ns = ns_table, op = op, args = a.path, interval = self.poll_interval,
+                             id = "planned-" .. self._planned_ids }
+      end
       local job = jobs.new{ ns = ns_table, op = op, args = a.path, response = resp.json,
                             interval = self.poll_interval }
       job.response = resp
@@ -271,6 +428,7 @@ local function make_operation(self, ns_table, op)
       local a = arguments.check(op, ...)
       local resp = self:send(op, a)
       if a.output then return a.output end
+      if resp.planned then return result_of(resp) end
       if op.redirect then return resp.headers.location end
       return result_of(resp)
     end
@@ -380,8 +538,20 @@ end
 
 --- Fetches `url` WITHOUT credentials (signed log / archive / package URLs) into `output`
 --- (atomic), or returns the body when no output is given.
+local DOWNLOAD_OPTIONS = { timeout = true, on_progress = true, retry = true, policy = true, insecure = true, ca_file = true,
+  defaults = true }
+
 function M.download(url, output, opts)
   opts = opts or {}
+  if type(opts) ~= "table" then
+    errors.raise(errors.argument("download", 3, "table expected, got " .. errors.typename(opts)), 2)
+  end
+  for k in pairs(opts) do
+    if not DOWNLOAD_OPTIONS[k] then
+      errors.raise(errors.argument("download", 3, "unknown option '" .. tostring(k)
+        .. "' (expected timeout, on_progress, retry, insecure, ca_file)"), 2)
+    end
+  end
   local resp = request.request{ method = "GET", url = url, output = output, timeout = opts.timeout,
     defaults = opts.defaults,
     on_progress = opts.on_progress, retry = opts.retry, policy = opts.policy, insecure = opts.insecure,
@@ -396,6 +566,11 @@ local function add_helpers(self, namespaces)
     return function(app, mode, date, output)
       if output ~= nil and type(output) ~= "string" then
         errors.raise(errors.argument("v1." .. fname, 4, "output: file path expected, got " .. errors.typename(output)), 2)
+      end
+      if self.dry_run and output then
+        self:record_plan({ method = "GET", path = "(" .. fname .. " " .. tostring(app) .. "/" .. tostring(mode) .. "/" .. tostring(date) .. ")",
+          output = output, operation = "v1." .. fname })
+        return output
       end
       local info = getter(app, mode, date)
       local url = type(info) == "table" and info.DownloadUrl
@@ -419,6 +594,11 @@ local function add_helpers(self, namespaces)
   M.helper_names[webhooks.serve] = "webhooks.serve"
   namespaces.backups.download_archive = function(archive, output)
     local url = type(archive) == "table" and archive.url or archive
+    if self.dry_run and output ~= nil then
+      self:record_plan({ method = "GET", path = "(archive " .. tostring(type(archive) == "table" and archive.archive_id or "?") .. ")",
+        output = output, operation = "backups.download_archive" })
+      return output
+    end
     if type(url) ~= "string" then
       errors.raise(errors.argument("backups.download_archive", 1, "archive (with url) or URL expected, got " .. errors.typename(url)), 2)
     end
@@ -447,14 +627,36 @@ function M.connect(opts)
     end
   end
   opts = kept
-  local self = setmetatable({ options = opts, _last = setmetatable({}, { __mode = "k" }) }, Client)
+  if not opts.base_urls then
+    local endpoint = opts.endpoint or os.getenv("MXDEPLOY_ENDPOINT")
+    if endpoint and endpoint ~= "" then
+      if not endpoint:match("^https?://[^/]") then
+        errors.raise(errors.argument("connect", 1, "MXDEPLOY_ENDPOINT: http(s) URL expected, got '" .. endpoint .. "'"), 2)
+      end
+      opts.base_urls = M.endpoint_urls(endpoint)
+    end
+  end
+  local self = setmetatable({ options = opts, _last = setmetatable({}, { __mode = "k" }),
+    dry_run = opts.dry_run == true, yes = opts.yes == true, on_plan = opts.on_plan, plan = {},
+    _approved = {}, _production = {}, _planned_ids = 0 }, Client)
   self.policy = retry_policy.resolve(request.policy, opts.retry)
   self.defaults = { timeout = opts.timeout, max_response_size = opts.max_response_size }
   self.poll_interval = opts.poll_interval or 1
   -- one budget per API host for every task of this client (429 pauses; `rate` quota if given)
   self.budget = rate_budget.new(opts.rate)
   local namespaces = {}
-  for _, n in ipairs(operations.namespaces) do namespaces[n.ns] = {} end
+  for _, n in ipairs(operations.namespaces) do
+    -- an unknown name is a one-line argument error with a hint, not "attempt to call a nil value"
+    namespaces[n.ns] = setmetatable({}, { __index = function(t, k)
+      if type(k) ~= "string" or k:match("^__") then return nil end
+      local names = {}
+      for name in pairs(t) do names[#names + 1] = name end
+      table.sort(names)
+      local hint = errors.did_you_mean(k, names)
+      errors.raise(errors.new("argument", { message = ("no operation '%s' in mx.%s%s"):format(k, n.ns,
+        hint and ("; did you mean " .. hint .. "?") or "") }), 2)
+    end })
+  end
   for _, op in ipairs(operations.list) do
     local ns_table = namespaces[op.ns]
     ns_table[op.name] = make_operation(self, ns_table, op)

@@ -10,6 +10,8 @@
 --   "job"         a long-running job failed or did not finish in time
 --   "credentials" no credential of the kind an API needs was configured
 --   "response"    the server's answer was malformed (not the JSON the API answers)
+--   "refused"     a change needed confirmation that was not given (exit_code = 2)
+--   "version"     a script needs a newer mxdeploy (mx.require_version)
 -- `tostring(err)` gives one line; no field ever holds a secret.
 
 local core = require("mxdeploy.core")
@@ -142,7 +144,7 @@ local function describe(e)
     if e.code and tostring(e.code) ~= tostring(e.status) then head = head .. " " .. tostring(e.code) end
     local msg = e.message and (": " .. e.message) or ""
     return head .. msg .. where(e) .. retries_note(e)
-  elseif k == "argument" then
+  elseif k == "argument" or k == "refused" or k == "version" or k == "usage" or k == "failure" then
     return e.message
   elseif k == "job" then
     local s = "job " .. (e.job_kind or "?") .. " " .. tostring(e.job_id or "?")
@@ -209,6 +211,33 @@ local function typename(v)
   return t
 end
 M.typename = typename
+
+--- The candidate closest to `word` (case-insensitive edit distance), or nil when none is close:
+--- for "did you mean" hints (AutoSyncDB -> AutoSyncDb, get_ap -> get_app).
+function M.did_you_mean(word, candidates)
+  if type(word) ~= "string" then return nil end
+  local w = word:lower()
+  local function distance(a, b)
+    local prev = {}
+    for j = 0, #b do prev[j] = j end
+    for i = 1, #a do
+      local cur = { [0] = i }
+      for j = 1, #b do
+        local cost = a:byte(i) == b:byte(j) and 0 or 1
+        cur[j] = math.min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + cost)
+      end
+      prev = cur
+    end
+    return prev[#b]
+  end
+  local best, best_d
+  for _, c in ipairs(candidates) do
+    local d = distance(w, c:lower())
+    if not best_d or d < best_d or (d == best_d and c < best) then best, best_d = c, d end
+  end
+  if best and best_d <= math.max(2, #w // 3) then return best end
+  return nil
+end
 
 --- `bad argument #n to 'fname' (what)`, raised before any request.
 function M.argument(fname, index, what)

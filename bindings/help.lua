@@ -111,7 +111,8 @@ end
 
 local function op_of(x)
   if type(x) == "function" then return function_ops and function_ops[x] end
-  if type(x) == "table" and type(x.full_name) == "string" then return operations.by_name[x.full_name] end
+  -- rawget: a namespace table (mx.v1) raises on an unknown name
+  if type(x) == "table" and type(rawget(x, "full_name")) == "string" then return operations.by_name[rawget(x, "full_name")] end
   if type(x) == "string" then return operations.by_name[x] end
   return nil
 end

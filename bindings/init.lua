@@ -9,6 +9,10 @@
 --   mx.spawn, sleep, now, wait_all, wait_any, timeout, pending   tasks and waiting
 --   mx.json, null, array, errors, retry_policy
 --   mx.use_sandbox{url=, username=, apikey=, token=}   point the default client at a sandbox
+--   mx.setup{dry_run=, yes=, json=, profile=, endpoint=}  the run options (the host's --dry-run,
+--                              --yes, --json, --profile, --endpoint), read back as mx.options
+--   mx.map(list, fn, {concurrency=})   fan-out;  mx.raw{...}  a body sent as it is
+--   mx.version, mx.require_version(">= 0.2")
 
 local core = require("mxdeploy.core")
 local json = require("mxdeploy.json")
@@ -21,7 +25,7 @@ local jobs = require("mxdeploy.jobs")
 
 local M = {}
 
-M.version = "0.1.0"
+M.version = "0.2.0"
 
 -- tasks and waiting
 M.spawn = core.spawn
@@ -32,6 +36,8 @@ M.current = core.current
 M.wait_all = tasks.wait_all
 M.wait_any = tasks.wait_any
 M.timeout = tasks.timeout
+M.map = tasks.map
+M.raw = require("mxdeploy.arguments").raw
 
 -- HTTP
 M.request = request.request
@@ -48,6 +54,13 @@ M.package_size = require("mxdeploy.arguments").package_size
 function M.configure(opts)
   if type(opts) ~= "table" then
     errors.raise(errors.argument("configure", 1, "table expected, got " .. errors.typename(opts)), 2)
+  end
+  for k in pairs(opts) do
+    if k ~= "max_host_connections" and k ~= "trace" then
+      local hint = errors.did_you_mean(tostring(k), { "max_host_connections", "trace" })
+      errors.raise(errors.argument("configure", 1, "unknown option '" .. tostring(k) .. "'"
+        .. (hint and ("; did you mean " .. hint .. "?") or " (expected max_host_connections, trace)")), 2)
+    end
   end
   local cap = opts.max_host_connections
   if cap ~= nil and (math.type(cap) ~= "integer" or cap < 1) then
@@ -79,6 +92,96 @@ end
 local NAMESPACES = {}
 for _, n in ipairs(operations.namespaces) do NAMESPACES[#NAMESPACES + 1] = n.ns end
 
+--- Run options of this process, set by the host from its command line (mx.setup): dry_run,
+--- yes, json (false, "document" or "ndjson"), profile, endpoint.
+M.options = { dry_run = false, yes = false, json = false }
+
+local function client_options()
+  local o = M.options
+  return { dry_run = o.dry_run or nil, yes = o.yes or nil, profile = o.profile, endpoint = o.endpoint }
+end
+
+--- Sets the run options (see M.options) and rebuilds the default client with them.
+function M.setup(opts)
+  if type(opts) ~= "table" then
+    errors.raise(errors.argument("setup", 1, "table expected, got " .. errors.typename(opts)), 2)
+  end
+  local known = { dry_run = "boolean", yes = "boolean", json = "string|boolean", profile = "string", endpoint = "string" }
+  for k, v in pairs(opts) do
+    if not known[k] then
+      errors.raise(errors.argument("setup", 1, "unknown option '" .. tostring(k) .. "'"), 2)
+    end
+    if not known[k]:find(type(v), 1, true) then
+      errors.raise(errors.argument("setup", 1, k .. ": " .. known[k] .. " expected, got " .. errors.typename(v)), 2)
+    end
+  end
+  if opts.json ~= nil and opts.json ~= false and opts.json ~= "document" and opts.json ~= "ndjson" then
+    errors.raise(errors.argument("setup", 1, "json: false, 'document' or 'ndjson' expected"), 2)
+  end
+  for k, v in pairs(opts) do M.options[k] = v end
+  local current = M.default_client
+  if current and current._sandbox then
+    -- --sandbox came first: keep its URLs and credentials
+    return M.set_default_client(M.sandbox_client(current._sandbox))
+  end
+  return M.set_default_client(M.connect(client_options()))
+end
+
+--- Puts the default client in dry-run mode (the script's own --dry-run). Returns it.
+function M.set_dry_run(on)
+  M.options.dry_run = on and true or false
+  M.default_client.dry_run = M.options.dry_run
+  return M.default_client
+end
+
+--- The calls dry-run mode recorded instead of sending (default client).
+function M.plan()
+  return M.default_client.plan
+end
+
+--- Asks once (on a terminal) before a change; refuses without a terminal unless --yes.
+function M.confirm(question, key)
+  return M.default_client:confirm(key or question, question)
+end
+
+local function parse_version(v)
+  local parts = {}
+  for n in tostring(v):gmatch("%d+") do parts[#parts + 1] = tonumber(n) end
+  return parts
+end
+
+local function compare_versions(a, b)
+  for i = 1, math.max(#a, #b) do
+    local x, y = a[i] or 0, b[i] or 0
+    if x ~= y then return x < y and -1 or 1 end
+  end
+  return 0
+end
+
+--- Checks that this mxdeploy satisfies `spec` (">= 0.2", "> 0.1.3", "< 1", "== 0.2.0"; several
+--- joined by commas must all hold). Raises a one-line `version` error otherwise.
+function M.require_version(spec)
+  if type(spec) ~= "string" then
+    errors.raise(errors.argument("require_version", 1, "string expected, got " .. errors.typename(spec)), 2)
+  end
+  local have = parse_version(M.version)
+  for clause in spec:gmatch("[^,]+") do
+    local op, v = clause:match("^%s*([<>=~]*)%s*(%d[%d%.]*)%s*$")
+    if not op then
+      errors.raise(errors.argument("require_version", 1, "version requirement like '>= 0.2' expected, got '" .. spec .. "'"), 2)
+    end
+    local c = compare_versions(have, parse_version(v))
+    local ok = ({ [">="] = c >= 0, [">"] = c > 0, ["<="] = c <= 0, ["<"] = c < 0, ["=="] = c == 0, ["="] = c == 0, [""] = c >= 0 })[op]
+    if ok == nil then
+      errors.raise(errors.argument("require_version", 1, "unknown comparison '" .. op .. "' in '" .. spec .. "'"), 2)
+    end
+    if not ok then
+      errors.raise(errors.new("version", { message = ("this script needs mxdeploy %s; this is mxdeploy %s"):format(spec, M.version) }), 2)
+    end
+  end
+  return true
+end
+
 --- Makes `c` the client behind mx.v1, mx.v2, ...
 function M.set_default_client(c)
   M.default_client = c
@@ -90,18 +193,10 @@ end
 --- /deploy/api/1, /deploy/api/v2, /cloud/api/v4, /privatecloud/api/v4, /pipelines/api/v1,
 --- /webhooks/api/v1, /repository/v1). Returns the client.
 function M.sandbox_client(sb, extra)
-  local url = sb.url:gsub("/+$", "")
   local opts = {
     username = sb.username, apikey = sb.apikey, token = sb.token,
-    base_urls = {
-      v1 = url .. "/deploy/api/1", build = url .. "/deploy/api/1",
-      v2 = url .. "/deploy/api/v2", backups = url .. "/deploy/api/v2",
-      v4 = url .. "/cloud/api/v4",
-      pc = url .. "/privatecloud/api/v4", pcbuild = url .. "/privatecloud/api/v4",
-      pipelines = url .. "/pipelines/api/v1", webhooks = url .. "/webhooks/api/v1",
-      repository = url .. "/repository/v1",
-    },
-    poll_interval = 0.05,
+    base_urls = client.endpoint_urls(sb.url),
+    poll_interval = 0.05, dry_run = M.options.dry_run or nil, yes = M.options.yes or nil,
   }
   for k, v in pairs(extra or {}) do opts[k] = v end
   local c = M.connect(opts)
@@ -126,5 +221,24 @@ M.help = help.help
 M.signature = help.signature
 
 M.set_default_client(M.connect())
+
+-- mx.request and mx.download send what they are given: in dry-run mode (mx.options.dry_run) a
+-- call that changes something is recorded on the default client's plan instead.
+function M.request(req)
+  if M.options.dry_run and type(req) == "table" and ((req.method or "GET"):upper() ~= "GET" or req.output) then
+    M.default_client:record_plan({ method = (req.method or "GET"):upper(), path = errors.url_path(req.url),
+      body = req.json, output = req.output, operation = "request" })
+    return { status = 0, planned = true, headers = {}, json = { planned = true } }
+  end
+  return request.request(req)
+end
+
+function M.download(url, output, opts)
+  if M.options.dry_run and output ~= nil then
+    M.default_client:record_plan({ method = "GET", path = errors.url_path(url), output = output, operation = "download" })
+    return output
+  end
+  return client.download(url, output, opts)
+end
 
 return M

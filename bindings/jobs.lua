@@ -105,6 +105,19 @@ function M.new(t)
   return job
 end
 
+--- A job of a call that dry-run mode did not send: done at once, its result says so.
+--- t = {ns =, op =, args = path values, interval =, id = planned id}
+function M.planned(t)
+  local spec = t.op.job
+  local body = { planned = true, [spec.id] = t.id, [spec.status] = "planned" }
+  for _, k in ipairs(spec.keep or {}) do body[k] = body[k] or t.id end
+  return setmetatable({
+    kind = t.op.full_name, op = t.op, spec = spec, ns = t.ns, args = t.args,
+    start_response = body, last = body, interval = t.interval or 1, id = t.id,
+    state = "done", planned = true, last_status = "planned", polls = 0,
+  }, Job)
+end
+
 function Job:__tostring()
   return ("job %s %s (%s%s)"):format(self.kind, tostring(self.id), self.state,
     self.last_status and (", " .. tostring(self.last_status)) or "")
@@ -118,6 +131,7 @@ function Job:result()
     if r[k] == nil and type(self.start_response) == "table" then r[k] = self.start_response[k] end
   end
   if self.already_done then r.already_done = true end
+  if self.planned then r.planned = true end
   return r
 end
 
@@ -127,7 +141,7 @@ local NOT_THE_JOB = { [401] = true, [403] = true, [408] = true, [429] = true, [5
 
 --- One poll. Returns the status string (or "already done") and the status body.
 function Job:status()
-  if self.state == "done" and self.already_done then return self.last_status, self.last end
+  if self.state == "done" and (self.already_done or self.planned) then return self.last_status, self.last end
   local spec = self.spec
   local args = {}
   for i = 1, spec.prefix do args[i] = self.args[i] end
@@ -170,11 +184,20 @@ local function job_error(job, reason, extra)
   return e
 end
 
+local WAIT_OPTIONS = { timeout = true, interval = true, max_interval = true, on_progress = true }
+
 --- Waits until the job is done (returns its result) or failed / past the deadline (raises).
 function Job:wait(opts)
   opts = opts or {}
   if type(opts) ~= "table" then
     errors.raise(errors.argument("job:wait", 1, "table expected, got " .. errors.typename(opts)), 2)
+  end
+  for k in pairs(opts) do
+    if not WAIT_OPTIONS[k] then
+      local hint = errors.did_you_mean(tostring(k), { "timeout", "interval", "max_interval", "on_progress" })
+      errors.raise(errors.argument("job:wait", 1, "unknown option '" .. tostring(k) .. "'"
+        .. (hint and ("; did you mean " .. hint .. "?") or " (expected timeout, interval, max_interval, on_progress)")), 2)
+    end
   end
   -- a zero or negative interval would poll the API without pause
   for _, k in ipairs({ "interval", "max_interval", "timeout" }) do

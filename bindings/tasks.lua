@@ -97,6 +97,57 @@ function M.wait_any(list, timeout, opts)
   return idx, tasks[idx]:wait()
 end
 
+--- Calls fn(item, i) for every item of `list` in tasks, at most `opts.concurrency` (default 8)
+--- at a time. Returns `results` (results[i] = fn's first result; nil where it failed) and
+--- `failures`, an array of {index =, item =, error =} in list order (empty when all succeeded).
+--- Interruption (Ctrl-C) and cancellation are raised, never collected as failures.
+function M.map(list, fn, opts)
+  if type(list) ~= "table" then
+    errors.raise(errors.argument("map", 1, "table expected, got " .. errors.typename(list)), 2)
+  end
+  if type(fn) ~= "function" then
+    errors.raise(errors.argument("map", 2, "function expected, got " .. errors.typename(fn)), 2)
+  end
+  opts = opts or {}
+  if type(opts) ~= "table" then
+    errors.raise(errors.argument("map", 3, "table expected, got " .. errors.typename(opts)), 2)
+  end
+  for k in pairs(opts) do
+    if k ~= "concurrency" then
+      errors.raise(errors.argument("map", 3, "unknown option '" .. tostring(k) .. "' (expected concurrency)"), 2)
+    end
+  end
+  local limit = opts.concurrency or 8
+  if math.type(limit) ~= "integer" or limit < 1 then
+    errors.raise(errors.argument("map", 3, "concurrency: positive integer expected, got " .. tostring(limit)), 2)
+  end
+  local n = #list
+  local results, errs = {}, {}
+  local next_index = 0
+  local function worker()
+    while next_index < n do
+      next_index = next_index + 1
+      local i = next_index
+      local ok, r = pcall(fn, list[i], i)
+      if ok then
+        results[i] = r
+      elseif errors.is(r, "interrupted") or errors.is(r, "cancelled") then
+        error(r, 0)
+      else
+        errs[i] = r
+      end
+    end
+  end
+  local workers = {}
+  for w = 1, math.min(limit, n) do workers[w] = core.spawn(worker) end
+  M.wait_all(workers)
+  local failures = {}
+  for i = 1, n do
+    if errs[i] ~= nil then failures[#failures + 1] = { index = i, item = list[i], error = errs[i] } end
+  end
+  return results, failures
+end
+
 --- Runs fn(...) in a child task; when it has not finished within `seconds` it is cancelled and
 --- a `timeout` error is raised. Otherwise returns fn's results (or re-raises its error). The API
 --- calls fn's task makes get this deadline in place of their default one (longer or shorter).

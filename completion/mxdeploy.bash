@@ -48,7 +48,7 @@ _mxdeploy_candidates() {
   case $mode in
     sandbox)
       case $prev in
-        --state | --log | --seed | --tls-cert | --tls-key) echo "<files>" ;;
+        --state | --log | --seed | --faults | --tls-cert | --tls-key) echo "<files>" ;;
         --port | --files-port | --time-scale) ;;
         *) _mxdeploy_options "$bin" "Options of mxdeploy sandbox" ;;
       esac ;;

@@ -1,12 +1,14 @@
 #include "credentials.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <lauxlib.h>
 
@@ -37,11 +39,31 @@ static char *trim(char *s) {
     return s;
 }
 
-/* Where the credentials file is; empty when no location can be derived. */
-static void default_path(char *out, size_t n) {
+/* A value holding a control character (CR LF would inject a header) is refused when read. */
+static int has_control(const char *v) {
+    for (const unsigned char *p = (const unsigned char *)v; *p; p++)
+        if (*p < 0x20 || *p == 0x7f) return 1;
+    return 0;
+}
+
+/* Removes one pair of matching quotes around a value, as INI readers do ("a b" -> a b). */
+static char *unquote(char *v) {
+    size_t n = strlen(v);
+    if (n >= 2 && (v[0] == '"' || v[0] == '\'') && v[n - 1] == v[0]) {
+        v[n - 1] = '\0';
+        return v + 1;
+    }
+    return v;
+}
+
+/* Where the credentials file is; empty when no location can be derived. `*from_env` says
+ * whether MXDEPLOY_CREDENTIALS named it. */
+static void default_path(char *out, size_t n, int *from_env) {
     const char *p = getenv("MXDEPLOY_CREDENTIALS");
+    *from_env = 0;
     if (p && *p) {
         snprintf(out, n, "%s", p);
+        *from_env = 1;
         return;
     }
     const char *xdg = getenv("XDG_CONFIG_HOME"), *home = getenv("HOME");
@@ -58,22 +80,46 @@ static void default_path(char *out, size_t n) {
  * (file missing counts as fine unless `required`), or pushes an error message and returns -1.
  */
 static int read_profile(lua_State *L, struct mx_creds *c, const char *path, const char *profile,
-                        int required) {
+                        int required, int from_env) {
+    /* O_NONBLOCK: a FIFO opens at once (and is refused below) instead of waiting for a writer */
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
+    if (fd < 0) {
+        if (errno == ENOENT && !required) {
+            if (from_env)
+                snprintf(c->note, sizeof c->note,
+                         "MXDEPLOY_CREDENTIALS names %s, which does not exist", path);
+            return 0;
+        }
+        lua_pushfstring(L, "credentials file %s%s: %s", path,
+                        from_env ? " (MXDEPLOY_CREDENTIALS)" : "", strerror(errno));
+        return -1;
+    }
     struct stat st;
-    if (stat(path, &st) != 0) {
-        if (!required) return 0;
-        lua_pushfstring(L, "credentials file %s: %s", path, strerror(errno));
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        close(fd);
+        lua_pushfstring(L, "credentials file %s%s is not a regular file", path,
+                        from_env ? " (MXDEPLOY_CREDENTIALS)" : "");
+        return -1;
+    }
+    if (st.st_uid != getuid() && st.st_uid != 0) {
+        close(fd);
+        lua_pushfstring(L, "credentials file %s belongs to another user (uid %d); it must be yours",
+                        path, (int)st.st_uid);
         return -1;
     }
     if (st.st_mode & 077) {
+        close(fd);
         char mode[8];
         snprintf(mode, sizeof mode, "%03o", (unsigned)(st.st_mode & 0777));
         lua_pushfstring(L, "credentials file %s is readable by others (mode %s); run: chmod 600 %s",
                         path, mode, path);
         return -1;
     }
-    FILE *f = fopen(path, "r");
+    int flags = fcntl(fd, F_GETFL);
+    if (flags >= 0) fcntl(fd, F_SETFL, flags & ~O_NONBLOCK);
+    FILE *f = fdopen(fd, "r");
     if (!f) {
+        close(fd);
         lua_pushfstring(L, "credentials file %s: %s", path, strerror(errno));
         return -1;
     }
@@ -82,38 +128,69 @@ static int read_profile(lua_State *L, struct mx_creds *c, const char *path, cons
     setvbuf(f, iobuf, _IOFBF, sizeof iobuf);
     char line[4096];
     int in_profile = 0, found = 0, lineno = 0;
+    const char *problem = NULL;
+    char key_shown[64] = "";
     while (fgets(line, sizeof line, f)) {
         lineno++;
         char *s = trim(line);
         if (*s == '\0' || *s == '#' || *s == ';') continue;
         if (*s == '[') {
             char *e = strchr(s, ']');
-            if (e) *e = '\0';
+            if (!e || *trim(e + 1) != '\0') {
+                problem = "expected [profile]";
+                break;
+            }
+            *e = '\0';
             in_profile = strcmp(trim(s + 1), profile) == 0;
             found |= in_profile;
             continue;
         }
-        if (!in_profile) continue;
         char *eq = strchr(s, '=');
         if (!eq) {
-            fclose(f);
-            explicit_bzero(iobuf, sizeof iobuf);
-            explicit_bzero(line, sizeof line);
-            lua_pushfstring(L, "credentials file %s:%d: expected key = value", path, lineno);
-            return -1;
+            problem = "expected key = value";
+            break;
         }
         *eq = '\0';
-        char *key = trim(s), *val = trim(eq + 1);
+        char *key = trim(s), *val = unquote(trim(eq + 1));
         char **slot = strcmp(key, "username") == 0 ? &c->username
                       : strcmp(key, "apikey") == 0 ? &c->apikey
                       : strcmp(key, "token") == 0  ? &c->token
                                                    : NULL;
-        if (slot && !*slot && *val) *slot = dup_or_die(val);
+        if (!slot) {
+            snprintf(key_shown, sizeof key_shown, "%s", key);
+            for (char *k = key_shown; *k; k++)
+                if ((unsigned char)*k < 0x20 || *k == 0x7f) *k = '?';
+            problem = "unknown key";
+            break;
+        }
+        if (has_control(val)) {
+            snprintf(key_shown, sizeof key_shown, "%s", key);
+            problem = "control character in the value of";
+            break;
+        }
+        if (in_profile && !*slot && *val) {
+            *slot = dup_or_die(val);
+            char *src = slot == &c->username ? c->src_username
+                        : slot == &c->apikey ? c->src_apikey
+                                             : c->src_token;
+            snprintf(src, sizeof c->src_apikey, "%s [%s]", path, profile);
+        }
         explicit_bzero(line, sizeof line);
     }
     fclose(f);
     explicit_bzero(iobuf, sizeof iobuf);
     explicit_bzero(line, sizeof line);
+    if (problem) {
+        if (strcmp(problem, "unknown key") == 0)
+            lua_pushfstring(
+                L, "credentials file %s:%d: unknown key '%s' (expected username, apikey, token)",
+                path, lineno, key_shown);
+        else if (key_shown[0])
+            lua_pushfstring(L, "credentials file %s:%d: %s %s", path, lineno, problem, key_shown);
+        else
+            lua_pushfstring(L, "credentials file %s:%d: %s", path, lineno, problem);
+        return -1;
+    }
     if (!found && required) {
         lua_pushfstring(L, "credentials file %s has no profile [%s]", path, profile);
         return -1;
@@ -121,19 +198,26 @@ static int read_profile(lua_State *L, struct mx_creds *c, const char *path, cons
     return 0;
 }
 
-static void take_field(lua_State *L, int opts, const char *name, char **slot) {
+static void take_field(lua_State *L, int opts, const char *name, char **slot, char *src) {
     if (opts == 0) return;
     lua_getfield(L, opts, name);
-    if (lua_type(L, -1) == LUA_TSTRING && lua_rawlen(L, -1) > 0)
+    if (lua_type(L, -1) == LUA_TSTRING && lua_rawlen(L, -1) > 0) {
+        if (has_control(lua_tostring(L, -1)))
+            luaL_error(L, "bad argument #1 to 'credentials' (%s contains a control character)",
+                       name);
         *slot = dup_or_die(lua_tostring(L, -1));
-    else if (!lua_isnil(L, -1))
+        snprintf(src, 320, "mx.connect{%s=}", name);
+    } else if (!lua_isnil(L, -1))
         luaL_error(L, "bad argument #1 to 'credentials' (%s must be a string)", name);
     lua_pop(L, 1);
 }
 
-static void take_env(const char *var, char **slot) {
+static void take_env(lua_State *L, const char *var, char **slot, char *src) {
     const char *v = getenv(var);
-    if (!*slot && v && *v) *slot = dup_or_die(v);
+    if (*slot || !v || !*v) return;
+    if (has_control(v)) luaL_error(L, "%s contains a control character; refused", var);
+    *slot = dup_or_die(v);
+    snprintf(src, 320, "%s", var);
 }
 
 /* From the first credentials on, the process writes no core dump (it would hold the secrets) and
@@ -155,9 +239,9 @@ int mx_creds_new(lua_State *L) {
     memset(c, 0, sizeof *c);
     luaL_setmetatable(L, CREDS_MT);
     int ud = lua_gettop(L);
-    take_field(L, opts, "username", &c->username);
-    take_field(L, opts, "apikey", &c->apikey);
-    take_field(L, opts, "token", &c->token);
+    take_field(L, opts, "username", &c->username, c->src_username);
+    take_field(L, opts, "apikey", &c->apikey, c->src_apikey);
+    take_field(L, opts, "token", &c->token, c->src_token);
     const char *profile = NULL, *file = NULL;
     if (opts) {
         lua_getfield(L, opts, "profile");
@@ -171,16 +255,18 @@ int mx_creds_new(lua_State *L) {
     if (!profile) profile = "default";
     snprintf(c->profile, sizeof c->profile, "%s", profile);
     if (!explicit_profile) {
-        take_env("MENDIX_USERNAME", &c->username);
-        take_env("MENDIX_APIKEY", &c->apikey);
-        take_env("MENDIX_TOKEN", &c->token);
+        take_env(L, "MENDIX_USERNAME", &c->username, c->src_username);
+        take_env(L, "MENDIX_APIKEY", &c->apikey, c->src_apikey);
+        take_env(L, "MENDIX_TOKEN", &c->token, c->src_token);
     }
     char path[4096];
+    int from_env = 0;
     if (file)
         snprintf(path, sizeof path, "%s", file);
     else
-        default_path(path, sizeof path);
-    if (path[0] && read_profile(L, c, path, profile, explicit_profile || file != NULL) != 0)
+        default_path(path, sizeof path, &from_env);
+    if (path[0] &&
+        read_profile(L, c, path, profile, explicit_profile || file != NULL, from_env) != 0)
         return lua_error(L);
     lua_settop(L, ud);
     return 1;
@@ -198,6 +284,30 @@ static int creds_has(lua_State *L) {
               : strcmp(what, "username") == 0 ? c->username != NULL
                                               : luaL_argerror(L, 2, "expected 'apikey' or 'token'");
     lua_pushboolean(L, yes);
+    return 1;
+}
+
+static int creds_source(lua_State *L) {
+    struct mx_creds *c = luaL_checkudata(L, 1, CREDS_MT);
+    const char *what = luaL_checkstring(L, 2);
+    const char *src = strcmp(what, "username") == 0 ? c->src_username
+                      : strcmp(what, "apikey") == 0 ? c->src_apikey
+                      : strcmp(what, "token") == 0
+                          ? c->src_token
+                          : (luaL_argerror(L, 2, "expected 'username', 'apikey' or 'token'"), "");
+    if (src[0])
+        lua_pushstring(L, src);
+    else
+        lua_pushnil(L);
+    return 1;
+}
+
+static int creds_note(lua_State *L) {
+    struct mx_creds *c = luaL_checkudata(L, 1, CREDS_MT);
+    if (c->note[0])
+        lua_pushstring(L, c->note);
+    else
+        lua_pushnil(L);
     return 1;
 }
 
@@ -223,11 +333,10 @@ static int creds_gc(lua_State *L) {
 }
 
 void mx_creds_open(lua_State *L) {
-    luaL_Reg methods[] = {{"has", creds_has},
-                          {"profile", creds_profile},
-                          {"__tostring", creds_tostring},
-                          {"__gc", creds_gc},
-                          {NULL, NULL}};
+    luaL_Reg methods[] = {
+        {"has", creds_has},   {"profile", creds_profile},     {"source", creds_source},
+        {"note", creds_note}, {"__tostring", creds_tostring}, {"__gc", creds_gc},
+        {NULL, NULL}};
     if (luaL_newmetatable(L, CREDS_MT)) {
         luaL_setfuncs(L, methods, 0);
         lua_pushvalue(L, -1);

@@ -2,6 +2,7 @@
  * mxdeploy: a Lua 5.4 interpreter (command line compatible with lua5.4) whose chunks run as tasks
  * under the scheduler, with the `mxdeploy` module preloaded as the global `mx`.
  */
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,14 +32,24 @@ static void usage(FILE *to) {
     fprintf(
         to,
         "usage: %s [options] [script [args]]\n"
+        "       %s [options] run [NAME [args]]\n"
+        "       %s [options] auth status [--check]\n"
         "       %s sandbox [sandbox options]\n"
-        "Options of mxdeploy (before the script):\n"
-        "  --sandbox       run against a local simulated Mendix Cloud (no credentials needed)\n"
-        "  --trace         log HTTP exchanges and retry decisions to stderr (credentials\n"
-        "                  redacted); --trace=headers adds the headers, --trace=body the\n"
-        "                  bodies too (cut at 4 KiB)\n"
-        "  --version       show the version\n"
-        "  --help          show this help\n"
+        "Options of mxdeploy (before the script or `run`; refused after it):\n"
+        "  --sandbox         run against a local simulated Mendix Cloud (no credentials needed)\n"
+        "  --endpoint URL    send every API to one base URL, laid out as the sandbox serves them\n"
+        "                    (also MXDEPLOY_ENDPOINT)\n"
+        "  --profile NAME    use this profile of the credentials file (also MXDEPLOY_PROFILE)\n"
+        "  --dry-run         send only reads; changes are printed as plan lines, not made\n"
+        "  --json [=ndjson]  a workflow's result as one JSON document on stdout (or NDJSON\n"
+        "                    events); human text goes to stderr\n"
+        "  --yes             confirm changes to Production and deletes/restores/cleans\n"
+        "                    (without a terminal they are refused otherwise)\n"
+        "  --trace           log HTTP exchanges and retry decisions to stderr (credentials\n"
+        "                    redacted); --trace=headers adds the headers, --trace=body the\n"
+        "                    bodies too (cut at 4 KiB)\n"
+        "  --version         show the version\n"
+        "  --help            show this help\n"
         "Options as in lua5.4:\n"
         "  -e stat   execute string 'stat'\n"
         "  -i        enter interactive mode after executing 'script'\n"
@@ -55,12 +66,18 @@ static void usage(FILE *to) {
         "  --state FILE      keep the simulated world in FILE across restarts\n"
         "  --log FILE        write one JSON line per request (secrets redacted)\n"
         "  --seed FILE       start from this world instead of the built-in one\n"
+        "  --faults FILE     fault rules (as sandboxctl:configure{faults=}): JSON array or Lua\n"
         "  --tls-cert PEM    serve HTTPS with this certificate (needs --tls-key)\n"
         "  --tls-key PEM     the certificate's private key\n"
         "Credentials: MENDIX_USERNAME and MENDIX_APIKEY (Deploy v1/v2, Build, Backups),\n"
         "MENDIX_TOKEN (Deploy v4, Private Cloud), or profiles in ~/.config/mxdeploy/credentials\n"
-        "(chmod 600; choose one with MXDEPLOY_PROFILE). Never put them on the command line.\n",
-        progname, progname);
+        "(chmod 600; choose one with --profile). Never put them on the command line.\n"
+        "Scripts: `mxdeploy run NAME` runs NAME.lua from the folders of MXDEPLOY_PATH (separated\n"
+        "by ':'), then from the shipped scripts; `mxdeploy run` lists them; `mxdeploy auth status\n"
+        "[--check]` shows which credentials each API family would use and where they come from.\n"
+        "Exit status: 0 success, 1 failure, 2 usage error or refused confirmation,\n"
+        "3 partial failure (some of many targets failed), 130 interrupted.\n",
+        progname, progname, progname, progname);
 }
 
 static void print_version(void) {
@@ -71,9 +88,56 @@ static void print_version(void) {
 
 struct options {
     int sandbox, trace, interactive, version, no_env, warnings, has_e;
-    int script; /* index of the script in argv, 0 if none */
+    int dry_run, yes;
+    const char *json, *profile, *endpoint; /* NULL when not given */
+    int script;                            /* index of the script in argv, 0 if none */
+    int command;                           /* index of `run` / `auth` in argv, 0 if none */
     int first_lua_arg;
 };
+
+/* Options of mxdeploy itself: given after a script name they would be the script's arguments
+ * (and --sandbox after the name once sent a run to the real cloud), so they are refused there. */
+static const char *const host_options[] = {"--sandbox", "--trace",   "--dry-run",  "--json",
+                                           "--yes",     "--profile", "--endpoint", NULL};
+
+static const char *host_option_name(const char *a) {
+    for (const char *const *h = host_options; *h; h++) {
+        size_t n = strlen(*h);
+        if (strncmp(a, *h, n) == 0 && (a[n] == '\0' || a[n] == '=')) return *h;
+    }
+    return NULL;
+}
+
+/* Refuses host options among a script's arguments (argv[from..argc)), up to a `--`. --dry-run
+ * is the exception: every script takes it (it puts the client in dry-run mode either way). */
+static int check_script_args(int argc, char **argv, int from, struct options *o) {
+    for (int i = from; i < argc; i++) {
+        if (strcmp(argv[i], "--") == 0) return 0;
+        const char *h = host_option_name(argv[i]);
+        if (!h) continue;
+        if (strcmp(argv[i], "--dry-run") == 0) {
+            o->dry_run = 1;
+            continue;
+        }
+        fprintf(stderr,
+                "%s: %s is an option of mxdeploy: put it before the script name "
+                "(mxdeploy %s ... SCRIPT ...)\n",
+                progname, h, h);
+        return -1;
+    }
+    return 0;
+}
+
+/* --name VALUE or --name=VALUE; advances *i. Returns NULL (after a message) when missing. */
+static const char *option_value(int argc, char **argv, int *i, const char *name) {
+    size_t n = strlen(name);
+    if (argv[*i][n] == '=') return argv[*i] + n + 1;
+    if (*i + 1 >= argc || argv[*i + 1][0] == '\0') {
+        fprintf(stderr, "%s: %s needs a value (see --help)\n", progname, name);
+        return NULL;
+    }
+    return argv[++*i];
+}
 
 /* Parses mxdeploy's own long options, then lua5.4's. Returns -1 on bad usage. */
 static int parse_args(int argc, char **argv, struct options *o) {
@@ -87,7 +151,32 @@ static int parse_args(int argc, char **argv, struct options *o) {
             o->trace = mx_trace_level(argv[i] + 8);
         else if (strcmp(argv[i], "--version") == 0)
             o->version = 1;
-        else if (strcmp(argv[i], "--help") == 0) {
+        else if (strcmp(argv[i], "--dry-run") == 0)
+            o->dry_run = 1;
+        else if (strcmp(argv[i], "--yes") == 0)
+            o->yes = 1;
+        else if (strcmp(argv[i], "--json") == 0)
+            o->json = "document";
+        else if (strncmp(argv[i], "--json=", 7) == 0) {
+            const char *v = argv[i] + 7;
+            if (strcmp(v, "ndjson") != 0 && strcmp(v, "document") != 0) {
+                fprintf(stderr, "%s: --json takes 'document' or 'ndjson', not '%s'\n", progname, v);
+                return -1;
+            }
+            o->json = v;
+        } else if (strncmp(argv[i], "--profile", 9) == 0 &&
+                   (argv[i][9] == '\0' || argv[i][9] == '=')) {
+            if (!(o->profile = option_value(argc, argv, &i, "--profile"))) return -1;
+        } else if (strncmp(argv[i], "--endpoint", 10) == 0 &&
+                   (argv[i][10] == '\0' || argv[i][10] == '=')) {
+            if (!(o->endpoint = option_value(argc, argv, &i, "--endpoint"))) return -1;
+            if (strncmp(o->endpoint, "http://", 7) != 0 &&
+                strncmp(o->endpoint, "https://", 8) != 0) {
+                fprintf(stderr, "%s: --endpoint needs an http(s) URL, not '%s'\n", progname,
+                        o->endpoint);
+                return -1;
+            }
+        } else if (strcmp(argv[i], "--help") == 0) {
             usage(stdout);
             exit(0);
         } else {
@@ -96,15 +185,23 @@ static int parse_args(int argc, char **argv, struct options *o) {
         }
     }
     o->first_lua_arg = i;
+    if (i < argc && (strcmp(argv[i], "run") == 0 || strcmp(argv[i], "auth") == 0)) {
+        o->command = i;
+        return check_script_args(argc, argv, i + 1, o);
+    }
     for (; i < argc; i++) {
         const char *a = argv[i];
+        if (strcmp(a, "run") == 0) { /* after -e/-l: `mxdeploy -e SETUP run NAME` */
+            o->command = i;
+            return check_script_args(argc, argv, i + 1, o);
+        }
         if (a[0] != '-') {
             o->script = i;
-            return 0;
+            return check_script_args(argc, argv, i + 1, o);
         }
         if (strcmp(a, "--") == 0) {
             if (i + 1 < argc) o->script = i + 1;
-            return 0;
+            return 0; /* `--`: everything after the script name is its own, taken literally */
         }
         if (strcmp(a, "-") == 0) {
             o->script = i;
@@ -198,10 +295,21 @@ static int run_options(lua_State *L, char **argv, int from, int to) {
     return 0;
 }
 
+/* The folder of the running script goes first on package.path, so that a team's `lib/` modules
+ * load from any working directory. */
+static int add_script_folder(lua_State *L, const char *fname) {
+    static const char code[] = "return require('mxdeploy.host.run').add_script_folder(...)";
+    if (luaL_loadbuffer(L, code, sizeof code - 1, "=(script folder)") != LUA_OK)
+        return mx_run_loaded(L, LUA_ERRSYNTAX, 0);
+    lua_pushstring(L, fname);
+    return mx_run_loaded(L, LUA_OK, 1);
+}
+
 static int run_script(lua_State *L, int argc, char **argv, int script) {
     const char *fname = argv[script];
     if (strcmp(fname, "-") == 0 && strcmp(argv[script - 1], "--") != 0) fname = NULL;
     int nargs = argc - script - 1;
+    if (fname && add_script_folder(L, fname)) return 1;
     int status = luaL_loadfile(L, fname);
     if (status == LUA_OK) {
         luaL_checkstack(L, nargs, "too many arguments to script");
@@ -228,6 +336,49 @@ static int attach_sandbox(lua_State *L) {
         "mx.use_sandbox(sb)\n"
         "io.stderr:write('[sandbox] simulated Mendix Cloud at ', sb.url, '\\n')\n";
     return mx_run_loaded(L, luaL_loadbuffer(L, code, sizeof code - 1, "=(sandbox)"), 0);
+}
+
+/* The run options (--dry-run, --yes, --json, --profile, --endpoint) reach the `mxdeploy` module
+ * through mx.setup: the default client and the step library read them from mx.options. */
+static int apply_run_options(lua_State *L, const struct options *o) {
+    if (!o->dry_run && !o->yes && !o->json && !o->profile && !o->endpoint) return 0;
+    static const char code[] =
+        "local dry_run, yes, json, profile, endpoint = ...\n"
+        "mx.setup{dry_run = dry_run, yes = yes, json = json or false, profile = profile, "
+        "endpoint = endpoint}\n";
+    if (luaL_loadbuffer(L, code, sizeof code - 1, "=(options)") != LUA_OK)
+        return mx_run_loaded(L, LUA_ERRSYNTAX, 0);
+    lua_pushboolean(L, o->dry_run);
+    lua_pushboolean(L, o->yes);
+    if (o->json)
+        lua_pushstring(L, o->json);
+    else
+        lua_pushnil(L);
+    if (o->profile)
+        lua_pushstring(L, o->profile);
+    else
+        lua_pushnil(L);
+    if (o->endpoint)
+        lua_pushstring(L, o->endpoint);
+    else
+        lua_pushnil(L);
+    return mx_run_loaded(L, LUA_OK, 5);
+}
+
+/* `mxdeploy run ...` and `mxdeploy auth ...`: host/lua/run.lua and host/lua/auth.lua. */
+static int run_command(lua_State *L, int argc, char **argv, int command) {
+    static const char code[] = "local module, shipped = ...\n"
+                               "return require('mxdeploy.host.' .. module).main(shipped, "
+                               "select(3, ...))\n";
+    if (luaL_loadbuffer(L, code, sizeof code - 1, "=(command)") != LUA_OK)
+        return mx_run_loaded(L, LUA_ERRSYNTAX, 0);
+    lua_pushstring(L, argv[command]);
+    lua_pushstring(L, mx_shipped_scripts_dir());
+    int nargs = argc - command - 1;
+    luaL_checkstack(L, nargs, "too many arguments");
+    for (int i = command + 1; i < argc; i++)
+        lua_pushstring(L, argv[i]);
+    return mx_run_loaded(L, LUA_OK, 2 + nargs);
 }
 
 struct pmain {
@@ -261,8 +412,15 @@ static int pmain(lua_State *L) {
     if (o->trace) mx_http_trace = o->trace;
     pm->rc = 1;
     if (mx_run_require(L, "mxdeploy", "mx")) return 0;
+    if (apply_run_options(L, o)) return 0;
     if (o->sandbox && attach_sandbox(L) != 0) return 0;
     if (!o->no_env && run_lua_init(L)) return 0;
+    if (o->command) {
+        if (run_options(L, argv, o->first_lua_arg, o->command)) return 0;
+        if (run_command(L, argc, argv, o->command)) return 0;
+        pm->rc = mx_run_drain(L);
+        return 0;
+    }
     int stop = o->script ? o->script : argc;
     if (run_options(L, argv, o->first_lua_arg, stop)) return 0;
     if (o->script && run_script(L, argc, argv, o->script)) return 0;
@@ -300,5 +458,7 @@ int main(int argc, char **argv) {
     }
     int interrupted = mx_sched_interrupted(); /* 130 Ctrl-C, 143 SIGTERM, 129 SIGHUP */
     lua_close(L);
-    return interrupted ? 128 + interrupted : pm.rc;
+    if (interrupted) return 128 + interrupted;
+    /* an error that says how the run ends (a refused confirmation: 2) */
+    return pm.rc == 1 && mx_run_exit_code ? mx_run_exit_code : pm.rc;
 }

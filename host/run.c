@@ -10,6 +10,7 @@
 #include "scheduler.h"
 
 int mx_run_repl_mode = 0;
+int mx_run_exit_code = 0;
 
 /*
  * A structured error (a table with a `kind`: HTTP, network, credentials, argument, job, ...) is
@@ -40,6 +41,10 @@ void mx_report_error(lua_State *L, int idx) {
     if (lua_istable(L, idx)) {
         lua_getfield(L, idx, "kind");
         structured = lua_type(L, -1) == LUA_TSTRING;
+        lua_pop(L, 1);
+        lua_getfield(L, idx, "exit_code");
+        if (lua_isinteger(L, -1) && lua_tointeger(L, -1) > 0 && lua_tointeger(L, -1) < 126)
+            mx_run_exit_code = (int)lua_tointeger(L, -1);
         lua_pop(L, 1);
     }
     const char *want = getenv("MXDEPLOY_TRACEBACK");

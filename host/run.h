@@ -6,6 +6,8 @@
 /* Set by the REPL: Ctrl-C then cancels only the running line; a script's Ctrl-C cancels every
  * task. */
 extern int mx_run_repl_mode;
+/* Set when a reported error carries an `exit_code` (a refused confirmation: 2); 0 otherwise. */
+extern int mx_run_exit_code;
 
 /* With `status` from a luaL_load* call and the chunk plus nargs arguments on the stack: runs the
  * chunk as a task until it finishes. Reports any error on stderr; returns 0 or 1. */

@@ -1,42 +1,50 @@
 -- Back up an environment and download the archive: create a snapshot, wait, create an archive
 -- of it, wait, download it (the archive URL is fetched without credentials).
 --
---   mxdeploy scripts/backup.lua APP MODE [OUTPUT] [--database-only]
---   mxdeploy --sandbox scripts/backup.lua calc Production backup.tar.gz
+--   mxdeploy run backup APP MODE [OUTPUT] [--database-only]
+--   mxdeploy --sandbox --yes run backup calc Production backup.tar.gz
+local steps = require("mxdeploy.steps")
 
-local mx = mx or require("mxdeploy")
-
-local log = mx.logger() -- "[  12.3s] step      message" lines on stdout
-
-local positional, data_type = {}, "files_and_database"
-for _, a in ipairs(arg) do
-  if a == "--database-only" then data_type = "database_only" else positional[#positional + 1] = a end
+-- Can `path` be written (without creating it)?
+local function writable(path)
+  local dir = path:match("^(.*)/[^/]*$") or "."
+  if dir == "" then dir = "/" end
+  local q = function(p) return "'" .. p:gsub("'", "'\\''") .. "'" end
+  return os.execute(("test -d %s -a -w %s -a ! -d %s -a \\( ! -e %s -o -w %s \\)"):format(q(dir), q(dir), q(path), q(path), q(path))) == true
 end
-local app_id, mode = positional[1], positional[2]
-if not (app_id and mode) then
-  io.stderr:write("usage: mxdeploy scripts/backup.lua APP MODE [OUTPUT] [--database-only]\n")
-  os.exit(2)
-end
-local output = positional[3] or ("%s-%s-%s.backup"):format(app_id, mode, os.date("!%Y%m%dT%H%M%SZ"))
 
-local ok, err = pcall(function()
-  local app = mx.v1.get_app(app_id)
-  local env = mx.v1.get_environment(app_id, mode)
-  local snap = mx.backups.create_snapshot(app.ProjectId, env.EnvironmentId, { comment = "scripts/backup.lua" })
-  log("snapshot", "%s requested", snap.id)
-  snap:wait{ timeout = 3600, on_progress = function(_, s) log("snapshot", "%s", s) end }
-  local archive = mx.backups.create_archive(app.ProjectId, env.EnvironmentId, snap.id, { data_type = data_type })
-  log("archive", "%s requested (%s)", archive.id, data_type)
-  local ready = archive:wait{ timeout = 3600, on_progress = function(_, s) log("archive", "%s", s) end }
-  mx.backups.download_archive(ready, output)
-  local f = assert(io.open(output, "rb"))
-  local size = f:seek("end")
-  f:close()
-  log("saved", "%s (%d bytes)", output, size)
-end)
-if not ok then
-  -- Ctrl-C is not a failed step: let it end the script as interrupted (exit status 130)
-  if mx.errors.is(err, "interrupted") then error(err, 0) end
-  io.stderr:write("backup failed: ", tostring(err), "\n")
-  os.exit(1)
-end
+steps.script{
+  name = "backup",
+  description = "Back up an environment: snapshot, archive and download it",
+  requires = ">= 0.2",
+  arguments = function(p)
+    p:argument("app", "App ID (the subdomain)")
+    p:argument("mode", "Environment (Test, Acceptance, Production, ...)")
+    p:argument("output", "Archive file to write (default APP-MODE-TIME.backup)"):args("?")
+    p:flag("--database-only", "Archive only the database (no files)")
+  end,
+  run = function(args, s)
+    local app_id, mode = args.app, args.mode
+    local output = args.output or ("%s-%s-%s.backup"):format(app_id, mode, os.date("!%Y%m%dT%H%M%SZ"))
+    local data_type = args.database_only and "database_only" or "files_and_database"
+    if not writable(output) then s.fail("cannot write %s (checked before making anything)", output) end
+    local app = mx.v1.get_app(app_id)
+    local env = mx.v1.get_environment(app_id, mode)
+    s.confirm_change(app_id, mode, "back up")
+    local snap = mx.backups.create_snapshot(app.ProjectId, env.EnvironmentId, { comment = "mxdeploy run backup" })
+    s.log("snapshot", "%s requested", snap.id)
+    snap:wait{ timeout = 3600, on_progress = function(_, st) s.log("snapshot", "%s", st) end }
+    local archive = mx.backups.create_archive(app.ProjectId, env.EnvironmentId, snap.id, { data_type = data_type })
+    s.log("archive", "%s requested (%s)", archive.id, data_type)
+    local ready = archive:wait{ timeout = 3600, on_progress = function(_, st) s.log("archive", "%s", st) end }
+    mx.backups.download_archive(ready, output)
+    if s.dry_run then
+      return { app = app_id, mode = mode, output = output, planned = true }
+    end
+    local f = assert(io.open(output, "rb"))
+    local size = f:seek("end")
+    f:close()
+    s.log("saved", "%s (%d bytes)", output, size)
+    return { app = app_id, mode = mode, snapshot = snap.id, archive = archive.id, output = output, bytes = size }
+  end,
+}

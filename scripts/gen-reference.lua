@@ -11,6 +11,7 @@
 local operations = require("mxdeploy.operations")
 local api_docs = require("mxdeploy.api_docs")
 local help = require("mxdeploy.help")
+local steps = require("mxdeploy.steps")
 local mx = mx or require("mxdeploy")
 
 local function render()
@@ -133,33 +134,37 @@ local function render()
   return table.concat(out, "\n") .. "\n"
 end
 
-local opt, value = ...
+local opt = ...
 if opt == "--render" then return render() end
 
-local here = (arg and arg[0] or "scripts/gen-reference.lua"):match("^(.*)/[^/]*$") or "."
-local path = here .. "/../docs/REFERENCE.md"
-if opt == "--output" then
-  if not value then
-    io.stderr:write("usage: mxdeploy scripts/gen-reference.lua [--check | --stdout | --output FILE]\n")
-    os.exit(2)
-  end
-  path = value
-end
-local text = render()
-if opt == "--stdout" then
-  io.write(text)
-elseif opt == "--check" then
-  local f = io.open(path, "r")
-  local current = f and f:read("a")
-  if f then f:close() end
-  if current ~= text then
-    io.stderr:write(path .. " is out of date: run mxdeploy scripts/gen-reference.lua\n")
-    os.exit(1)
-  end
-  print(path .. " is up to date")
-else
-  local f = assert(io.open(path, "w"))
-  f:write(text)
-  f:close()
-  print("wrote " .. path)
-end
+steps.script{
+  name = "gen-reference",
+  description = "Write docs/REFERENCE.md from the operations and Lua API tables (or check it)",
+  arguments = function(p)
+    p:mutex(p:flag("--check", "Exit 1 when docs/REFERENCE.md is out of date; write nothing"),
+            p:flag("--stdout", "Print the reference instead of writing it"),
+            p:option("--output", "Write the reference to FILE instead"):argname("FILE"))
+  end,
+  run = function(args, s)
+    local here = (arg and arg[0] or "scripts/gen-reference.lua"):match("^(.*)/[^/]*$") or "."
+    local path = args.output or (here .. "/../docs/REFERENCE.md")
+    local text = render()
+    if args.stdout then
+      io.write(text)
+    elseif args.check then
+      local f = io.open(path, "r")
+      local current = f and f:read("a")
+      if f then f:close() end
+      if current ~= text then s.fail("%s is out of date: run mxdeploy scripts/gen-reference.lua", path) end
+      s.print("%s is up to date", path)
+    elseif s.dry_run then
+      s.plan("write %s (%d bytes)", path, #text)
+    else
+      local f = assert(io.open(path, "w"))
+      f:write(text)
+      f:close()
+      s.print("wrote %s", path)
+    end
+    return { path = path }
+  end,
+}

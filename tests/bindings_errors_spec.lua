@@ -122,7 +122,7 @@ describe("argument errors", function()
     { function(c) return c.v1.get_access_logs("calc", "Test", "2023-02-29") end,
       "bad argument #3 to 'v1.get_access_logs' (Date: no such date '2023-02-29')" },
     { function(c) return c.v1.get_environment_package("calc", "Test", { URL = true }) end,
-      "bad argument #3 to 'v1.get_environment_package' (unknown parameter 'URL' (expected url))" },
+      "bad argument #3 to 'v1.get_environment_package' (unknown parameter 'URL'; did you mean url? (expected url))" },
     { function(c) return c.v1.stop_environment("calc", "Test", { force = true }) end,
       "bad argument #3 to 'v1.stop_environment' (this operation takes no body or query parameters)" },
     { function(c) return c.v2.upload_package("calc", "/nonexistent/app.mda") end,

@@ -14,7 +14,7 @@ describe("retries against the sandbox", function()
   local sb, c
   before_each(function()
     sb = sandboxctl.start{ time_scale = 0.001 }
-    c = mx.sandbox_client(sb, { retry = FAST })
+    c = mx.sandbox_client(sb, { retry = FAST, yes = true })
   end)
   after_each(function() sb:stop() end)
 

@@ -390,7 +390,7 @@ describe("mxdeploy sandbox (standalone)", function()
       n = n + 1
       assert.matches("\n  " .. opt:gsub("%-", "%%-") .. " [%u]+%s+%l", help, nil, opt .. " missing from --help")
     end
-    assert.are.equal(8, n) -- --port --files-port --state --log --seed --time-scale --tls-cert --tls-key
+    assert.are.equal(9, n) -- --port --files-port --state --log --seed --time-scale --faults --tls-cert --tls-key
   end)
 
   it("refuses bad options with one line and exit 2", function()

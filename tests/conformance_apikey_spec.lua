@@ -118,7 +118,7 @@ local seed_path
 local function new_sandbox()
   seed_path = seed_path or docs_seed_file()
   local sb = sandboxctl.start{ time_scale = 0.001, seed = seed_path }
-  local c = mx.sandbox_client(sb, { poll_interval = 0.01 })
+  local c = mx.sandbox_client(sb, { poll_interval = 0.01, yes = true })
   return sb, c
 end
 

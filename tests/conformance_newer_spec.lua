@@ -40,12 +40,12 @@ describe("Pipelines and Webhooks against Prism", function()
   end)
 
   local function mock_client()
-    return mx.connect{ token = "conformance-test-token", retry = false, poll_interval = 0.01,
+    return mx.connect{ token = "conformance-test-token", retry = false, poll_interval = 0.01, yes = true,
       base_urls = { pipelines = mocks.pipelines.url, webhooks = mocks.webhooks.url } }
   end
 
   local function proxy_client()
-    return mx.connect{ token = sb.token, retry = false, poll_interval = 0.01,
+    return mx.connect{ token = sb.token, retry = false, poll_interval = 0.01, yes = true,
       base_urls = { pipelines = proxies.pipelines.url, webhooks = proxies.webhooks.url } }
   end
 

@@ -20,7 +20,7 @@ local function record(ns, name) called[ns .. "." .. name] = true end
 
 local function client_for(ns, url)
   return mx.connect{ token = "conformance-test-token", base_urls = { [ns] = url },
-                     retry = false, poll_interval = 0.01 }
+                     retry = false, poll_interval = 0.01, yes = true }
 end
 
 local function environment_manifest()

@@ -23,7 +23,7 @@ describe("newer APIs on the sandbox", function()
   local sb, c
   setup(function()
     sb = sandboxctl.start{ time_scale = 0.001 }
-    c = mx.sandbox_client(sb, { poll_interval = 0.01 })
+    c = mx.sandbox_client(sb, { poll_interval = 0.01, yes = true })
   end)
   teardown(function() sb:stop() end)
 

@@ -35,7 +35,7 @@ for line in help:gmatch("([^\n]*)\n") do
   local usage = line:match("^usage:%s+(.*)$") or line:match("^%s%s%s%s%s%s%s(%S.*)$")
   local heading = line:match("^(%u[^:]*):$")
   local term, desc = line:match("^  (%S.-)%s%s+(%S.*)$")
-  local word, rest = line:match("^(%u%a+):%s+(.*)$")
+  local word, rest = line:match("^(%u[%a ]-):%s+(.*)$")
   if usage then
     local cmd, args = usage:match("^(%S+)%s*(.*)$")
     lines[#lines + 1] = ".B " .. text(cmd)
