@@ -565,6 +565,11 @@ static int l_http(lua_State *L) {
     luaL_checktype(L, 1, LUA_TTABLE);
     lua_settop(L, 1);
     mx_sched *s = mx_sched_get(L);
+    if (!mx_sched_multi_loaded(s)) { /* the first transfer: libcurl loads now */
+        CURLM *multi = mx_sched_multi(s);
+        if (!multi) return luaL_error(L, "mxdeploy: no HTTP transport: %s", mx_curl_error());
+        curl_multi_setopt(multi, CURLMOPT_MAX_HOST_CONNECTIONS, max_host_connections);
+    }
     struct http_op *h = (struct http_op *)mx_op_new(s, &http_vt, sizeof *h);
     h->progress_ref = LUA_NOREF;
     lua_pushcfunction(L, mx_http_build);
@@ -589,7 +594,8 @@ static int l_http_config(lua_State *L) {
     lua_getfield(L, 1, "max_host_connections");
     if (!lua_isnil(L, -1)) {
         max_host_connections = (long)luaL_checkinteger(L, -1);
-        curl_multi_setopt(mx_sched_multi(s), CURLMOPT_MAX_HOST_CONNECTIONS, max_host_connections);
+        CURLM *multi = mx_sched_multi_loaded(s); /* else applied when the first transfer loads it */
+        if (multi) curl_multi_setopt(multi, CURLMOPT_MAX_HOST_CONNECTIONS, max_host_connections);
     }
     lua_getfield(L, 1, "trace");
     if (lua_type(L, -1) == LUA_TSTRING) {

@@ -4,7 +4,7 @@
 #define MX_HTTP_OP_H
 #include <stdio.h>
 
-#include <curl/curl.h>
+#include "curl_api.h" /* libcurl, loaded on the first transfer */
 #include <lua.h>
 
 #include "buf.h"

@@ -44,7 +44,7 @@ struct watch {
 
 struct mx_sched {
     lua_State *L; /* main state */
-    CURLM *multi;
+    CURLM *multi; /* created with the first transfer (libcurl loads then): see mx_sched_multi */
     mx_op **heap;
     int nheap, capheap;
     mx_task *ready_head, *ready_tail;
