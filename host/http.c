@@ -384,6 +384,15 @@ static int follow_redirect(struct http_op *h) {
     return 1;
 }
 
+/* Closes the download file and frees its buffer; fclose's result. */
+static int close_output(struct http_op *h) {
+    int rc = fclose(h->out);
+    h->out = NULL;
+    free(h->out_buf);
+    h->out_buf = NULL;
+    return rc;
+}
+
 static void http_curl_done(mx_op *op, CURLcode rc) {
     struct http_op *h = (struct http_op *)op;
     curl_multi_remove_handle(mx_sched_multi(op->sched), h->easy);
@@ -395,8 +404,7 @@ static void http_curl_done(mx_op *op, CURLcode rc) {
     if (rc == CURLE_OK && is_redirect(h->status) && follow_redirect(h)) return;
     if (h->out) {
         int ok = rc == CURLE_OK && h->status >= 200 && h->status < 300;
-        if (fclose(h->out) != 0) ok = 0;
-        h->out = NULL;
+        if (close_output(h) != 0) ok = 0;
         if (ok && rename(h->tmp_path, h->output) != 0) ok = 0;
         if (!ok) unlink(h->tmp_path);
     }
@@ -514,8 +522,7 @@ static void http_cancel(mx_op *op) {
     struct http_op *h = (struct http_op *)op;
     if (h->easy) curl_multi_remove_handle(mx_sched_multi(op->sched), h->easy);
     if (h->out) {
-        fclose(h->out);
-        h->out = NULL;
+        close_output(h);
         unlink(h->tmp_path);
     }
 }
@@ -523,7 +530,7 @@ static void http_cancel(mx_op *op) {
 static void http_destroy(mx_op *op) {
     struct http_op *h = (struct http_op *)op;
     if (h->out) {
-        fclose(h->out);
+        close_output(h);
         unlink(h->tmp_path);
     }
     if (h->easy) curl_easy_cleanup(h->easy);

@@ -12,6 +12,15 @@
 #include "redact.h"
 #include "scheduler.h"
 
+/* Downloads and uploads of files move in large blocks: libcurl's default 16 KiB socket reads and
+ * 64 KiB upload reads, and glibc's 4 KiB stdio buffer, made a 1 GiB download 65k reads and 131k
+ * writes. Set per transfer (never for small requests: the read buffer is per handle). */
+enum {
+    MX_DOWNLOAD_READ_SIZE = 512 * 1024,
+    MX_UPLOAD_READ_SIZE = 512 * 1024,
+    MX_OUTPUT_BUFFER = 1 << 20
+};
+
 struct http_op {
     mx_op base;
     CURL *easy;
@@ -26,6 +35,7 @@ struct http_op {
     char *output, *tmp_path;
     char *ca_file; /* trust these CA certificates (PEM) instead of the system's */
     FILE *out;
+    char *out_buf;                      /* out's stdio buffer (MX_OUTPUT_BUFFER bytes) */
     struct buf resp_body, resp_headers; /* headers: "name\0value\0" pairs of the last response */
     size_t max_body;                    /* cap of resp_body (0: none) */
     int too_large;                      /* the body passed max_body: transfer aborted */

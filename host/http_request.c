@@ -142,6 +142,7 @@ static void read_upload(lua_State *L, struct http_op *h) {
     curl_mimepart *part = curl_mime_addpart(h->mime);
     curl_mime_name(part, field ? field : "file");
     curl_mime_filedata(part, file); /* streamed from disk by libcurl */
+    curl_easy_setopt(h->easy, CURLOPT_UPLOAD_BUFFERSIZE, (long)MX_UPLOAD_READ_SIZE);
     lua_getfield(L, 1, "form");
     if (lua_istable(L, -1)) {
         lua_pushnil(L);
@@ -175,6 +176,11 @@ static void read_output(lua_State *L, struct http_op *h) {
         unlink(h->tmp_path);
         luaL_error(L, "cannot write download file %s", output);
     }
+    /* a buffer of our own: given none, glibc's setvbuf keeps its 4 KiB whatever the size */
+    h->out_buf = malloc(MX_OUTPUT_BUFFER);
+    if (!h->out_buf) abort();
+    setvbuf(h->out, h->out_buf, _IOFBF, MX_OUTPUT_BUFFER);
+    curl_easy_setopt(h->easy, CURLOPT_BUFFERSIZE, (long)MX_DOWNLOAD_READ_SIZE);
 }
 
 /* req.trace: true (one line per exchange), "exchanges", "headers" or "body". */
