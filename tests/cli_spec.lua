@@ -100,6 +100,26 @@ describe("command line", function()
     assert.are.equal("true\t3\n", out)
   end)
 
+  it("SIGINT ends requests queued behind the connection cap", function()
+    local script = tmpfile([[
+      local sb = require("mxdeploy.sandboxctl").start{faults = {{route = "*", latency = 60}}}
+      mx.configure{max_host_connections = 1}
+      local c = mx.sandbox_client(sb)
+      local tasks = {}
+      for i = 1, 5 do tasks[i] = mx.spawn(c.v1.list_apps) end
+      mx.sleep(0.1)
+      local queued = 0
+      for _, p in ipairs(mx.pending()) do if p.kind == "http" then queued = queued + 1 end end
+      assert(queued == 5, queued)
+      io.stdout:write("ready\n"); io.stdout:flush()
+      mx.wait_all(tasks)
+    ]])
+    local t0 = os.time()
+    local code, _, err = interrupt_when_ready(script)
+    assert.are.equal(130, code, err)
+    assert.is_true(os.time() - t0 < 30)
+  end)
+
   it("SIGINT ends a wait before any transfer (libcurl not loaded yet)", function()
     local script = tmpfile([[io.stdout:write("ready\n"); io.stdout:flush(); mx.sleep(60)]])
     local t0 = os.time()
