@@ -496,15 +496,20 @@ static int http_push(mx_op *op, lua_State *L) {
         set_field_str(L, "url", shown);
         return 2;
     }
-    lua_createtable(L, 0, 8);
+    /* sized for the fields here and the two mx.request adds (retries, json): growing a table
+     * rehashes it, which was half of building the response */
+    lua_createtable(L, 0, 16);
     lua_pushinteger(L, h->status);
     lua_setfield(L, -2, "status");
     if (h->redirect_stop) set_field_str(L, "redirect_stop", h->redirect_stop);
     /* a server that echoes a secret it was sent does not get it into Lua (errors, output) */
     mx_secrets_scrub(&h->secrets, h->resp_headers.p, &h->resp_headers.len);
     mx_secrets_scrub(&h->secrets, h->resp_body.p, &h->resp_body.len);
-    lua_newtable(L);
     const char *p = h->resp_headers.p, *end = p ? p + h->resp_headers.len : NULL;
+    int nheaders = 0;
+    for (const char *c = p; c && c < end; c++)
+        nheaders += *c == '\0';
+    lua_createtable(L, 0, nheaders / 2);
     while (p && p < end) {
         const char *name = p;
         const char *value = name + strlen(name) + 1;
