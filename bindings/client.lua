@@ -128,14 +128,40 @@ function Client:base_url(ns)
   return (b:gsub("/+$", ""))
 end
 
+-- An operation's route cut at its parameters: {"/apps/", "/environments"} for
+-- "/apps/{AppId}/environments" (made once per operation, not on every call).
+local route_pieces = setmetatable({}, { __mode = "k" })
+local function pieces_of(op)
+  local pieces = route_pieces[op]
+  if not pieces then
+    pieces = {}
+    local at = 1
+    for s, e in op.route:gmatch("(){[%w%-]+}()") do
+      pieces[#pieces + 1] = op.route:sub(at, s - 1)
+      at = e
+    end
+    pieces[#pieces + 1] = op.route:sub(at)
+    route_pieces[op] = pieces
+  end
+  return pieces
+end
+
 --- URL of an operation with its path values.
 function Client:url_of(op, path_values)
-  local i = 0
-  local route = op.route:gsub("{[%w%-]+}", function()
-    i = i + 1
-    return request.escape(path_values[i])
-  end)
-  return self:base_url(op.ns) .. route
+  local bases = self._bases
+  local base = bases[op.ns]
+  if not base then
+    base = self:base_url(op.ns)
+    bases[op.ns] = base
+  end
+  local pieces = pieces_of(op)
+  if #pieces == 1 then return base .. pieces[1] end
+  local parts = { base, pieces[1] }
+  for i = 2, #pieces do
+    parts[#parts + 1] = request.escape(path_values[i - 1])
+    parts[#parts + 1] = pieces[i]
+  end
+  return table.concat(parts)
 end
 
 -- The documented names of an operation's fields, in the docs' order (query strings follow it).
@@ -447,7 +473,7 @@ function M.connect(opts)
     end
   end
   opts = kept
-  local self = setmetatable({ options = opts, _last = setmetatable({}, { __mode = "k" }) }, Client)
+  local self = setmetatable({ options = opts, _last = setmetatable({}, { __mode = "k" }), _bases = {} }, Client)
   self.policy = retry_policy.resolve(request.policy, opts.retry)
   self.defaults = { timeout = opts.timeout, max_response_size = opts.max_response_size }
   self.poll_interval = opts.poll_interval or 1

@@ -35,8 +35,11 @@ M.default_timeout = 120
 M.call_deadlines = setmetatable({}, { __mode = "k" })
 
 --- Percent-encodes a string for a URL path segment or query value (RFC 3986 unreserved kept).
+local function escape_char(c) return ("%%%02X"):format(c:byte()) end
 function M.escape(s)
-  return (tostring(s):gsub("[^%w%-%._~]", function(c) return ("%%%02X"):format(c:byte()) end))
+  s = tostring(s)
+  if not s:find("[^%w%-%._~]") then return s end -- most values need nothing
+  return (s:gsub("[^%w%-%._~]", escape_char))
 end
 
 local function query_value(v)
