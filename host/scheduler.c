@@ -49,7 +49,8 @@ double mx_now(void) {
 
 CURLM *mx_sched_multi(mx_sched *s) {
     if (s->multi) return s->multi;
-    if (mx_curl_load() != 0) return NULL;
+    int loaded = mx_curl_load() == 0;
+    if (!loaded) return NULL;
     curl_global_init(CURL_GLOBAL_DEFAULT);
     s->multi = curl_multi_init();
     if (!s->multi) abort();
@@ -207,9 +208,17 @@ void op_free_safely(mx_sched *s, mx_op *op) {
 
 /* ---- the loop ---------------------------------------------------------------------------- */
 
+static void handle_interrupt(mx_sched *s);
+
 static void interrupt_hook(lua_State *L, lua_Debug *ar) {
     (void)ar;
     lua_sethook(L, NULL, 0, 0);
+    /* The interrupt is handled here and now: the other waiting tasks are cancelled, and waits
+     * that start after this (the <close> handlers this error runs) proceed. Left to the loop, a
+     * Ctrl-C that came while C code ran inside a task (setting up a request, loading libcurl)
+     * raised here first and was handled only at the cleanup's own wait, which it then cancelled
+     * as older than the interrupt. */
+    if (the_sched) handle_interrupt(the_sched);
     push_core_error(L, "interrupted", "interrupted");
     lua_error(L);
 }

@@ -248,6 +248,7 @@ describe("command line", function()
         local g <close> = setmetatable({}, {__close = function() note("background closed") end})
         mx.sleep(60)
       end)
+      mx.sleep(0) -- the background task starts (and waits) before Ctrl-C: a task that never ran has nothing to close
       local guard <close> = setmetatable({}, {__close = function()
         -- a cleanup that talks to the server after Ctrl-C (think: release a lock)
         local r = core.http{url = sb.bases["deploy-v1"] .. "/apps", auth = creds}
