@@ -169,14 +169,40 @@ function Client:base_url(ns)
   return (b:gsub("/+$", ""))
 end
 
+-- An operation's route cut at its parameters: {"/apps/", "/environments"} for
+-- "/apps/{AppId}/environments" (made once per operation, not on every call).
+local route_pieces = setmetatable({}, { __mode = "k" })
+local function pieces_of(op)
+  local pieces = route_pieces[op]
+  if not pieces then
+    pieces = {}
+    local at = 1
+    for s, e in op.route:gmatch("(){[%w%-]+}()") do
+      pieces[#pieces + 1] = op.route:sub(at, s - 1)
+      at = e
+    end
+    pieces[#pieces + 1] = op.route:sub(at)
+    route_pieces[op] = pieces
+  end
+  return pieces
+end
+
 --- URL of an operation with its path values.
 function Client:url_of(op, path_values)
-  local i = 0
-  local route = op.route:gsub("{[%w%-]+}", function()
-    i = i + 1
-    return request.escape(path_values[i])
-  end)
-  return self:base_url(op.ns) .. route
+  local bases = self._bases
+  local base = bases[op.ns]
+  if not base then
+    base = self:base_url(op.ns)
+    bases[op.ns] = base
+  end
+  local pieces = pieces_of(op)
+  if #pieces == 1 then return base .. pieces[1] end
+  local parts = { base, pieces[1] }
+  for i = 2, #pieces do
+    parts[#parts + 1] = request.escape(path_values[i - 1])
+    parts[#parts + 1] = pieces[i]
+  end
+  return table.concat(parts)
 end
 
 -- The documented names of an operation's fields, in the docs' order (query strings follow it).
@@ -636,7 +662,7 @@ function M.connect(opts)
       opts.base_urls = M.endpoint_urls(endpoint)
     end
   end
-  local self = setmetatable({ options = opts, _last = setmetatable({}, { __mode = "k" }),
+  local self = setmetatable({ options = opts, _last = setmetatable({}, { __mode = "k" }), _bases = {},
     dry_run = opts.dry_run == true, yes = opts.yes == true, on_plan = opts.on_plan, plan = {},
     _approved = {}, _production = {}, _planned_ids = 0 }, Client)
   self.policy = retry_policy.resolve(request.policy, opts.retry)

@@ -35,8 +35,11 @@ M.default_timeout = 120
 M.call_deadlines = setmetatable({}, { __mode = "k" })
 
 --- Percent-encodes a string for a URL path segment or query value (RFC 3986 unreserved kept).
+local function escape_char(c) return ("%%%02X"):format(c:byte()) end
 function M.escape(s)
-  return (tostring(s):gsub("[^%w%-%._~]", function(c) return ("%%%02X"):format(c:byte()) end))
+  s = tostring(s)
+  if not s:find("[^%w%-%._~]") then return s end -- most values need nothing
+  return (s:gsub("[^%w%-%._~]", escape_char))
 end
 
 local function query_value(v)
@@ -171,29 +174,36 @@ local function redirect_error(where, resp, retries)
   return e
 end
 
+-- Fields handed to core.http as given.
+local PASSED = { "file", "form", "output", "timeout", "connect_timeout", "low_speed_time", "on_progress",
+  "auth", "auth_scheme", "insecure", "ca_file", "max_redirects", "trace" }
+
 --- Performs the request (see module comment). `req.policy` is the base retry policy (a client's);
 --- `req.retry` overrides it for this call.
 function M.request(req)
   check(req)
   local method = (req.method or "GET"):upper()
   local url = M.with_query(req.url, req.query, req.query_order, req.query_raw)
-  local headers = {}
-  for k, v in pairs(req.headers or {}) do headers[k] = v end
+  local headers = req.headers -- core.http only reads it: copied only to add a header
   local body = req.body
   if req.json ~= nil then
     body = json.encode(req.json)
     local has_ct = false
-    for k in pairs(headers) do if k:lower() == "content-type" then has_ct = true end end
-    if not has_ct then headers["Content-Type"] = "application/json" end
+    for k in pairs(headers or {}) do if k:lower() == "content-type" then has_ct = true end end
+    if not has_ct then
+      local copy = { ["Content-Type"] = "application/json" }
+      for k, v in pairs(headers or {}) do copy[k] = v end
+      headers = copy
+    end
   end
   local policy = retry_policy.resolve(req.policy or M.policy, req.retry)
-  local exchange = {
-    method = method, url = url, headers = headers, body = body, file = req.file, form = req.form,
-    output = req.output, timeout = req.timeout, connect_timeout = req.connect_timeout,
-    low_speed_time = req.low_speed_time, on_progress = req.on_progress, auth = req.auth,
-    auth_scheme = req.auth_scheme, insecure = req.insecure, ca_file = req.ca_file, max_redirects = req.max_redirects,
-    trace = req.trace,
-  }
+  -- only the fields that are set: a constructor naming all of them sized the table for all
+  local exchange = { method = method, url = url, headers = headers, body = body }
+  for i = 1, #PASSED do
+    local k = PASSED[i]
+    local v = req[k]
+    if v ~= nil then exchange[k] = v end
+  end
   local where = { method = method, url = url }
   local path = errors.url_path(url)
   local limits = req.defaults or {}

@@ -32,10 +32,18 @@ M.default = {
 }
 
 --- A policy made of `overrides` over `base` (both optional); `false` disables retries.
+-- base policy -> the same without retries (retry = false is common: made once per base)
+local without_retries = setmetatable({}, { __mode = "k" })
+
 function M.resolve(base, overrides)
   base = base or M.default
   if overrides == false then
-    return setmetatable({ max_retries = 0 }, { __index = base })
+    local p = without_retries[base]
+    if not p then
+      p = setmetatable({ max_retries = 0 }, { __index = base })
+      without_retries[base] = p
+    end
+    return p
   end
   if overrides == nil or overrides == true then return base end
   if type(overrides) ~= "table" then

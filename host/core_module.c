@@ -19,9 +19,6 @@ int luaopen_mxdeploy_core(lua_State *L) {
     mx_creds_open(L);
     mx_crypto_open(L);
     mx_webhook_open(L);
-    /* curl_version_info, not curl_version(): the latter initialises LDAP and SASL (~5 ms) */
-    lua_pushstring(L, curl_version_info(CURLVERSION_NOW)->version);
-    lua_setfield(L, -2, "curl_version");
     return 1;
 }
 

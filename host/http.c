@@ -9,6 +9,7 @@
 #include "http.h"
 
 #include "http_op.h"
+#include "http_queue.h"
 
 #include <ctype.h>
 #include <stdio.h>
@@ -231,8 +232,30 @@ static void setup_hop(struct http_op *h) {
     h->resp_headers.len = 0;
 }
 
+/* ---- easy handles: a small pool of reset ones ------------------------------------------------ */
+
+/* curl_easy_init and curl_easy_cleanup for every request were 6% of its cost (an easy handle and
+ * its buffers allocated, then freed); a finished transfer's handle is reset (every option back to
+ * its default, nothing of the last request kept) and taken by the next one. */
+enum { EASY_POOL_MAX = 64 };
+static CURL *easy_pool[EASY_POOL_MAX];
+static int easy_pooled;
+
+static CURL *easy_get(void) {
+    return easy_pooled > 0 ? easy_pool[--easy_pooled] : curl_easy_init();
+}
+
+static void easy_put(CURL *e, int reusable) {
+    if (reusable && easy_pooled < EASY_POOL_MAX) {
+        curl_easy_reset(e);
+        easy_pool[easy_pooled++] = e;
+    } else {
+        curl_easy_cleanup(e);
+    }
+}
+
 void mx_http_setup_easy(struct http_op *h) {
-    CURL *e = h->easy = curl_easy_init();
+    CURL *e = h->easy = easy_get();
     if (!e) mx_http_out_of_memory();
     curl_easy_setopt(e, CURLOPT_PRIVATE, (char *)h);
     curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
@@ -395,6 +418,23 @@ static int follow_redirect(struct http_op *h) {
     return 1;
 }
 
+/* Closes the download file and frees its buffer; fclose's result. */
+static int close_output(struct http_op *h) {
+    int rc = fclose(h->out);
+    h->out = NULL;
+    free(h->out_buf);
+    h->out_buf = NULL;
+    return rc;
+}
+
+/* Gives the host's place back (to the next queued request) once the transfer is out of the multi.
+ */
+static void release_slot(struct http_op *h) {
+    if (!h->slot) return;
+    mx_hostq_release(h->slot);
+    h->slot = NULL;
+}
+
 static void http_curl_done(mx_op *op, CURLcode rc) {
     struct http_op *h = (struct http_op *)op;
     curl_multi_remove_handle(mx_sched_multi(op->sched), h->easy);
@@ -406,11 +446,11 @@ static void http_curl_done(mx_op *op, CURLcode rc) {
     if (rc == CURLE_OK && is_redirect(h->status) && follow_redirect(h)) return;
     if (h->out) {
         int ok = rc == CURLE_OK && h->status >= 200 && h->status < 300;
-        if (fclose(h->out) != 0) ok = 0;
-        h->out = NULL;
+        if (close_output(h) != 0) ok = 0;
         if (ok && rename(h->tmp_path, h->output) != 0) ok = 0;
         if (!ok) unlink(h->tmp_path);
     }
+    release_slot(h);
     mx_op_complete(op);
 }
 
@@ -469,15 +509,20 @@ static int http_push(mx_op *op, lua_State *L) {
         set_field_str(L, "url", shown);
         return 2;
     }
-    lua_createtable(L, 0, 8);
+    /* sized for the fields here and the two mx.request adds (retries, json): growing a table
+     * rehashes it, which was half of building the response */
+    lua_createtable(L, 0, 16);
     lua_pushinteger(L, h->status);
     lua_setfield(L, -2, "status");
     if (h->redirect_stop) set_field_str(L, "redirect_stop", h->redirect_stop);
     /* a server that echoes a secret it was sent does not get it into Lua (errors, output) */
     mx_secrets_scrub(&h->secrets, h->resp_headers.p, &h->resp_headers.len);
     mx_secrets_scrub(&h->secrets, h->resp_body.p, &h->resp_body.len);
-    lua_newtable(L);
     const char *p = h->resp_headers.p, *end = p ? p + h->resp_headers.len : NULL;
+    int nheaders = 0;
+    for (const char *c = p; c && c < end; c++)
+        nheaders += *c == '\0';
+    lua_createtable(L, 0, nheaders / 2);
     while (p && p < end) {
         const char *name = p;
         const char *value = name + strlen(name) + 1;
@@ -526,9 +571,9 @@ static int http_push(mx_op *op, lua_State *L) {
 static void http_cancel(mx_op *op) {
     struct http_op *h = (struct http_op *)op;
     if (h->easy) curl_multi_remove_handle(mx_sched_multi(op->sched), h->easy);
+    release_slot(h);
     if (h->out) {
-        fclose(h->out);
-        h->out = NULL;
+        close_output(h);
         unlink(h->tmp_path);
     }
 }
@@ -536,10 +581,11 @@ static void http_cancel(mx_op *op) {
 static void http_destroy(mx_op *op) {
     struct http_op *h = (struct http_op *)op;
     if (h->out) {
-        fclose(h->out);
+        close_output(h);
         unlink(h->tmp_path);
     }
-    if (h->easy) curl_easy_cleanup(h->easy);
+    release_slot(h);
+    if (h->easy) easy_put(h->easy, !h->big_buffers);
     free_headers(h->headers);
     curl_mime_free(h->mime);
     for (int i = 0; i < 2; i++) {
@@ -574,11 +620,14 @@ static int http_k(lua_State *L, int status, lua_KContext base) {
     return mx_await_results(L, base);
 }
 
-static int l_http(lua_State *L) {
-    luaL_checktype(L, 1, LUA_TTABLE);
-    lua_settop(L, 1);
+/* Starts the transfer of the request at stack[1], holding `slot` (a place among its host's,
+ * possibly NULL), after `queued` seconds in its host's queue. */
+static int http_start(lua_State *L, mx_sched *s, mx_host_slot *slot, double queued) {
+    (void)s;
     struct http_op *h = (struct http_op *)mx_op_new(L, &http_vt, sizeof *h);
     h->progress_ref = LUA_NOREF;
+    h->slot = slot;
+    h->queued = queued;
     lua_pushcfunction(L, mx_http_build);
     lua_pushvalue(L, 1);
     lua_pushlightuserdata(L, h);
@@ -586,7 +635,7 @@ static int l_http(lua_State *L) {
     int status = lua_pcall(L, 2, 0, 0);
     raise_oom_in = NULL;
     if (status != LUA_OK) {
-        http_destroy(&h->base);
+        http_destroy(&h->base); /* gives the place back */
         free(h);
         return lua_error(L);
     }
@@ -597,6 +646,47 @@ static int l_http(lua_State *L) {
     return mx_await(L, &h->base, http_k);
 }
 
+/* After a wait in the host's queue: (slot, seconds queued) = a place is held, go; (nil, error) =
+ * the request's timeout passed first. */
+static int http_admitted_k(lua_State *L, int status, lua_KContext base) {
+    (void)status;
+    int n = mx_await_results(L, base);
+    mx_host_slot *slot =
+        lua_islightuserdata(L, (int)base + 1) ? lua_touserdata(L, (int)base + 1) : NULL;
+    if (!slot) return n;
+    double queued = lua_tonumber(L, (int)base + 2);
+    lua_settop(L, 1);
+    return http_start(L, mx_sched_get(L), slot, queued);
+}
+
+static int l_http(lua_State *L) {
+    luaL_checktype(L, 1, LUA_TTABLE);
+    lua_settop(L, 1);
+    mx_sched *s = mx_sched_get(L);
+    if (!mx_sched_multi_loaded(s)) { /* the first transfer: libcurl loads now */
+        CURLM *multi = mx_sched_multi(s);
+        if (!multi) return luaL_error(L, "mxdeploy: no HTTP transport: %s", mx_curl_error());
+        curl_multi_setopt(multi, CURLMOPT_MAX_HOST_CONNECTIONS, max_host_connections);
+    }
+    lua_getfield(L, 1, "url");
+    const char *url = lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : NULL;
+    lua_pop(L, 1); /* the string stays alive: the request table holds it */
+    if (!url) return http_start(L, s, NULL, 0); /* raises the argument error */
+    mx_host_slot *slot = mx_hostq_slot(url);
+    if (mx_hostq_try_acquire(slot, max_host_connections)) return http_start(L, s, slot, 0);
+    /* every place is taken: wait in the host's queue, holding nothing but a small op */
+    lua_getfield(L, 1, "timeout");
+    double timeout = lua_type(L, -1) == LUA_TNUMBER ? lua_tonumber(L, -1) : 0;
+    lua_getfield(L, 1, "method");
+    const char *method = lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : "GET";
+    char m[16];
+    snprintf(m, sizeof m, "%s", method);
+    for (char *c = m; *c; c++)
+        *c = (char)toupper((unsigned char)*c);
+    lua_settop(L, 1);
+    return mx_hostq_wait(L, s, slot, timeout, m, url, http_admitted_k);
+}
+
 /* http_config{max_host_connections=, trace=} */
 static int l_http_config(lua_State *L) {
     luaL_checktype(L, 1, LUA_TTABLE);
@@ -604,7 +694,9 @@ static int l_http_config(lua_State *L) {
     lua_getfield(L, 1, "max_host_connections");
     if (!lua_isnil(L, -1)) {
         max_host_connections = (long)luaL_checkinteger(L, -1);
-        curl_multi_setopt(mx_sched_multi(s), CURLMOPT_MAX_HOST_CONNECTIONS, max_host_connections);
+        CURLM *multi = mx_sched_multi_loaded(s); /* else applied when the first transfer loads it */
+        if (multi) curl_multi_setopt(multi, CURLMOPT_MAX_HOST_CONNECTIONS, max_host_connections);
+        mx_hostq_set_cap(max_host_connections);
     }
     lua_getfield(L, 1, "trace");
     if (lua_type(L, -1) == LUA_TSTRING) {

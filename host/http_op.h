@@ -4,13 +4,22 @@
 #define MX_HTTP_OP_H
 #include <stdio.h>
 
-#include <curl/curl.h>
+#include "curl_api.h" /* libcurl, loaded on the first transfer */
 #include <lua.h>
 
 #include "buf.h"
 #include "http_trace.h"
 #include "redact.h"
 #include "scheduler.h"
+
+/* Downloads and uploads of files move in large blocks: libcurl's default 16 KiB socket reads and
+ * 64 KiB upload reads, and glibc's 4 KiB stdio buffer, made a 1 GiB download 65k reads and 131k
+ * writes. Set per transfer (never for small requests: the read buffer is per handle). */
+enum {
+    MX_DOWNLOAD_READ_SIZE = 512 * 1024,
+    MX_UPLOAD_READ_SIZE = 512 * 1024,
+    MX_OUTPUT_BUFFER = 1 << 20
+};
 
 struct http_op {
     mx_op base;
@@ -26,6 +35,10 @@ struct http_op {
     char *output, *tmp_path;
     char *ca_file; /* trust these CA certificates (PEM) instead of the system's */
     FILE *out;
+    char *out_buf;             /* out's stdio buffer (MX_OUTPUT_BUFFER bytes) */
+    struct mx_host_slot *slot; /* the place it holds among its host's transfers (http_queue.h) */
+    double queued;             /* seconds it waited for that place (taken from its timeout) */
+    int big_buffers;           /* a file transfer: its easy handle grew buffers, so not pooled */
     struct buf resp_body, resp_headers; /* headers: "name\0value\0" pairs of the last response */
     size_t max_body;                    /* cap of resp_body (0: none) */
     int too_large;                      /* the body passed max_body: transfer aborted */

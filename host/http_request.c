@@ -143,6 +143,8 @@ static void read_upload(lua_State *L, struct http_op *h) {
     curl_mimepart *part = curl_mime_addpart(h->mime);
     curl_mime_name(part, field ? field : "file");
     curl_mime_filedata(part, file); /* streamed from disk by libcurl */
+    curl_easy_setopt(h->easy, CURLOPT_UPLOAD_BUFFERSIZE, (long)MX_UPLOAD_READ_SIZE);
+    h->big_buffers = 1;
     lua_getfield(L, 1, "form");
     if (lua_istable(L, -1)) {
         lua_pushnil(L);
@@ -176,6 +178,12 @@ static void read_output(lua_State *L, struct http_op *h) {
         unlink(h->tmp_path);
         luaL_error(L, "cannot write download file %s", output);
     }
+    /* a buffer of our own: given none, glibc's setvbuf keeps its 4 KiB whatever the size */
+    h->out_buf = malloc(MX_OUTPUT_BUFFER);
+    if (!h->out_buf) abort();
+    setvbuf(h->out, h->out_buf, _IOFBF, MX_OUTPUT_BUFFER);
+    curl_easy_setopt(h->easy, CURLOPT_BUFFERSIZE, (long)MX_DOWNLOAD_READ_SIZE);
+    h->big_buffers = 1;
 }
 
 /* req.trace: true (one line per exchange), "exchanges", "headers" or "body". */
@@ -219,6 +227,10 @@ int mx_http_build(lua_State *L) {
     }
     lua_pop(L, 1);
     h->timeout_ms = (long)(opt_number(L, "timeout", 0) * 1000.0);
+    if (h->timeout_ms > 0 && h->queued > 0) { /* the timeout counts the time queued */
+        long left = h->timeout_ms - (long)(h->queued * 1000.0);
+        h->timeout_ms = left > 1 ? left : 1;
+    }
     h->connect_timeout_ms = (long)(opt_number(L, "connect_timeout", 30) * 1000.0);
     h->low_speed_time = (long)opt_number(L, "low_speed_time", 60);
     h->max_redirects = (int)opt_number(L, "max_redirects", 5);

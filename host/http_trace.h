@@ -6,7 +6,7 @@
 #define MX_HTTP_TRACE_H
 #include <stddef.h>
 
-#include <curl/curl.h>
+#include "curl_api.h" /* libcurl, loaded on the first transfer */
 
 #include "redact.h"
 

@@ -10,7 +10,7 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
-#include <curl/curl.h>
+#include "curl_api.h"
 #include <lauxlib.h>
 #include <lualib.h>
 
@@ -80,14 +80,21 @@ static void usage(FILE *to) {
         progname, progname, progname, progname);
 }
 
-static void print_version(void) {
+/* -v names libcurl's version too, which loads it; the REPL's banner does not (startup). */
+static void print_version(int with_libcurl) {
+    if (!with_libcurl) {
+        printf("mxdeploy %s (%s)\n", MX_VERSION, LUA_RELEASE);
+        fflush(stdout);
+        return;
+    }
+    /* curl_version_info, not curl_version(): the latter initialises LDAP and SASL (~5 ms) */
     printf("mxdeploy %s (%s, libcurl %s)\n", MX_VERSION, LUA_RELEASE,
-           curl_version_info(CURLVERSION_NOW)->version);
+           mx_curl_load() == 0 ? curl_version_info(CURLVERSION_NOW)->version : "not found");
     fflush(stdout);
 }
 
 struct options {
-    int sandbox, trace, interactive, version, no_env, warnings, has_e;
+    int sandbox, trace, interactive, version, banner, no_env, warnings, has_e;
     int dry_run, yes;
     const char *json, *profile, *endpoint; /* NULL when not given */
     int script;                            /* index of the script in argv, 0 if none */
@@ -210,7 +217,7 @@ static int parse_args(int argc, char **argv, struct options *o) {
         switch (a[1]) {
         case 'i':
             o->interactive = 1;
-            o->version = 1;
+            o->banner = 1;
             if (a[2]) goto bad;
             break;
         case 'v':
@@ -428,7 +435,7 @@ static int pmain(lua_State *L) {
         mx_repl(L);
     } else if (!o->script && !o->has_e && !o->version) {
         if (isatty(STDIN_FILENO)) {
-            print_version();
+            print_version(0);
             mx_repl(L);
         } else if (mx_run_loaded(L, luaL_loadfile(L, NULL), 0)) {
             return 0;
@@ -442,7 +449,10 @@ int main(int argc, char **argv) {
     if (argc > 1 && strcmp(argv[1], "sandbox") == 0) return mx_sandbox_command(argc - 1, argv + 1);
     struct options o = {0};
     if (parse_args(argc, argv, &o) != 0) return EXIT_USAGE; /* the one-line reason is out */
-    if (o.version) print_version();
+    if (o.version)
+        print_version(1);
+    else if (o.banner)
+        print_version(0);
     raise_fd_limit();
     lua_State *L = luaL_newstate();
     if (!L) {

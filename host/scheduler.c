@@ -4,6 +4,7 @@
  * scheduler_coroutines.c.
  */
 #include <math.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -59,6 +60,18 @@ double mx_now(void) {
 }
 
 CURLM *mx_sched_multi(mx_sched *s) {
+    if (s->multi) return s->multi;
+    int loaded = mx_curl_load() == 0;
+    if (!loaded) return NULL;
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    s->multi = curl_multi_init();
+    if (!s->multi) abort();
+    curl_multi_setopt(s->multi, CURLMOPT_PIPELINING, CURLPIPE_MULTIPLEX);
+    curl_multi_setopt(s->multi, CURLMOPT_MAX_HOST_CONNECTIONS, 64L);
+    return s->multi;
+}
+
+CURLM *mx_sched_multi_loaded(mx_sched *s) {
     return s->multi;
 }
 
@@ -218,9 +231,17 @@ void op_free_safely(mx_sched *s, mx_op *op) {
 
 /* ---- the loop ---------------------------------------------------------------------------- */
 
+static void handle_interrupt(mx_sched *s);
+
 static void interrupt_hook(lua_State *L, lua_Debug *ar) {
     (void)ar;
     lua_sethook(L, NULL, 0, 0);
+    /* The interrupt is handled here and now: the other waiting tasks are cancelled, and waits
+     * that start after this (the <close> handlers this error runs) proceed. Left to the loop, a
+     * Ctrl-C that came while C code ran inside a task (setting up a request, loading libcurl)
+     * raised here first and was handled only at the cleanup's own wait, which it then cancelled
+     * as older than the interrupt. */
+    if (the_sched) handle_interrupt(the_sched);
     push_core_error(L, "interrupted", interrupt_message());
     lua_error(L);
 }
@@ -258,6 +279,7 @@ static void fire_timers(mx_sched *s) {
  * started another (a redirect), so s->transfers is the true number still running. */
 static void collect_transfers(mx_sched *s) {
     int left, finished;
+    if (!s->multi) return;
     do {
         finished = 0;
         curl_multi_perform(s->multi, &s->transfers);
@@ -298,7 +320,7 @@ static void poll_once(mx_sched *s, long max_ms) {
         if (timeout < 0 || t < timeout) timeout = t;
     }
     long curl_ms = -1;
-    curl_multi_timeout(s->multi, &curl_ms);
+    if (s->multi) curl_multi_timeout(s->multi, &curl_ms);
     if (curl_ms >= 0 && (timeout < 0 || curl_ms < timeout)) timeout = curl_ms;
     if (timeout < 0 || timeout > 1000) timeout = 1000;
     struct curl_waitfd wfd[1 + MX_SCHED_MAX_WATCH];
@@ -310,8 +332,19 @@ static void poll_once(mx_sched *s, long max_ms) {
         from[nfds++] = &s->extra[i];
     for (unsigned i = 0; i < nfds; i++)
         wfd[i] = (struct curl_waitfd){.fd = from[i]->fd, .events = CURL_WAIT_POLLIN, .revents = 0};
-    if (!interrupted || s->interrupt_handled || s->interrupt_off)
-        curl_multi_poll(s->multi, nfds ? wfd : NULL, nfds, (int)timeout, NULL);
+    if (!interrupted || s->interrupt_handled || s->interrupt_off) {
+        if (s->multi) {
+            curl_multi_poll(s->multi, nfds ? wfd : NULL, nfds, (int)timeout, NULL);
+        } else {
+            /* no transfer yet, so libcurl is not loaded: plain poll(); SIGINT interrupts it */
+            struct pollfd pfd[1 + MX_SCHED_MAX_WATCH];
+            for (unsigned i = 0; i < nfds; i++)
+                pfd[i] = (struct pollfd){.fd = wfd[i].fd, .events = POLLIN, .revents = 0};
+            if (poll(pfd, nfds, (int)timeout) > 0)
+                for (unsigned i = 0; i < nfds; i++)
+                    wfd[i].revents = (pfd[i].revents & POLLIN) ? CURL_WAIT_POLLIN : 0;
+        }
+    }
     collect_transfers(s);
     fire_timers(s);
     handle_interrupt(s);
@@ -523,7 +556,7 @@ static void on_signal(int sig) {
     }
     if (!interrupted || sig != SIGINT) interrupted = sig; /* TERM/HUP outrank a Ctrl-C */
     if (!the_sched) return;
-    curl_multi_wakeup(the_sched->multi);
+    if (the_sched->multi) curl_multi_wakeup(the_sched->multi);
     lua_State *running = the_sched->running;
     mx_task *target = the_sched->interrupt_target, *current = the_sched->current;
     if (sig != SIGINT) target = NULL; /* termination ends every task, not only the REPL's line */
@@ -604,7 +637,7 @@ static int sched_gc(lua_State *L) {
     while (s->ndeferred > 0)
         op_free(s->deferred[--s->ndeferred]);
     free(s->deferred);
-    curl_multi_cleanup(s->multi);
+    if (s->multi) curl_multi_cleanup(s->multi);
     if (the_sched == s) the_sched = NULL;
     free(s);
     *box = NULL;
@@ -618,10 +651,6 @@ mx_sched *mx_sched_create(lua_State *L) {
     lua_rawgeti(L, LUA_REGISTRYINDEX, LUA_RIDX_MAINTHREAD);
     s->L = lua_tothread(L, -1);
     lua_pop(L, 1);
-    curl_global_init(CURL_GLOBAL_DEFAULT);
-    s->multi = curl_multi_init();
-    curl_multi_setopt(s->multi, CURLMOPT_PIPELINING, CURLPIPE_MULTIPLEX);
-    curl_multi_setopt(s->multi, CURLMOPT_MAX_HOST_CONNECTIONS, 64L);
     the_sched = s;
     /* Closed with the state: the box's __gc frees the scheduler. */
     mx_sched **box = lua_newuserdatauv(L, sizeof *box, 0);

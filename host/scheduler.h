@@ -12,7 +12,7 @@
 #ifndef MX_SCHEDULER_H
 #define MX_SCHEDULER_H
 
-#include <curl/curl.h>
+#include "curl_api.h"
 #include <lua.h>
 
 typedef struct mx_sched mx_sched;
@@ -54,7 +54,11 @@ void mx_sched_install_coroutine_overrides(lua_State *L);
 void mx_sched_handle_signals(void);
 /* The scheduler created by mx_sched_create (raises a Lua error when there is none). */
 mx_sched *mx_sched_get(lua_State *L);
+/* The curl multi handle, created on the first call, which loads libcurl (mx_curl_load); NULL when
+ * libcurl cannot be loaded (mx_curl_error() says why). */
 CURLM *mx_sched_multi(mx_sched *s);
+/* The multi handle if a transfer ever started, else NULL (libcurl possibly not loaded). */
+CURLM *mx_sched_multi_loaded(mx_sched *s);
 double mx_now(void);
 
 /* Allocates a zeroed op of `size` bytes (>= sizeof(mx_op)) for the scheduler of L; raises a Lua

@@ -44,7 +44,7 @@ struct watch {
 
 struct mx_sched {
     lua_State *L; /* main state */
-    CURLM *multi;
+    CURLM *multi; /* created with the first transfer (libcurl loads then): see mx_sched_multi */
     mx_op **heap;
     int nheap, capheap; /* capheap >= nops: arming a timer never allocates */
     int nops;           /* ops allocated and not yet freed */

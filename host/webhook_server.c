@@ -21,7 +21,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <lauxlib.h>
-#include <microhttpd.h>
 #include <netinet/in.h>
 #include <pthread.h>
 #include <stdlib.h>
@@ -30,6 +29,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "mhd_api.h" /* libmicrohttpd, loaded when a server starts */
 #include "scheduler.h"
 
 #define SERVER_MT "mxdeploy.webhook_server"

@@ -77,6 +77,57 @@ describe("command line", function()
     assert.are.equal("2\t-e\t--trace\n", out)
   end)
 
+  it("loads libcurl and libmicrohttpd only when a transfer or a sandbox needs them", function()
+    -- what a process has mapped: the shared objects the dynamic loader opened (LD_DEBUG=files)
+    local function loaded(args, stdin)
+      local code, _, err = mx(args, stdin, "LD_DEBUG=files")
+      assert.are.equal(0, code, err)
+      return { curl = err:find("file=libcurl", 1, true) ~= nil, mhd = err:find("file=libmicrohttpd", 1, true) ~= nil }
+    end
+    assert.are.same({ curl = false, mhd = false }, loaded("-e ''"))
+    assert.are.same({ curl = false, mhd = false }, loaded("--help"))
+    assert.are.same({ curl = false, mhd = false }, loaded("-i", "1 + 1\n"))
+    assert.are.same({ curl = false, mhd = false }, loaded("-e 'mx.connect{}; mx.configure{max_host_connections = 8}'"))
+    -- the check sees them once used
+    assert.are.same({ curl = true, mhd = false }, loaded("-e 'pcall(mx.request, {url = \"http://127.0.0.1:1/\", retry = false})'"))
+    assert.are.same({ curl = false, mhd = true }, loaded("-e 'require(\"mxdeploy.sandboxctl\").start{}:stop()'"))
+    -- and a transfer after configure honours the configured cap
+    local code, out, err = mx([[-e 'mx.configure{max_host_connections = 3}
+      local sb = require("mxdeploy.sandboxctl").start{}
+      print(mx.sandbox_client(sb).v1.list_apps() ~= nil, mx.configure{})
+      sb:stop()']])
+    assert.are.equal(0, code, err)
+    assert.are.equal("true\t3\n", out)
+  end)
+
+  it("SIGINT ends requests queued behind the connection cap", function()
+    local script = tmpfile([[
+      local sb = require("mxdeploy.sandboxctl").start{faults = {{route = "*", latency = 60}}}
+      mx.configure{max_host_connections = 1}
+      local c = mx.sandbox_client(sb)
+      local tasks = {}
+      for i = 1, 5 do tasks[i] = mx.spawn(c.v1.list_apps) end
+      mx.sleep(0.1)
+      local queued = 0
+      for _, p in ipairs(mx.pending()) do if p.kind == "http" then queued = queued + 1 end end
+      assert(queued == 5, queued)
+      io.stdout:write("ready\n"); io.stdout:flush()
+      mx.wait_all(tasks)
+    ]])
+    local t0 = os.time()
+    local code, _, err = interrupt_when_ready(script)
+    assert.are.equal(130, code, err)
+    assert.is_true(os.time() - t0 < 30)
+  end)
+
+  it("SIGINT ends a wait before any transfer (libcurl not loaded yet)", function()
+    local script = tmpfile([[io.stdout:write("ready\n"); io.stdout:flush(); mx.sleep(60)]])
+    local t0 = os.time()
+    local code = interrupt_when_ready(script)
+    assert.are.equal(130, code)
+    assert.is_true(os.time() - t0 < 30)
+  end)
+
   it("--trace logs each exchange on stderr: method, URL, status, time and sizes", function()
     local script = tmpfile([[
       mx.v1.list_apps()
@@ -197,6 +248,7 @@ describe("command line", function()
         local g <close> = setmetatable({}, {__close = function() note("background closed") end})
         mx.sleep(60)
       end)
+      mx.sleep(0) -- the background task starts (and waits) before Ctrl-C: a task that never ran has nothing to close
       local guard <close> = setmetatable({}, {__close = function()
         -- a cleanup that talks to the server after Ctrl-C (think: release a lock)
         local r = core.http{url = sb.bases["deploy-v1"] .. "/apps", auth = creds}
