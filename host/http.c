@@ -446,8 +446,11 @@ static void http_curl_done(mx_op *op, CURLcode rc) {
     if (rc == CURLE_OK && is_redirect(h->status) && follow_redirect(h)) return;
     if (h->out) {
         int ok = rc == CURLE_OK && h->status >= 200 && h->status < 300;
-        if (close_output(h) != 0) ok = 0;
-        if (ok && rename(h->tmp_path, h->output) != 0) ok = 0;
+        /* with a 1 MiB buffer a write error (EFBIG past ulimit -f, ENOSPC) may show only here */
+        if (close_output(h) != 0 || (ok && rename(h->tmp_path, h->output) != 0)) {
+            if (ok) h->result = CURLE_WRITE_ERROR;
+            ok = 0;
+        }
         if (!ok) unlink(h->tmp_path);
     }
     release_slot(h);
