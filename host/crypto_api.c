@@ -19,14 +19,14 @@ static void load(void) {
     void *lib = dlopen(MX_LIBCRYPTO_SONAME, RTLD_NOW | RTLD_LOCAL);
     if (!lib) {
         fprintf(stderr, "mxdeploy: cannot load %s: %s\n", MX_LIBCRYPTO_SONAME, dlerror());
-        abort();
+        exit(1);
     }
     void *sym;
 #define MX_CRYPTO_RESOLVE(f)                                                                       \
     sym = dlsym(lib, #f);                                                                          \
     if (!sym) {                                                                                    \
         fprintf(stderr, "mxdeploy: %s has no %s\n", MX_LIBCRYPTO_SONAME, #f);                      \
-        abort();                                                                                   \
+        exit(1);                                                                                   \
     }                                                                                              \
     memcpy(&api.f, &sym, sizeof sym);
     MX_CRYPTO_FUNCTIONS(MX_CRYPTO_RESOLVE)

@@ -54,9 +54,9 @@ mx_host_slot *mx_hostq_slot(const char *url) {
     for (mx_host_slot *s = slots; s; s = s->next)
         if (strcmp(s->origin, key) == 0) return s;
     mx_host_slot *s = calloc(1, sizeof *s);
-    if (!s) abort();
+    if (!s) mx_out_of_memory();
     s->origin = strdup(key);
-    if (!s->origin) abort();
+    if (!s->origin) mx_out_of_memory();
     s->next = slots;
     slots = s;
     return s;

@@ -180,7 +180,7 @@ static void read_output(lua_State *L, struct http_op *h) {
     }
     /* a buffer of our own: given none, glibc's setvbuf keeps its 4 KiB whatever the size */
     h->out_buf = malloc(MX_OUTPUT_BUFFER);
-    if (!h->out_buf) abort();
+    if (!h->out_buf) mx_http_out_of_memory();
     setvbuf(h->out, h->out_buf, _IOFBF, MX_OUTPUT_BUFFER);
     curl_easy_setopt(h->easy, CURLOPT_BUFFERSIZE, (long)MX_DOWNLOAD_READ_SIZE);
     h->big_buffers = 1;

@@ -65,7 +65,7 @@ CURLM *mx_sched_multi(mx_sched *s) {
     if (!loaded) return NULL;
     curl_global_init(CURL_GLOBAL_DEFAULT);
     s->multi = curl_multi_init();
-    if (!s->multi) abort();
+    if (!s->multi) mx_out_of_memory();
     curl_multi_setopt(s->multi, CURLMOPT_PIPELINING, CURLPIPE_MULTIPLEX);
     curl_multi_setopt(s->multi, CURLMOPT_MAX_HOST_CONNECTIONS, 64L);
     return s->multi;
