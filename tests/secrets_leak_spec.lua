@@ -43,4 +43,49 @@ describe("secrets", function()
     assert.is_nil(text:find("someone", 1, true))
   end)
 
+  it("--trace=headers redacts a redirect's Location (a signed URL's secrets)", function()
+    local to = h.url .. "/ok/file?X-Amz-Signature=LocSig0123456&token=LocTok0123456#access_token=LocFrag0123"
+    local code, out = run(([[
+      local core = require("mxdeploy.core")
+      local r = assert(core.http{ url = %q, trace = "headers", timeout = 20 })
+      print("status", r.status, r.redirects)
+    ]]):format(h.url .. "/redirect/x?s=302&to=" .. request.escape(to)))
+    assert.are.equal(0, code, out)
+    assert.matches("status\t200\t1", out)
+    assert.matches("< [Ll]ocation: http://127%.0%.0%.1:%d+/ok/file%?X%-Amz%-Signature=%*%*%*&token=%*%*%*#%*%*%*", out)
+    -- (the first request's own query carries the target as to=..., a name that is no secret)
+    local hop2 = {}
+    for line in out:gmatch("[^\n]+") do
+      if line:find("^%[http #%d+%] < [Ll]ocation") or line:find("/ok/file", 1, true) then hop2[#hop2 + 1] = line end
+    end
+    assert.is_true(#hop2 >= 3, out)
+    for _, line in ipairs(hop2) do
+      assert.is_nil(line:find("LocSig", 1, true), line)
+      assert.is_nil(line:find("LocTok", 1, true), line)
+      assert.is_nil(line:find("LocFrag", 1, true), line)
+    end
+  end)
+
+  it("--trace=body does not print a webhook's validationSecret, sent or received", function()
+    local code, out = run(([[
+      local mx = require("mxdeploy")
+      local sb = require("mxdeploy.sandboxctl").start{ time_scale = 0.001 }
+      local c = mx.use_sandbox(sb)
+      mx.configure{ trace = "body" }
+      local ok, err = pcall(function()
+        local hook = c.webhooks.create_webhook(%q, { name = "x", url = "http://127.0.0.1:9/hook",
+          eventTypes = { "package.uploaded" }, isActive = true, validationSecret = %q })
+        local got = c.webhooks.get_webhook(%q, hook.id)
+        print("same secret", got.validationSecret == %q)
+      end)
+      sb:stop()
+      assert(ok, err)
+    ]]):format(S.PROJECT, WEBHOOK_SECRET, S.PROJECT, WEBHOOK_SECRET))
+    assert.are.equal(0, code, out)
+    assert.matches("same secret\ttrue", out) -- the caller still gets it
+    assert.matches('> body: {.*"validationSecret":"%*%*%*"', out)
+    assert.matches('< body %(%d+ bytes%): {.*"validationSecret":"%*%*%*"', out)
+    assert.is_nil(out:find("Q0FGRUJBQkVk", 1, true), out)
+  end)
+
 end)
