@@ -88,4 +88,22 @@ describe("secrets", function()
     assert.is_nil(out:find("Q0FGRUJBQkVk", 1, true), out)
   end)
 
+  it("the sandbox's request log does not keep a webhook's validationSecret", function()
+    local sb = S.start()
+    local ok, err = pcall(function()
+      local c = mx.sandbox_client(sb, { retry = false })
+      c.webhooks.create_webhook(S.PROJECT, { name = "x", url = "http://127.0.0.1:9/hook",
+        eventTypes = { "package.uploaded" }, isActive = true, validationSecret = WEBHOOK_SECRET })
+      local logged
+      for _, r in ipairs(sb:requests()) do
+        if r.method == "POST" and r.path:find("/webhooks$") then logged = r end
+      end
+      assert.is_not_nil(logged)
+      assert.matches('"validationSecret":"<redacted>"', logged.body)
+      assert.matches('"name":"x"', logged.body) -- the rest as sent
+      assert.is_nil(logged.body:find("Q0FGRUJBQkVk", 1, true))
+    end)
+    sb:stop()
+    assert(ok, err)
+  end)
 end)
