@@ -66,6 +66,17 @@ describe("webhook receiver", function()
     assert.are.same({ 1 }, events)
   end)
 
+  it("answers 413 at once to a declared body over the cap, without reading it", function()
+    local t0 = mx.now()
+    local answer = raw(srv.port, "POST / HTTP/1.1\\r\\nHost: x\\r\\nContent-Length: 1000000000000\\r\\n\\r\\n{", 10)
+    assert.are.equal(413, status_of(answer))
+    assert.is_true(mx.now() - t0 < 5, "the receiver waited for a body of 1 TB")
+    -- a body over the cap that is sent is refused too; an ordinary one still goes through
+    local resp = assert(core.http{ method = "POST", url = srv.url, body = ("x"):rep(2 * 1024 * 1024), timeout = 20 })
+    assert.are.equal(413, resp.status)
+    assert.are.equal(204, deliver(srv.url, '{"n":2}', "msg_small"))
+  end)
+
   it("answers every one of many deliveries at once", function()
     local senders = {}
     for i = 1, 40 do senders[i] = mx.spawn(deliver, srv.url, ('{"n":%d}'):format(i), "msg_many_" .. i) end
