@@ -85,3 +85,34 @@ describe("webhook receiver", function()
     assert.are.equal(40, #events)
   end)
 end)
+
+describe("sandbox webhook deliveries", function()
+  it("go to loopback only: user info before the host does not pass for it", function()
+    local sb = S.start()
+    local got = { good = 0, bad = 0 }
+    local good = mx.webhooks.serve{ secret = SECRET, on_event = function() got.good = got.good + 1 end }
+    local bad = mx.webhooks.serve{ secret = SECRET, on_event = function() got.bad = got.bad + 1 end }
+    local ok, err = pcall(function()
+      local c = mx.sandbox_client(sb, { retry = false })
+      local function hook(name, url)
+        c.webhooks.create_webhook(S.PROJECT, { name = name, url = url, eventTypes = { "package.uploaded" },
+          isActive = true, validationSecret = SECRET })
+      end
+      -- libcurl's host here is 2130706433 (127.0.0.1 written as a number, so the test stays
+      -- local); the check read "127.0.0.1" before the '@' as the host
+      hook("disguised", ("http://127.0.0.1:1@2130706433:%d/"):format(bad.port))
+      hook("with user info", ("http://someone:pw@127.0.0.1:%d/"):format(good.port))
+      local file = S.tmpfile("PK sandbox package")
+      c.v2.upload_package("calc", file, { name = "calc_7.7.7.7.mda" }):wait{ timeout = 30 }
+      os.remove(file)
+      S.eventually(function() return got.good + got.bad > 0 end, 10)
+      mx.sleep(0.5) -- both would have been posted by now (one batch)
+      assert.are.equal(0, got.bad)
+      assert.are.equal(1, got.good) -- a loopback receiver with user info in its URL still gets it
+    end)
+    good:close()
+    bad:close()
+    sb:stop()
+    assert(ok, err)
+  end)
+end)
