@@ -13,19 +13,22 @@
 
 /* ---- URLs -------------------------------------------------------------------------------- */
 
+/* Whether name[0..n) holds one of the words, in any case, anywhere (however long the name). */
+static int holds_word(const char *name, size_t n, const char *const *words, size_t count) {
+    for (size_t i = 0; i < count; i++) {
+        size_t w = strlen(words[i]);
+        for (size_t at = 0; at + w <= n; at++)
+            if (strncasecmp(name + at, words[i], w) == 0) return 1;
+    }
+    return 0;
+}
+
 /* A query parameter whose name holds one of these words carries a secret (sessionkey,
  * client_secret, passphrase, X-Amz-Signature, access_token, ...). */
 static int secret_param(const char *name, size_t n) {
     static const char *const words[] = {"key",  "token",     "secret", "password",  "pass",
                                         "auth", "signature", "sig",    "credential"};
-    char low[64];
-    if (n >= sizeof low) n = sizeof low - 1;
-    for (size_t i = 0; i < n; i++)
-        low[i] = (char)tolower((unsigned char)name[i]);
-    low[n] = '\0';
-    for (size_t i = 0; i < sizeof words / sizeof *words; i++)
-        if (strstr(low, words[i])) return 1;
-    return 0;
+    return holds_word(name, n, words, sizeof words / sizeof *words);
 }
 
 /* The parts of a URL that may hold secrets. Any of them may be absent (NULL). */
@@ -178,12 +181,7 @@ static int secret_member(const char *name, size_t n) {
     static const char *const words[] = {"secret",     "password",    "passphrase",
                                         "token",      "apikey",      "api_key",
                                         "privatekey", "private_key", "credential"};
-    for (size_t i = 0; i < sizeof words / sizeof *words; i++) {
-        size_t w = strlen(words[i]);
-        for (size_t at = 0; at + w <= n; at++)
-            if (strncasecmp(name + at, words[i], w) == 0) return 1;
-    }
-    return 0;
+    return holds_word(name, n, words, sizeof words / sizeof *words);
 }
 
 /* The end of the JSON string whose opening quote is at s[i]: the index just past its closing

@@ -66,6 +66,21 @@ describe("secrets", function()
     end
   end)
 
+  it("a secret query value is redacted however long its parameter's name", function()
+    local name = ("x"):rep(70) .. "_token" -- the name was cut to 63 bytes before the words were sought
+    local code, out = run(([[
+      local core = require("mxdeploy.core")
+      local mx = require("mxdeploy")
+      local r = assert(core.http{ url = %q, trace = "exchanges", timeout = 20 })
+      local _, e = pcall(mx.request, { url = %q, retry = false, timeout = 5 })
+      print("status", r.status, tostring(e))
+    ]]):format(h.url .. "/ok/x?" .. name .. "=LongNameSecret99", "http://127.0.0.1:1/x?" .. name .. "=LongNameSecret99"))
+    assert.are.equal(0, code, out)
+    assert.matches("status\t200", out)
+    assert.matches(name .. "=%*%*%*", out)
+    assert.is_nil(out:find("LongNameSecret99", 1, true), out)
+  end)
+
   it("--trace=body does not print a webhook's validationSecret, sent or received", function()
     local code, out = run(([[
       local mx = require("mxdeploy")
