@@ -81,6 +81,21 @@ describe("secrets", function()
     assert.is_nil(out:find("LongNameSecret99", 1, true), out)
   end)
 
+  it("a URL without a path does not go whole into the retry trace lines", function()
+    local url = h.url:gsub("^http://", "http://someone:NoPathPw55@") .. "?token=NoPathTok55"
+    local code, out = run(([[
+      local mx = require("mxdeploy")
+      local ok, e = pcall(mx.request, { url = %q, trace = "exchanges", timeout = 10,
+        retry = { max_retries = 1, base_delay = 0.01 } })
+      print("result", ok, e and e.kind)
+    ]]):format(url))
+    assert.are.equal(0, code, out)
+    assert.matches("result\t", out)
+    assert.matches("retrying GET / ", out) -- the line that printed the whole URL
+    assert.is_nil(out:find("NoPathPw55", 1, true), out)
+    assert.is_nil(out:find("NoPathTok55", 1, true), out)
+  end)
+
   it("--trace=body does not print a webhook's validationSecret, sent or received", function()
     local code, out = run(([[
       local mx = require("mxdeploy")
