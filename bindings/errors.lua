@@ -32,8 +32,11 @@ end
 --- The path of a URL, without origin and query ("/api/1/apps/calc").
 function M.url_path(url)
   if type(url) ~= "string" then return "?" end
-  local path = url:match("^%a[%w+.-]*://[^/]*(/[^?#]*)") or url:match("^(/[^?#]*)") or url
-  return path
+  local path = url:match("^%a[%w+.-]*://[^/?#]*(/[^?#]*)") or url:match("^(/[^?#]*)")
+  if path then return path end
+  -- no path: "/" for a URL (not the URL itself, with its user info and query), else redacted
+  if url:match("^%a[%w+.-]*://") then return "/" end
+  return M.redact_url(url)
 end
 
 local function is_null(v)

@@ -15,9 +15,12 @@ local M = {}
 local Budget = {}
 Budget.__index = Budget
 
---- The origin of a URL, the key of its budget.
+--- The origin of a URL, the key of its budget. Without user info: the key is shown in what a
+--- waiting task waits for (mx.pending(), Ctrl-C), and a password must not be.
 function M.origin(url)
-  return (tostring(url):match("^(%a[%w+.-]*://[^/?#]+)") or tostring(url)):lower()
+  local scheme, authority = tostring(url):match("^(%a[%w+.-]*://)([^/?#]+)")
+  if not scheme then return (core.redact_url(tostring(url))):lower() end
+  return (scheme .. authority:gsub("^.*@", "")):lower()
 end
 
 function M.new(rate)

@@ -77,6 +77,7 @@ function M.verify(secret, headers, body, opts)
       age > 0 and "old" or "in the future", math.floor(math.abs(age)))
   end
   local first = sigs:match("^%s*(%S+)")
+  if not first then return nil, "missing webhook-signature header" end
   local version, given = first:match("^([^,]+),(.+)$")
   if version ~= "v1" then return nil, "unsupported signature version (v1 expected)" end
   local expected = core.base64(core.hmac_sha256(secret, id .. "." .. ts .. "." .. body))
@@ -198,7 +199,13 @@ function M.serve(opts)
     while not self.closed do
       local d = srv:next()
       if d == nil then break end
-      handle(d)
+      -- one delivery that breaks its handling must not end the receiver for every later one
+      local ok, err = pcall(handle, d)
+      if not ok then
+        self.stats.failed = self.stats.failed + 1
+        srv:respond(d.id, 500, '{"error":"delivery not handled"}')
+        log(("webhook: delivery from %s not handled: %s"):format(d.remote ~= "" and d.remote or "?", redact(err)))
+      end
     end
   end)
   return self

@@ -11,9 +11,15 @@ int mx_trace_level(const char *name) {
     return -1;
 }
 
-static void emit(const struct mx_trace *t, const char *prefix, const char *text, size_t n) {
+/* body: text is a body, whose secret-named JSON values (a webhook's validationSecret, which the
+ * request's own secrets cannot know) are replaced too. */
+static void emit_as(const struct mx_trace *t, const char *prefix, const char *text, size_t n,
+                    int body) {
     struct buf raw = {0}, out = {0};
-    buf_add(&raw, text, n);
+    if (body)
+        mx_redact_json_to(&raw, text, n);
+    else
+        buf_add(&raw, text, n);
     if (t->secrets) mx_secrets_scrub(t->secrets, raw.p, &raw.len);
     if (t->level > MX_TRACE_EXCHANGES) {
         char id[32];
@@ -30,6 +36,10 @@ static void emit(const struct mx_trace *t, const char *prefix, const char *text,
     buf_wipe_free(&out);
 }
 
+static void emit(const struct mx_trace *t, const char *prefix, const char *text, size_t n) {
+    emit_as(t, prefix, text, n, 0);
+}
+
 void mx_trace_line(const struct mx_trace *t, const char *text) {
     emit(t, "", text, strlen(text));
 }
@@ -38,7 +48,7 @@ void mx_trace_body(const struct mx_trace *t, const char *dir, const char *data, 
     char prefix[96];
     size_t shown = n > MX_TRACE_BODY_MAX ? MX_TRACE_BODY_MAX : n;
     snprintf(prefix, sizeof prefix, "%s body (%zu bytes%s): ", dir, n, shown < n ? ", cut" : "");
-    emit(t, prefix, data ? data : "", data ? shown : 0);
+    emit_as(t, prefix, data ? data : "", data ? shown : 0, 1);
 }
 
 /* Header names whose values are credentials (request) or set them (response). */
@@ -53,7 +63,19 @@ static int secret_header(const char *line, size_t n) {
     return 0;
 }
 
-/* One header line, credential values replaced and the request target's URL redacted. */
+/* Header names whose values are URLs: a redirect's Location may carry a signed URL's secrets
+ * (X-Amz-Signature=, token=) that the request does not know yet. */
+static int url_header(const char *line, size_t n) {
+    static const char *const names[] = {"location:", "content-location:"};
+    for (size_t i = 0; i < sizeof names / sizeof *names; i++) {
+        size_t len = strlen(names[i]);
+        if (n >= len && strncasecmp(line, names[i], len) == 0) return (int)len;
+    }
+    return 0;
+}
+
+/* One header line, credential values replaced and URLs (the request target's, a Location)
+ * redacted. */
 static void header_line(const struct mx_trace *t, const char *prefix, const char *line, size_t n,
                         int first) {
     struct buf b = {0};
@@ -61,6 +83,15 @@ static void header_line(const struct mx_trace *t, const char *prefix, const char
     if (name) {
         buf_add(&b, line, (size_t)name);
         buf_adds(&b, " ***");
+    } else if ((name = url_header(line, n)) != 0) {
+        struct buf url = {0};
+        size_t v = (size_t)name;
+        while (v < n && (line[v] == ' ' || line[v] == '\t'))
+            v++;
+        buf_add(&url, line + v, n - v);
+        buf_add(&b, line, v);
+        mx_redact_url_to(&b, url.p);
+        buf_wipe_free(&url);
     } else if (first && prefix[0] == '>') { /* "GET /path?query HTTP/1.1" */
         const char *sp = memchr(line, ' ', n);
         const char *sp2 = sp ? memchr(sp + 1, ' ', (size_t)(line + n - sp - 1)) : NULL;
@@ -103,7 +134,7 @@ int mx_trace_curl(CURL *e, curl_infotype type, char *data, size_t size, void *ud
         if (t->body_out < MX_TRACE_BODY_MAX) {
             size_t n = size;
             if (n > MX_TRACE_BODY_MAX - t->body_out) n = MX_TRACE_BODY_MAX - t->body_out;
-            emit(t, "> body: ", data, n);
+            emit_as(t, "> body: ", data, n, 1);
             t->body_out += n;
             if (t->body_out >= MX_TRACE_BODY_MAX) emit(t, "> body: ", "(cut)", 5);
         }

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <lauxlib.h>
 
@@ -12,19 +13,22 @@
 
 /* ---- URLs -------------------------------------------------------------------------------- */
 
+/* Whether name[0..n) holds one of the words, in any case, anywhere (however long the name). */
+static int holds_word(const char *name, size_t n, const char *const *words, size_t count) {
+    for (size_t i = 0; i < count; i++) {
+        size_t w = strlen(words[i]);
+        for (size_t at = 0; at + w <= n; at++)
+            if (strncasecmp(name + at, words[i], w) == 0) return 1;
+    }
+    return 0;
+}
+
 /* A query parameter whose name holds one of these words carries a secret (sessionkey,
  * client_secret, passphrase, X-Amz-Signature, access_token, ...). */
 static int secret_param(const char *name, size_t n) {
     static const char *const words[] = {"key",  "token",     "secret", "password",  "pass",
                                         "auth", "signature", "sig",    "credential"};
-    char low[64];
-    if (n >= sizeof low) n = sizeof low - 1;
-    for (size_t i = 0; i < n; i++)
-        low[i] = (char)tolower((unsigned char)name[i]);
-    low[n] = '\0';
-    for (size_t i = 0; i < sizeof words / sizeof *words; i++)
-        if (strstr(low, words[i])) return 1;
-    return 0;
+    return holds_word(name, n, words, sizeof words / sizeof *words);
 }
 
 /* The parts of a URL that may hold secrets. Any of them may be absent (NULL). */
@@ -168,6 +172,58 @@ void mx_secrets_free(struct mx_secrets *s) {
     free(s->v);
     s->v = NULL;
     s->n = 0;
+}
+
+/* ---- JSON bodies ------------------------------------------------------------------------- */
+
+/* A JSON member name that holds a secret (a webhook's validationSecret, a password, a token). */
+static int secret_member(const char *name, size_t n) {
+    static const char *const words[] = {"secret",     "password",    "passphrase",
+                                        "token",      "apikey",      "api_key",
+                                        "privatekey", "private_key", "credential"};
+    return holds_word(name, n, words, sizeof words / sizeof *words);
+}
+
+/* The end of the JSON string whose opening quote is at s[i]: the index just past its closing
+ * quote, or n when it is cut off. */
+static size_t string_end(const char *s, size_t n, size_t i) {
+    for (i++; i < n; i++) {
+        if (s[i] == '\\')
+            i++;
+        else if (s[i] == '"')
+            return i + 1;
+    }
+    return n;
+}
+
+void mx_redact_json_to(struct buf *out, const char *s, size_t n) {
+    size_t from = 0, i = 0;
+    while (i < n) {
+        if (s[i] != '"') {
+            i++;
+            continue;
+        }
+        size_t name_end = string_end(s, n, i);
+        size_t j = name_end;
+        while (j < n && isspace((unsigned char)s[j]))
+            j++;
+        if (j >= n || s[j] != ':') {
+            i = name_end;
+            continue;
+        }
+        for (j++; j < n && isspace((unsigned char)s[j]);)
+            j++;
+        if (j < n && s[j] == '"' && secret_member(s + i + 1, name_end - i - 2)) {
+            buf_add(out, s + from, j + 1 - from);
+            buf_add(out, "***", 3);
+            size_t v_end = string_end(s, n, j);
+            from = s[v_end - 1] == '"' && v_end > j + 1 ? v_end - 1 : v_end;
+            i = v_end;
+        } else {
+            i = j;
+        }
+    }
+    buf_add(out, s + from, n - from);
 }
 
 /* ---- control characters ------------------------------------------------------------------ */

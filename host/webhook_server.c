@@ -20,6 +20,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <lauxlib.h>
 #include <netinet/in.h>
 #include <pthread.h>
@@ -44,7 +45,7 @@ struct delivery {
     size_t headers_len;
     char *body;
     size_t body_len, body_cap;
-    int too_large, queued, answered, status;
+    int too_large, refused_early, queued, answered, status;
     char *answer;
     size_t answer_len;
     char remote[64];
@@ -133,6 +134,24 @@ static enum MHD_Result answer(struct MHD_Connection *c, int status, const char *
     return ret;
 }
 
+static enum MHD_Result payload_too_large(struct MHD_Connection *c) {
+    static const char m[] = "{\"error\":\"payload too large\"}";
+    return answer(c, 413, m, sizeof m - 1);
+}
+
+/* Whether a Content-Length value says more than max bytes (digits only; anything else is
+ * left to libmicrohttpd, which refuses a malformed length itself). */
+static int body_over(const char *cl, size_t max) {
+    unsigned long long n = 0;
+    if (!*cl) return 0;
+    for (const char *p = cl; *p; p++) {
+        if (*p < '0' || *p > '9') return 0;
+        if (n > (ULLONG_MAX - 9) / 10) return 1;
+        n = n * 10 + (unsigned)(*p - '0');
+    }
+    return n > max;
+}
+
 static void unlink_from(struct delivery **list, struct delivery *d) {
     for (struct delivery **p = list; *p; p = &(*p)->next)
         if (*p == d) {
@@ -169,6 +188,14 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
                           sizeof d->remote);
         }
         *con_cls = d;
+        /* a declared length over the cap is answered before its body is read: otherwise the
+         * connection's thread reads (and drops) a body of any size until the client stops */
+        const char *cl =
+            MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+        if (cl && body_over(cl, s->max_body)) {
+            d->too_large = d->refused_early = 1;
+            return payload_too_large(c);
+        }
         return MHD_YES;
     }
     if (*upload_data_size) {
@@ -179,10 +206,8 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
         *upload_data_size = 0;
         return MHD_YES;
     }
-    if (d->too_large) {
-        const char *m = "{\"error\":\"payload too large\"}";
-        return answer(c, 413, m, strlen(m));
-    }
+    if (d->refused_early) return MHD_YES; /* its answer is queued already */
+    if (d->too_large) return payload_too_large(c);
     if (!d->body) d->body = strdup("");
     pthread_mutex_lock(&s->mu);
     if (s->closing) {

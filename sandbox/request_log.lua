@@ -83,13 +83,50 @@ function Log:auth_ok(mount, h)
   return apikey_ok() or token_ok()
 end
 
+-- `body` with the string value of every member whose name holds a secret word (a webhook's
+-- validationSecret, a password) replaced by "<redacted>": such a secret is not seeded, so
+-- Log:scrub cannot know it. The rest of the text stays exactly as sent.
+local function redact_members(body)
+  local out, from, i = {}, 1, 1
+  local function string_end(at) -- just past the string opening at `at` (or past the end)
+    local j = at + 1
+    while j <= #body do
+      local c = body:byte(j)
+      if c == 92 then j = j + 2 elseif c == 34 then return j + 1 else j = j + 1 end
+    end
+    return #body + 1
+  end
+  while true do
+    local q = body:find('"', i, true)
+    if not q then break end
+    local name_end = string_end(q)
+    local value = body:match("^%s*:%s*()\"", name_end)
+    local name = body:sub(q + 1, name_end - 2):lower():gsub("[%-_]", "")
+    local secret = false
+    for _, w in ipairs(SECRET_WORDS) do secret = secret or name:find((w:gsub("[%-_]", "")), 1, true) ~= nil end
+    if value and secret then
+      local v_end = string_end(value)
+      out[#out + 1] = body:sub(from, value)
+      out[#out + 1] = REDACTED .. '"'
+      from, i = v_end, v_end
+    else
+      i = value or name_end
+    end
+  end
+  out[#out + 1] = body:sub(from)
+  return table.concat(out)
+end
+M.redact_members = redact_members
+
 -- body, parts of the record; read before routing (an upload's body file may be moved away).
 function Log:body(req)
   local ct = req.headers["content-type"] or ""
   if ct:lower():find("multipart", 1, true) then return nil, U.multipart_parts(req) end
   local size = req.body_size or 0
   if size == 0 or size > LOG_BODY_MAX then return nil, nil end
-  return self:scrub(req.body or U.body_head(req, LOG_BODY_MAX)), nil
+  local body = self:scrub(req.body or U.body_head(req, LOG_BODY_MAX))
+  if type(body) == "string" and body:find('"', 1, true) then body = redact_members(body) end
+  return body, nil
 end
 
 -- Records one exchange. `r` = {req=, now=, mount=, resp=, applied=, body=, parts=}

@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -38,13 +39,14 @@ struct batch {
 
 static char *dup_n(const char *s, size_t n) {
     char *p = malloc(n + 1);
-    if (!p) abort();
+    if (!p) return NULL;
     memcpy(p, s, n);
     p[n] = '\0';
     return p;
 }
 
 static void post_free(struct post *p) {
+    if (!p) return;
     free(p->url);
     free(p->body);
     curl_slist_free_all(p->headers);
@@ -55,6 +57,14 @@ static size_t discard(char *ptr, size_t size, size_t n, void *ud) {
     (void)ptr;
     (void)ud;
     return size * n;
+}
+
+/* Appends a header line; 0 when out of memory (the list so far stays in p). */
+static int add_header(struct post *p, const char *line) {
+    struct curl_slist *l = curl_slist_append(p->headers, line);
+    if (!l) return 0;
+    p->headers = l;
+    return 1;
 }
 
 /* Waits `seconds`, or less when the sandbox stops. Returns 0 when it stops. */
@@ -124,40 +134,56 @@ void mx_sbdeliveries_take(struct mx_sbdeliveries *d, lua_State *L, int resp) {
         lua_getfield(L, -1, "url");
         lua_getfield(L, -2, "body");
         if (lua_type(L, -2) == LUA_TSTRING && lua_type(L, -1) == LUA_TSTRING) {
-            struct post *p = calloc(1, sizeof *p);
-            if (!p) abort();
             size_t un, bn;
             const char *u = lua_tolstring(L, -2, &un);
             const char *body = lua_tolstring(L, -1, &bn);
-            p->url = dup_n(u, un);
-            p->body = dup_n(body, bn);
-            p->body_len = bn;
+            /* out of memory: this delivery is dropped (noted), the sandbox goes on */
+            int ok = 1;
+            struct post *p = calloc(1, sizeof *p);
+            if (p) {
+                p->url = dup_n(u, un);
+                p->body = dup_n(body, bn);
+                p->body_len = bn;
+                ok = p->url && p->body;
+            }
             lua_getfield(L, -3, "delay");
-            p->delay = lua_isnumber(L, -1) ? lua_tonumber(L, -1) : 0;
+            if (p) p->delay = lua_isnumber(L, -1) ? lua_tonumber(L, -1) : 0;
             lua_pop(L, 1);
             lua_getfield(L, -3, "headers");
             if (lua_istable(L, -1)) {
                 lua_pushnil(L);
                 while (lua_next(L, -2)) {
-                    if (lua_type(L, -2) == LUA_TSTRING && lua_type(L, -1) == LUA_TSTRING) {
+                    if (p && lua_type(L, -2) == LUA_TSTRING && lua_type(L, -1) == LUA_TSTRING) {
                         lua_pushfstring(L, "%s: %s", lua_tostring(L, -2), lua_tostring(L, -1));
-                        p->headers = curl_slist_append(p->headers, lua_tostring(L, -1));
+                        ok = ok && add_header(p, lua_tostring(L, -1));
                         lua_pop(L, 1);
                     }
                     lua_pop(L, 1);
                 }
             }
             lua_pop(L, 1);
-            p->headers = curl_slist_append(p->headers, "Expect:");
-            *tail = p;
-            tail = &p->next;
+            if (p && ok) ok = add_header(p, "Expect:");
+            if (p && ok) {
+                *tail = p;
+                tail = &p->next;
+            } else {
+                post_free(p);
+                fprintf(stderr, "sandbox: out of memory: a webhook delivery is not sent\n");
+            }
         }
         lua_pop(L, 3);
     }
     lua_pop(L, 1);
     if (!head) return;
     struct batch *b = malloc(sizeof *b);
-    if (!b) abort();
+    if (!b) {
+        for (struct post *p = head, *next; p; p = next) {
+            next = p->next;
+            post_free(p);
+        }
+        fprintf(stderr, "sandbox: out of memory: webhook deliveries are not sent\n");
+        return;
+    }
     b->d = d;
     b->posts = head;
     pthread_attr_t attr;
@@ -208,6 +234,7 @@ static int l_hmac_sha256(lua_State *L) {
 static int l_base64(lua_State *L) {
     size_t n;
     const char *s = luaL_checklstring(L, 1, &n);
+    if (n > (size_t)1 << 28) return luaL_error(L, "base64: input too large");
     luaL_Buffer b;
     char *out = luaL_buffinitsize(L, &b, 4 * ((n + 2) / 3) + 1);
     int len = EVP_EncodeBlock((unsigned char *)out, (const unsigned char *)s, (int)n);

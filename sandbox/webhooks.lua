@@ -162,10 +162,19 @@ function M.routes(r)
   end)
 end
 
--- The sandbox stays on this machine: it posts only to loopback receivers.
+-- The sandbox stays on this machine: it posts only to loopback receivers. The host is what
+-- follows the user info: in http://127.0.0.1:80@example.com/ the host is example.com (libcurl
+-- reads it so), and an authority with two '@' (which parsers split differently) is refused.
 local function loopback(url)
-  local host = tostring(url):match("^https?://([^/:%[]+)") or tostring(url):match("^https?://(%[[^%]]+%])")
-  return host == "localhost" or host == "[::1]" or (host and host:match("^127%.%d+%.%d+%.%d+$")) ~= nil
+  local authority = tostring(url):match("^https?://([^/?#]*)")
+  if not authority or authority:find("\\", 1, true) then return false end
+  local _, ats = authority:gsub("@", "")
+  if ats > 1 then return false end
+  local hostport = authority:match("@(.*)$") or authority
+  local host = hostport:match("^(%[[^%]]*%])") or hostport:match("^([^:]*)")
+  local rest = hostport:sub(#host + 1)
+  if rest ~= "" and not rest:match("^:%d+$") then return false end
+  return host == "localhost" or host == "[::1]" or host:match("^127%.%d+%.%d+%.%d+$") ~= nil
 end
 M.loopback = loopback
 

@@ -238,10 +238,14 @@ local SECRET_NAMES = { "apikey", "api_key", "token", "password", "passwd", "secr
   "mendix%-apikey", "credential" }
 
 --- False for a line that holds a literal credential: `mx.connect{apikey = "..."}`, `token='...'`,
---- `headers = {["Mendix-ApiKey"] = "..."}` (a name from SECRET_NAMES given a string literal).
+--- `headers = {["Mendix-ApiKey"] = "..."}` (a name from SECRET_NAMES given a string literal), a
+--- URL with a password, a "whsec_" webhook secret.
 --- Such lines run, but are kept out of the history (and so out of the history file).
 function M.keep_in_history(line)
   local lower = line:lower()
+  -- a URL with a password in it (base_urls = {v1 = "https://user:pw@host"}) or a webhook's
+  -- validation secret given positionally (mx.webhooks.verify("whsec_...", ...))
+  if lower:find("%a[%w+.-]*://[^/%s\"'@]*:[^/%s\"'@]*@") or lower:find("whsec_", 1, true) then return false end
   for _, name in ipairs(SECRET_NAMES) do
     for tail in lower:gmatch("[%w_]*" .. name .. "[%w_]*[\"']?%]?%s*=%s*(.)") do
       if tail == '"' or tail == "'" or tail == "[" then return false end
