@@ -24,6 +24,12 @@ local M = {}
 M.FIELDS = { "time", "user", "action", "app", "environment", "package_id", "package_name", "model_version",
   "previous_package_id", "previous_package_name", "snapshot", "result", "error", "source" }
 
+-- An expected failure: one line, exit status 1, no traceback.
+local function fail(message)
+  local mx = package.loaded["mxdeploy"] or require("mxdeploy")
+  error(mx.errors.new("failure", { message = message }), 0)
+end
+
 local function q(s) return "'" .. tostring(s):gsub("'", "'\\''") .. "'" end
 
 --- The ledger file: `explicit` (--ledger), MXDEPLOY_LEDGER, then the XDG state folder.
@@ -34,7 +40,7 @@ function M.path(explicit)
   local state = os.getenv("XDG_STATE_HOME")
   if not state or state == "" then
     local home = os.getenv("HOME")
-    if not home or home == "" then error("no ledger: HOME is not set (give --ledger FILE or MXDEPLOY_LEDGER)", 0) end
+    if not home or home == "" then fail("no ledger: HOME is not set (give --ledger FILE or MXDEPLOY_LEDGER)") end
     state = home .. "/.local/state"
   end
   return state .. "/mxdeploy/releases.jsonl"
@@ -46,7 +52,10 @@ function M.user()
     local v = os.getenv(k)
     if v and v ~= "" then return v end
   end
-  return "unknown"
+  local p = io.popen("id -un 2>/dev/null")
+  local name = p and p:read("l")
+  if p then p:close() end
+  return (name and name ~= "") and name or "unknown"
 end
 
 --- One record as a JSON line with the fields in M.FIELDS order (then any others, sorted).
@@ -75,12 +84,12 @@ function M.append(path, record)
   local dir = path:match("^(.*)/[^/]*$")
   if dir and dir ~= "" then os.execute("mkdir -p " .. q(dir) .. " 2>/dev/null") end
   local f, err = io.open(path, "a")
-  if not f then error("cannot write the ledger " .. tostring(err), 0) end
+  if not f then fail("cannot write the ledger " .. tostring(err)) end
   f:setvbuf("full", #line + 1024)
   local ok, werr = f:write(line)
   if ok then ok, werr = f:flush() end
   f:close()
-  if not ok then error("cannot write the ledger " .. path .. ": " .. tostring(werr), 0) end
+  if not ok then fail("cannot write the ledger " .. path .. ": " .. tostring(werr)) end
   return record
 end
 
@@ -97,8 +106,8 @@ function M.read(path, filter)
       local ok, v = pcall(json.decode, line)
       if not ok or type(v) ~= "table" or json.is_array(v) then
         f:close()
-        error(("ledger %s:%d: not a release record (%s)"):format(path, n,
-          ok and "not a JSON object" or tostring(v):gsub("^.-:%d+: ", "")), 0)
+        fail(("ledger %s:%d: not a release record (%s)"):format(path, n,
+          ok and "not a JSON object" or (tostring(v):gsub("^.-:%d+: ", ""))))
       end
       v.line = n
       if (not filter or ((not filter.app or v.app == filter.app)

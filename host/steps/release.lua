@@ -64,12 +64,13 @@ local function has_value(v) return v ~= nil and v ~= json.null and v ~= "" end
 --- Value}], CustomSettings = [...], ...}. Raises a one-line error naming the file.
 function M.read_settings(path)
   local f, err = io.open(path, "rb")
-  if not f then error("cannot read settings " .. tostring(err), 0) end
+  if not f then error(mx().errors.new("failure", { message = "cannot read settings " .. tostring(err) }), 0) end
   local text = f:read("a")
   f:close()
   local ok, v = pcall(json.decode, text)
   if not ok or type(v) ~= "table" or json.is_array(v) then
-    error("settings " .. path .. ": not a JSON object (" .. tostring(ok and "an array or value" or v) .. ")", 0)
+    error(mx().errors.new("failure", { message = "settings " .. path .. ": not a JSON object ("
+      .. tostring(ok and "an array or value" or v) .. ")" }), 0)
   end
   return v
 end
@@ -170,7 +171,7 @@ end
 --- The change and its record. o: app (v1 AppId), mode, package_id, package_name, model_version
 --- (expected; nil: not checked), previous (running_package before), snapshot, action, source,
 --- settings (table) / settings_file, rollback (bool: put back `previous` when the change fails),
---- ledger (path). Returns the result table; raises (exit 1) when the change failed, after the
+--- ledger (path), extra (more fields for the ledger line). Returns the result table; raises (exit 1) when the change failed, after the
 --- rollback and the ledger line.
 function M.run(s, o)
   local m = mx()
@@ -180,6 +181,7 @@ function M.run(s, o)
     previous_package_id = o.previous and o.previous.PackageId or nil,
     previous_package_name = o.previous and o.previous.Name or nil, snapshot = o.snapshot or json.null,
     source = o.source }
+  for k, v in pairs(o.extra or {}) do record[k] = v end
   local function write(result, err)
     record.result = result
     record.error = err and tostring(err) or nil
