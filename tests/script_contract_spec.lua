@@ -69,6 +69,8 @@ local SCRIPTS = {
   { name = "promote", args = "calc Acceptance Production", production = true },
   { name = "backup", args = "calc Production %s", output = true, production = true },
   { name = "status", args = "" },
+  { name = "rollback", args = "calc Production --to 4ee10492-6cfc-4582-b825-a9040c0988ad", production = true },
+  { name = "releases", args = "calc Production", no_api = true },
   { name = "gen-reference", args = "--stdout", no_api = true },
 }
 
