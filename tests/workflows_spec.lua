@@ -308,6 +308,96 @@ describe("workflow scripts", function()
     end)
   end)
 
+  describe("settings", function()
+    local function export(mode, extra)
+      local code, out, err = run("run settings export calc " .. mode .. (extra or ""))
+      assert.are.equal(0, code, err)
+      return out
+    end
+
+    it("export writes the API's shape with sorted keys; plan exits 2 with the changes, apply makes them, plan then exits 0", function()
+      local text = export("Test")
+      assert.matches('^{\n  "Constants": %[\n    {\n      "Name": "MyFirstModule%.ApiUrl",\n      "Value": "https://example%.com"\n    }', text)
+      assert.matches('"CustomSettings": %[%],\n  "ScheduledEvents": ', text)
+      assert.are.equal(text, export("Test"), "export is not stable")
+      local doc = json.decode(text)
+      doc.Constants[1].Value = "https://new.example.com"
+      doc.CustomSettings = { { Name = "SessionTimeout", Value = "600000" } }
+      doc.Tags = { "blue" }
+      local file = S.tmpfile(json.encode(doc))
+      files[#files + 1] = file
+      local code, out, err = run("run settings plan calc Test " .. q(file))
+      assert.are.equal(2, code, err)
+      assert.matches('~ constant MyFirstModule%.ApiUrl: "https://example%.com" %-> "https://new%.example%.com"', out)
+      assert.matches('%+ custom setting SessionTimeout = "600000"', out)
+      assert.matches("%+ tag blue\n%- tag sandbox", out)
+      assert.are.same({}, mutating(sb))
+
+      code, out, err = run("run settings apply calc Test " .. q(file))
+      assert.are.equal(2, code, "apply without --yes and without a terminal must be refused")
+      assert.are.same({}, mutating(sb))
+
+      code, out, err = run("--yes run settings apply calc Test " .. q(file))
+      assert.are.equal(0, code, err .. out)
+      assert.matches("holds every change %(re%-read%)", out)
+      assert.matches("restart%s+2 changes take effect at the next restart", out)
+      code, out = run("run settings plan calc Test " .. q(file))
+      assert.are.equal(0, code, out)
+      -- --restart restarts (also when the changes were applied before): DeployedValue follows
+      code, out, err = run("--yes run settings apply calc Test " .. q(file) .. " --restart")
+      assert.are.equal(0, code, err)
+      assert.matches("restart%s+calc/Test started", out)
+      local _, s = S.client(sb).v1("GET", "/apps/calc/environments/Test/settings")
+      local c
+      for _, x in ipairs(s.Constants) do if x.Name == "MyFirstModule.ApiUrl" then c = x end end
+      assert.are.equal("https://new.example.com", c.DeployedValue)
+    end)
+
+    it("secret constants are masked in export and plan unless --show-values; <secret> keeps the value", function()
+      local c = S.client(sb)
+      assert.are.equal(200, (c.v1("POST", "/apps/calc/environments/Test/transport", { PackageId = "0f5b6c3e-9a39-4a8e-8d43-54c0b0a1e003" })))
+      assert.are.equal(200, (c.v1("POST", "/apps/calc/environments/Test/settings", { Constants = { { Name = "MyFirstModule.PaymentKey", Value = "hunter2" } } })))
+      local text = export("Test")
+      assert.is_nil(text:find("hunter2", 1, true))
+      assert.matches('"Value": "<secret>"', text)
+      assert.matches("hunter2", export("Test", " --show-values"))
+      local file = S.tmpfile(text)
+      files[#files + 1] = file
+      local code, out = run("run settings plan calc Test " .. q(file))
+      assert.are.equal(0, code, out)
+      local doc = json.decode(text)
+      for _, x in ipairs(doc.Constants) do if x.Name == "MyFirstModule.PaymentKey" then x.Value = "new-key" end end
+      local f = io.open(file, "wb"); f:write(json.encode(doc)); f:close()
+      local err
+      code, out, err = run("--json run settings plan calc Test " .. q(file))
+      assert.are.equal(2, code, err)
+      assert.is_nil(out:find("new-key", 1, true))
+      assert.is_nil(err:find("new-key", 1, true))
+      assert.is_nil(out:find("hunter2", 1, true))
+      local plan = json.decode(out).result.changes
+      assert.are.same({ "~ constant MyFirstModule.PaymentKey: (secret, hidden) -> (secret, hidden)" }, { plan[1].line })
+    end)
+
+    it("apply --dry-run sends only GETs; a constant the model lacks is an error (exit 1); diff compares two environments", function()
+      local file = S.tmpfile('{"Constants": [{"Name": "MyFirstModule.ApiUrl", "Value": "x"}]}')
+      files[#files + 1] = file
+      local code, out, err = run("--yes run settings apply calc Test " .. q(file) .. " --dry-run")
+      assert.are.equal(0, code, err .. out)
+      assert.matches("plan%s+POST /deploy/api/1/apps/calc/environments/Test/settings", out)
+      assert.are.same({}, mutating(sb))
+      local bad = S.tmpfile('{"Constants": [{"Name": "Nope.Missing", "Value": "x"}]}')
+      files[#files + 1] = bad
+      code, out, err = run("run settings plan calc Test " .. q(bad))
+      assert.are.equal(1, code)
+      assert.matches("constant Nope%.Missing is not in the environment", err)
+      code, out = run("run settings diff calc Test Acceptance")
+      assert.are.equal(2, code)
+      assert.matches("%- tag sandbox", out)
+      code = run("run settings diff calc Acceptance Production")
+      assert.are.equal(0, code)
+    end)
+  end)
+
   describe("the sandbox", function()
     it("settings changes show in GET .../settings (DeployedValue follows at the next start); logs exist up to today", function()
       local c = S.client(sb)

@@ -85,7 +85,7 @@ function M.missing_constants(app_id, mode, needs, settings)
     if has_value(c.Value) then have[c.Name] = true end
   end
   for _, c in ipairs(settings and settings.Constants or {}) do
-    if has_value(c.Value) then have[c.Name] = true end
+    if has_value(c.Value) and c.Value ~= "<secret>" then have[c.Name] = true end
   end
   local missing = {}
   for _, name in ipairs(needs or listed) do
@@ -154,7 +154,9 @@ local function put(s, app_id, mode, package_id, o)
     for _, k in ipairs({ "Constants", "CustomSettings", "ScheduledEvents" }) do
       if o.settings[k] then
         body[k] = json.array({})
-        for _, c in ipairs(o.settings[k]) do body[k][#body[k] + 1] = { Name = c.Name, Value = c.Value } end
+        for _, c in ipairs(o.settings[k]) do
+          if c.Value ~= "<secret>" then body[k][#body[k] + 1] = { Name = c.Name, Value = c.Value } end -- kept as is
+        end
       end
     end
     mx().v1.set_environment_settings(app_id, mode, body)
