@@ -479,6 +479,46 @@ describe("workflow scripts", function()
     end)
   end)
 
+  describe("pc-environment", function()
+    local TOKEN = { env = "MENDIX_TOKEN=sandbox-pat-rw" }
+    it("apply: a read-modify-write that keeps [] and null, waits, prints the manifest; creates a new one", function()
+      local file = S.tmpfile('{"manifestVersion": "1", "environment": {"id": "pcenv01", "container": {"instances": 2}, "runtime": null}}')
+      files[#files + 1] = file
+      local code, out, err = run("run pc-environment apply " .. q(file) .. " --app " .. S.PROJECT, TOKEN)
+      assert.are.equal(0, code, err .. out)
+      local put
+      for _, r in ipairs(sb:requests()) do if r.method == "PUT" then put = r end end
+      assert.matches('"constants":%[%]', put.body)
+      assert.matches('"scheduledEvents":%[%]', put.body)
+      assert.matches('"runtime":null', put.body)
+      assert.matches('"instances":2', put.body)
+      assert.matches('"name":"pc%-test"', put.body)
+      assert.matches('\n      "instances": 2,', out)
+      assert.matches('"constants": %[%]', out)
+      local created = S.tmpfile('{"manifestVersion": "1", "environment": {"id": "pcnew", "properties": {"name": "pc-new"}, '
+        .. '"provider": {"namespaceId": "' .. S.NAMESPACE .. '"}}}')
+      files[#files + 1] = created
+      code, out, err = run("--json run pc-environment apply " .. q(created) .. " --app " .. S.PROJECT, TOKEN)
+      assert.are.equal(0, code, err)
+      assert.are.equal("pc-new", json.decode(out).result.environment.properties.name)
+    end)
+
+    it("--dry-run sends only GETs; delete is refused without --yes, then deletes and waits", function()
+      local file = S.tmpfile('{"manifestVersion": "1", "environment": {"id": "pcenv01", "container": {"instances": 3}}}')
+      files[#files + 1] = file
+      local code, out, err = run("run pc-environment apply " .. q(file) .. " --app " .. S.PROJECT .. " --dry-run", TOKEN)
+      assert.are.equal(0, code, err .. out)
+      assert.are.same({}, mutating(sb))
+      code, out, err = run("run pc-environment delete " .. S.PROJECT .. " pcenv01", TOKEN)
+      assert.are.equal(2, code)
+      assert.are.same({}, mutating(sb))
+      code, out, err = run("--yes run pc-environment delete " .. S.PROJECT .. " pcenv01", TOKEN)
+      assert.are.equal(0, code, err .. out)
+      local status = S.client(sb).pc("GET", "/apps/" .. S.PROJECT .. "/environments/pcenv01")
+      assert.are.equal(404, status)
+    end)
+  end)
+
   describe("the sandbox", function()
     it("settings changes show in GET .../settings (DeployedValue follows at the next start); logs exist up to today", function()
       local c = S.client(sb)
