@@ -471,6 +471,13 @@ describe("workflow scripts", function()
   end)
 
   describe("backup", function()
+    it("without FILE takes only the snapshot (waited); --json", function()
+      local code, out, err = run("--json run backup calc Test")
+      assert.are.equal(0, code, err)
+      assert.is_string(json.decode(out).result.snapshot)
+      assert.are.same({ "POST /deploy/api/v2/apps/" .. S.PROJECT .. "/environments/" .. S.ENV_TEST .. "/snapshots" }, mutating(sb))
+    end)
+
     it("refuses an unwritable file before any change", function()
       local code, _, err = run("--yes run backup calc Test /proc/nope/calc.backup")
       assert.are.equal(1, code)
