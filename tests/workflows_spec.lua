@@ -149,6 +149,17 @@ describe("workflow scripts", function()
       assert.is_nil(out:find("rollback", 1, true))
     end)
 
+    it("a transport refused (no permission) starts the environment again with the package it ran", function()
+      local code, out, err = run("run deploy calc Acceptance " .. q(pkg_file()),
+        { env = "MENDIX_USERNAME=viewer@example.com MENDIX_APIKEY=sandbox-apikey-viewer" })
+      assert.are.equal(1, code, err .. out)
+      assert.matches("TRANSPORT_NOT_ALLOWED", err)
+      assert.matches("restart%s+the transport failed; starting calc/Acceptance again", out)
+      local _, env = S.client(sb).v1("GET", "/apps/calc/environments/Acceptance")
+      assert.are.same({ "Running", "2.5.4.63" }, { env.Status, env.ModelVersion })
+      assert.are.equal("failed", releases()[1].result)
+    end)
+
     it("refuses a busy environment (a start running) before any change", function()
       local seed = (slurp(source .. "/sandbox/seed.lua")):gsub('(Mode = "Test", EnvironmentId = "22064f8f%-ee55%-438c%-9ab2%-182f2f8e5f2f", Status = )"Stopped"', '%1"Starting"')
       local seed_file = S.tmpfile(seed)

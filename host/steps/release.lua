@@ -146,8 +146,17 @@ end
 
 -- Stop, transport, start and wait: the whole change of one package. Returns the environment.
 local function put(s, app_id, mode, package_id, o)
-  stop(s, app_id, mode)
-  transport(s, app_id, mode, package_id)
+  local stopped = stop(s, app_id, mode)
+  local ok, err = pcall(transport, s, app_id, mode, package_id)
+  if not ok then
+    -- nothing was transported (e.g. 403 TRANSPORT_NOT_ALLOWED): what ran before is still there
+    if stopped and not mx().errors.is(err, "interrupted") then
+      s.log("restart", "the transport failed; starting %s/%s again with the package it ran", app_id, mode)
+      local rok, rerr = pcall(start, s, app_id, mode)
+      if not rok then s.log("restart", "failed too: %s", tostring(rerr)) end
+    end
+    error(err, 0)
+  end
   s.log("transport", "package %s -> %s/%s", package_id, app_id, mode)
   if o and o.settings then
     local body = {}
