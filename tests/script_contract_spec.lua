@@ -72,6 +72,7 @@ local SCRIPTS = {
   { name = "rollback", args = "calc Production --to 4ee10492-6cfc-4582-b825-a9040c0988ad", production = true },
   { name = "releases", args = "calc Production", no_api = true },
   { name = "settings", args = "export calc Production", read_only = true },
+  { name = "restart", args = "calc Production", production = true },
   { name = "gen-reference", args = "--stdout", no_api = true },
 }
 
