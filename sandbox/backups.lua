@@ -90,8 +90,10 @@ local function active(ctx, x)
 end
 
 -- Snapshots and restores start only when none is active, so only the newest of each can be.
+-- A start still running makes the environment busy too.
 local function busy(ctx, e)
   return active(ctx, e.snapshots[#e.snapshots]) or active(ctx, e.last_restore_id and e.restores[e.last_restore_id])
+    or require("mxdeploy.sandbox.deploy_v1").starting(e)
 end
 
 local BUSY = "Environment is busy, please try again later or contact Support for assistance."

@@ -38,14 +38,35 @@ function M.starting(e)
   return e.start_job ~= nil and not e.start_job.done
 end
 
+-- A started environment runs its settings: DeployedValue becomes Value (a change made since
+-- shows as Value ~= DeployedValue in GET .../settings until the next start).
+function M.deployed(e)
+  for _, k in ipairs({ "Constants", "ScheduledEvents" }) do
+    for _, c in ipairs(e.settings[k] or {}) do c.DeployedValue = c.Value end
+  end
+end
+
+-- The constants the package needs that the environment has no value for (names, in order).
+function M.missing_constants(pkg, e)
+  local missing = {}
+  for _, name in ipairs(pkg and pkg.Constants or {}) do
+    local c = U.find(e.settings.Constants, "Name", name)
+    if not c or c.Value == nil or c.Value == json.null or c.Value == "" then missing[#missing + 1] = name end
+  end
+  return missing
+end
+
 -- Start jobs that have run their (simulated) time make their environment Running.
 function M.settle(ctx)
   ctx.ix:due("start", function(q)
     local j = q.job
     if not j.done then
-      if ctx.sim(j.t0) < ctx.d.start then return false end
+      if ctx.sim(j.t0) < (j.duration or ctx.d.start) then return false end
       j.done = true
-      if not j.fail and q.env.start_job == j then q.env.Status = "Running" end
+      if not j.fail and q.env.start_job == j then
+        q.env.Status = "Running"
+        M.deployed(q.env)
+      end
     end
     return true
   end)
@@ -57,6 +78,9 @@ local function logs(kind)
     local y, m, d = p.Date:match("^(%d%d%d%d)%-(%d%d)%-(%d%d)$")
     if not y then return E(404, "NOT FOUND", "An App or Environment is not found.") end
     local ts = os.time({ year = tonumber(y), month = tonumber(m), day = tonumber(d), hour = 0 })
+    if p.Date > os.date("!%Y-%m-%d", math.floor(ctx.now)) then -- logs exist for past days and today
+      return E(404, "NOT FOUND", "An App or Environment is not found.")
+    end
     local sig = U.shortid() .. U.shortid()
     return U.ok({ Environment = e.EnvironmentId, Date = ts * 1000,
       DownloadUrl = ctx.app.files_url .. "/files/" .. kind .. "/" .. e.EnvironmentId .. "/" .. p.Date ..
@@ -138,13 +162,18 @@ function M.routes(r)
     return U.ok(env_json(ctx, e, a))
   end)
 
-  add("POST", "/apps/{AppId}/environments/{Mode}/start", { needs = "env" }, function(ctx, _, e)
+  add("POST", "/apps/{AppId}/environments/{Mode}/start", { needs = "env" }, function(ctx, _, e, a)
     if e.Status == "Running" then return E(200, "ALREADY_STARTED", "Cannot start app. App is already running.") end
     if e.Status == "Empty" or not e.PackageId then
       return E(500, "NO_MDA_HAS_BEEN_DEPLOYED", "Cannot start app. There is no MDA deployed.")
     end
     if M.starting(e) then
       return E(500, "APP_ALREADY_HAS_A_STARTING_JOB", "Cannot start app. There is already a starting job id found.")
+    end
+    local pkg = world.find_pkg(ctx, a, e.PackageId)
+    local missing = M.missing_constants(pkg, e)
+    if #missing > 0 then
+      return E(500, "MISSING_CONSTANT", "Cannot start app. Missing one or more constant values.")
     end
     local fail = ctx.job_fail
     if fail == true then fail = "START_FAILED" end
@@ -207,6 +236,13 @@ function M.routes(r)
     end
     e.PackageId = pkg.PackageId
     if e.Status == "Empty" then e.Status = "Stopped" end
+    -- the package's constants appear in the environment's settings (a new one without a value)
+    for _, name in ipairs(pkg.Constants or {}) do
+      if not U.find(e.settings.Constants, "Name", name) then
+        local list = e.settings.Constants
+        list[#list + 1] = { Name = name, DataType = "String", Value = "", DeployedValue = "" }
+      end
+    end
     return U.response(200)
   end)
 
@@ -300,6 +336,11 @@ function M.prepare(w, seed)
         e.settings[k] = U.array(e.settings[k] or {})
       end
       e.tags = U.array(e.tags or {})
+      -- a seeded busy environment: a start that runs for `starting_for` simulated seconds
+      if e.Status == "Starting" and not e.start_job then
+        e.start_job = { JobId = U.uuid(), t0 = U.now(), duration = e.starting_for or 1e9 }
+        e.start_jobs = { [e.start_job.JobId] = e.start_job }
+      end
     end
   end
 end

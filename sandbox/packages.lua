@@ -42,6 +42,18 @@ function M.remove(ctx, app, p)
   ctx.ix:drop("pkg", p.PackageId)
 end
 
+-- The constants a package declares. The sandbox's manifest: a line
+--   mxdeploy-constants: Module.Name1, Module.Name2
+-- anywhere in the first 64 KiB of the package's bytes (e.g. an uncompressed zip entry, or the
+-- demo package's text). nil when there is none. Seeded packages list them as `Constants = {...}`.
+function M.manifest_constants(bytes)
+  local line = bytes:match("mxdeploy%-constants:[ \t]*([^\r\n]*)")
+  if not line then return nil end
+  local names = {}
+  for name in line:gmatch("[^,%s]+") do names[#names + 1] = name end
+  return names
+end
+
 -- A multipart upload (v1 and v2 upload_package) becomes a new package of `app`.
 function M.record_upload(ctx, app, kind)
   local q = ctx.q
@@ -53,11 +65,13 @@ function M.record_upload(ctx, app, kind)
     return nil, E(400, "PACKAGE_TOO_LARGE", "Files bigger than 1 GB cannot be uploaded.")
   end
   local name = q.name or "default.mda"
+  local constants = M.manifest_constants(U.body_head(ctx.req, 65536):sub((offset or 0) + 1))
   local version = name:match("(%d+%.%d+%.%d+%.%d+)") or "1.0.0.0"
   local p = {
     PackageId = U.uuid(), Name = name, Description = "Uploaded via the Deploy API", Version = version,
     Creator = ctx.user.name, CreationDate = U.ms(ctx.now), Size = size or ctx.req.body_size, kind = "upload",
     t0 = ctx.now, fail = ctx.job_fail and true or nil, MendixVersion = "9.24.0.2965", filename = filename,
+    Constants = constants,
   }
   -- keep the uploaded bytes, so downloading the package gives back exactly what was uploaded
   if ctx.req.body_file and size and offset then

@@ -54,6 +54,12 @@ return {
         { PackageId = "0f5b6c3e-9a39-4a8e-8d43-54c0b0a1e002", Name = "Main line-2.7.0.1.mda", Version = "2.7.0.1",
           Description = "Still uploading", Creator = "Richard Ford", CreationDate = 1406990271835, Size = 4096,
           Status = "Uploading", MendixVersion = "9.24.0.2965" },
+        -- declares a constant no environment has a value for: starting it fails with
+        -- MISSING_CONSTANT until one is set (an upload declares its own: sandbox/packages.lua)
+        { PackageId = "0f5b6c3e-9a39-4a8e-8d43-54c0b0a1e003", Name = "Main line-3.0.0.1.mda", Version = "3.0.0.1",
+          Description = "Adds payments", Creator = "Richard Ford", CreationDate = 1407990271835, Size = 8123456,
+          Status = "Succeeded", MendixVersion = "9.24.0.2965",
+          Constants = { "MyFirstModule.ApiUrl", "MyFirstModule.PaymentKey" } },
       },
       environments = {
         { Mode = "Test", EnvironmentId = "22064f8f-ee55-438c-9ab2-182f2f8e5f2f", Status = "Stopped",

@@ -1,5 +1,6 @@
--- Back up an environment and download the archive: create a snapshot, wait, create an archive
--- of it, wait, download it (the archive URL is fetched without credentials).
+-- Back up an environment: create a snapshot and wait; with OUTPUT also create an archive of it,
+-- wait, and download it (the archive URL is fetched without credentials). OUTPUT is checked to be
+-- writable before anything is made.
 --
 --   mxdeploy run backup APP MODE [OUTPUT] [--database-only]
 --   mxdeploy --sandbox --yes run backup calc Production backup.tar.gz
@@ -15,25 +16,30 @@ end
 
 steps.script{
   name = "backup",
-  description = "Back up an environment: snapshot, archive and download it",
+  description = "Back up an environment: snapshot (waited); with FILE also archive and download it",
   requires = ">= 0.2",
   arguments = function(p)
     p:argument("app", "App ID (the subdomain)")
     p:argument("mode", "Environment (Test, Acceptance, Production, ...)")
-    p:argument("output", "Archive file to write (default APP-MODE-TIME.backup)"):args("?")
+    p:argument("output", "Archive file to write (without it: only the snapshot)"):args("?")
     p:flag("--database-only", "Archive only the database (no files)")
   end,
   run = function(args, s)
     local app_id, mode = args.app, args.mode
-    local output = args.output or ("%s-%s-%s.backup"):format(app_id, mode, os.date("!%Y%m%dT%H%M%SZ"))
+    local output = args.output
     local data_type = args.database_only and "database_only" or "files_and_database"
-    if not writable(output) then s.fail("cannot write %s (checked before making anything)", output) end
+    if args.database_only and not output then s.usage("--database-only describes the archive: give a FILE") end
+    if output and not writable(output) then s.fail("cannot write %s (checked before making anything)", output) end
     local app = mx.v1.get_app(app_id)
     local env = mx.v1.get_environment(app_id, mode)
     s.confirm_change(app_id, mode, "back up")
     local snap = mx.backups.create_snapshot(app.ProjectId, env.EnvironmentId, { comment = "mxdeploy run backup" })
     s.log("snapshot", "%s requested", snap.id)
     snap:wait{ timeout = 3600, on_progress = function(_, st) s.log("snapshot", "%s", st) end }
+    if not output then
+      s.log("done", "snapshot %s of %s/%s %s", tostring(snap.id), app_id, mode, s.dry_run and "(planned)" or "completed")
+      return { app = app_id, mode = mode, snapshot = snap.id }
+    end
     local archive = mx.backups.create_archive(app.ProjectId, env.EnvironmentId, snap.id, { data_type = data_type })
     s.log("archive", "%s requested (%s)", archive.id, data_type)
     local ready = archive:wait{ timeout = 3600, on_progress = function(_, st) s.log("archive", "%s", st) end }

@@ -1,9 +1,12 @@
--- Deploy a package to a Mendix Cloud environment: check the app, the environment and the package
--- first; then upload it (Deploy API v2, waiting for the upload job), stop the environment when it
--- runs, transport the package, start with AutoSyncDb and wait until it has started.
+-- Deploy a package to a Mendix Cloud environment: check the app, the environment (not busy), the
+-- package (size, and the constants it declares against the environment's values) first; then
+-- optionally snapshot (--backup), upload (Deploy API v2, waiting for the upload job), stop the
+-- environment when it runs, transport, apply --settings, start with AutoSyncDb, wait, verify the
+-- model version; --rollback-on-failure puts back the package that ran before when that fails.
+-- Every deploy is a line in the release ledger (mxdeploy.steps.ledger).
 --
---   mxdeploy run deploy APP MODE PACKAGE.mda
---   mxdeploy run deploy --branch NAME [--version X.Y.Z] APP MODE
+--   mxdeploy run deploy APP MODE PACKAGE.mda [--backup] [--settings FILE] [--rollback-on-failure]
+--   mxdeploy run deploy --branch NAME [--revision R] [--version X.Y.Z] APP MODE
 --   mxdeploy --sandbox run deploy              (calc / Test / a generated demo package)
 --   mxdeploy --dry-run run deploy calc Production app.mda   (only reads; prints the plan)
 --
@@ -11,6 +14,8 @@
 -- version defaults to 1.0.0) instead of uploading a file; it also needs MENDIX_TOKEN (scope
 -- mx:modelrepository:repo:read).
 local steps = require("mxdeploy.steps")
+local release = require("mxdeploy.steps.release")
+local ledger = require("mxdeploy.steps.ledger")
 
 local deploy_branch -- defined below
 
@@ -26,53 +31,54 @@ local function demo_package()
   return setmetatable({ path = path }, { __close = function() os.remove(path) os.remove(reserved) end })
 end
 
--- The rest of a deploy once the package exists: stop when it runs, transport, start, wait.
-local function stop_transport_start(s, app, mode, env, package_id)
-  if env.Status == "Running" or env.Status == "Starting" then
-    mx.v1.stop_environment(app, mode)
-    s.log("stop", "%s/%s %s", app, mode, s.dry_run and "(planned)" or "stopped")
+-- The checks and the change shared by a file and a branch: settings, constants, backup, release.
+local function checked_release(args, s, o)
+  local app_id, mode = args.app, args.mode
+  local settings = args.settings and release.read_settings(args.settings) or nil
+  local app, env = release.check(s, app_id, mode)
+  local previous = release.running_package(app_id, mode)
+  s.log("check", "%s/%s is %s (model %s, package %s)", app_id, mode, env.Status, tostring(env.ModelVersion),
+    previous and tostring(previous.Name) or "none")
+  if o.needs then
+    local missing = release.missing_constants(app_id, mode, o.needs, settings)
+    if #missing > 0 then release.fail_missing(s, app_id, mode, missing, "nothing was changed") end
+    s.log("check", "constants: %d declared, each has a value", #o.needs)
   end
-  -- "MDA is still being processed" (503) is safe to repeat: nothing was applied
-  for attempt = 1, 10 do
-    local ok, err = pcall(mx.v1.transport_package, app, mode, { PackageId = package_id })
-    if ok then break end
-    if not (mx.errors.is(err, "http") and err.status == 503 and attempt < 10) then error(err, 0) end
-    s.log("transport", "package still being processed; retrying")
-    mx.sleep(attempt)
-  end
-  s.log("transport", "package %s -> %s/%s", package_id, app, mode)
-  local start = mx.v1.start_environment(app, mode, { AutoSyncDb = true })
-  local result = start:wait{ timeout = 1800, on_progress = function(_, status)
-    s.log("start", "job %s: %s", start.id, status)
-  end }
-  s.log("start", "%s/%s %s", app, mode, start.already_done and "was already running" or result.Status)
-  local final = mx.v1.get_environment(app, mode)
-  s.log("done", "%s/%s is %s with model version %s", app, mode, final.Status, tostring(final.ModelVersion))
-  return final
+  s.confirm_change(app_id, mode, o.what)
+  local snapshot = args.backup and release.backup(s, app, env, "Before deploying " .. o.what) or nil
+  return { app = app, env = env, previous = previous, settings = settings, snapshot = snapshot }
 end
 
--- --branch: the newest commit of the branch built into a package (Build API job), then deployed.
+-- --branch: a commit of the branch (--revision, else its newest: App Repository API) built into a
+-- package (Build API job), then deployed.
 deploy_branch = function(args, s)
-  local app, mode, branch, version = args.app, args.mode, args.branch, args.version or "1.0.0"
-  local project = mx.v1.get_app(app).ProjectId -- the App Repository names apps by ProjectId
-  local env = mx.v1.get_environment(app, mode)
-  local head = mx.repository.get_branch(project, branch).latestCommit
-  s.log("check", "%s/%s is %s; %s is at %s", app, mode, env.Status, branch, head.id)
-  s.confirm_change(app, mode, "deploy " .. branch .. " at " .. head.id)
-  if s.dry_run then s.plan("build %s at %s (%s) as version %s", branch, head.id, tostring(head.message), version) end
-  s.log("build", "%s at %s (%s)", branch, head.id, tostring(head.message))
-  local build = mx.build.build_package(app, { Branch = branch, Revision = head.id, Version = version,
-    Description = "mxdeploy: " .. branch .. " at " .. head.id })
+  local app_id, mode, branch, version = args.app, args.mode, args.branch, args.version or "1.0.0"
+  local revision = args.revision
+  if not revision then
+    local project = mx.v1.get_app(app_id).ProjectId -- the App Repository names apps by ProjectId
+    local head = mx.repository.get_branch(project, branch).latestCommit
+    revision = head.id
+    s.log("check", "%s is at %s (%s)", branch, revision, tostring(head.message))
+  end
+  local c = checked_release(args, s, { what = branch .. " at " .. revision })
+  if s.dry_run then s.plan("build %s at %s as version %s", branch, revision, version) end
+  s.log("build", "%s at %s", branch, revision)
+  local build = mx.build.build_package(app_id, { Branch = branch, Revision = revision, Version = version,
+    Description = "mxdeploy: " .. branch .. " at " .. revision })
   local built = build:wait{ timeout = 3600, on_progress = function(_, status) s.log("build", "package %s: %s", build.id, status) end }
-  s.log("build", "package %s ready", built.PackageId)
-  local final = stop_transport_start(s, app, mode, env, built.PackageId)
-  return { app = app, mode = mode, branch = branch, revision = head.id, package_id = built.PackageId,
-           status = final.Status, model_version = final.ModelVersion }
+  s.log("build", "package %s ready", tostring(built.PackageId))
+  local pkg = not s.dry_run and mx.build.get_package(app_id, built.PackageId) or {}
+  local result = release.run(s, { action = "deploy", app = app_id, mode = mode, package_id = built.PackageId,
+    package_name = pkg.Name, model_version = pkg.Version, previous = c.previous, snapshot = c.snapshot,
+    settings = c.settings, settings_file = args.settings, rollback = args.rollback_on_failure,
+    ledger = ledger.path(args.ledger) })
+  result.branch, result.revision = branch, revision
+  return result
 end
 
 steps.script{
   name = "deploy",
-  description = "Deploy a package to an environment: upload, stop, transport, start, wait",
+  description = "Deploy a package to an environment: check, upload, stop, transport, start, verify, record",
   requires = ">= 0.2",
   epilog = "APP is the v1 AppId (the subdomain, e.g. calc); MODE is Test, Acceptance, Production or a\n"
     .. "flexible environment's name. With --sandbox and no arguments: calc Test and a demo package.",
@@ -80,8 +86,13 @@ steps.script{
     p:argument("app", "App ID (the subdomain)"):args("?")
     p:argument("mode", "Environment (Test, Acceptance, Production, ...)"):args("?")
     p:argument("package", "Deployment package (.mda); not with --branch"):args("?")
-    p:option("--branch", "Build the newest commit of this branch instead of uploading a file"):argname("NAME")
+    p:option("--branch", "Build a commit of this branch (the newest, or --revision) instead of uploading a file"):argname("NAME")
+    p:option("--revision", "The commit --branch builds (default: the branch's newest)"):argname("R")
     p:option("--version", "Version of the package built with --branch (default 1.0.0)"):argname("X.Y.Z")
+    p:flag("--backup", "Take a snapshot of the environment first (waited for)")
+    p:option("--settings", "Constants and custom settings (JSON, as settings export writes) applied before the start"):argname("FILE")
+    p:flag("--rollback-on-failure", "When the start fails, put back the package that ran before and start it")
+    p:option("--ledger", "Release ledger (default $MXDEPLOY_LEDGER, else $XDG_STATE_HOME/mxdeploy/releases.jsonl)"):argname("FILE")
   end,
   run = function(args, s)
     local app, mode, path = args.app, args.mode, args.package
@@ -91,7 +102,7 @@ steps.script{
       if not (app and mode) then s.usage("APP and MODE are required") end
       return deploy_branch(args, s)
     end
-    if args.version then s.usage("--version goes with --branch") end
+    if args.version or args.revision then s.usage("--version and --revision go with --branch") end
     local demo <close> = not path and s.sandbox and demo_package() or nil
     if demo then
       app, mode, path = app or "calc", mode or "Test", demo.path
@@ -102,10 +113,9 @@ steps.script{
     -- 1. check everything before changing anything
     local size = mx.package_size(path) -- "cannot open /x.mda: No such file or directory"
     if size > 1024 ^ 3 then s.fail("%s is %s: Mendix Cloud refuses packages over 1 GB", name, human(size)) end
-    mx.v1.get_app(app) -- the app exists and these credentials may see it
-    local env = mx.v1.get_environment(app, mode)
-    s.log("check", "%s/%s is %s (model %s); package %s (%s)", app, mode, env.Status, tostring(env.ModelVersion), name, human(size))
-    s.confirm_change(app, mode, "deploy " .. name)
+    args.app, args.mode = app, mode
+    local c = checked_release(args, s, { what = name, needs = release.package_constants(path) })
+    s.log("check", "package %s (%s)", name, human(size))
 
     -- 2. upload (v2: a job that ends Completed and carries the PackageId)
     s.log("upload", "%s (%s) to app %s", name, human(size), app)
@@ -114,11 +124,12 @@ steps.script{
       s.log("upload", "job %s: %s", upload.id, status)
     end }
     local package_id = uploaded.PackageId
-    s.log("upload", "package %s ready", package_id)
+    s.log("upload", "package %s ready", tostring(package_id))
+    local pkg = not s.dry_run and mx.build.get_package(app, package_id) or {}
 
-    -- 3. stop, transport, start and wait
-    local final = stop_transport_start(s, app, mode, env, package_id)
-    return { app = app, mode = mode, package = name, package_id = package_id, status = final.Status,
-             model_version = final.ModelVersion }
+    -- 3. stop, transport, settings, start, wait, verify, record (and put back on failure)
+    return release.run(s, { action = "deploy", app = app, mode = mode, package_id = package_id, package_name = name,
+      model_version = pkg.Version, previous = c.previous, snapshot = c.snapshot, settings = c.settings,
+      settings_file = args.settings, rollback = args.rollback_on_failure, ledger = ledger.path(args.ledger) })
   end,
 }
