@@ -291,56 +291,6 @@ static void usage(void) {
            "[--seed FILE] [--time-scale X] [--faults FILE] [--tls-cert PEM --tls-key PEM]\n");
 }
 
-/* Reads the fault rules of --faults FILE onto L (a table). Returns 0, or -1 with a message. */
-static int read_faults(lua_State *L, const char *path, char *err, size_t errlen) {
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        snprintf(err, errlen, "--faults %s: cannot open it", path);
-        return -1;
-    }
-    luaL_Buffer b;
-    luaL_buffinit(L, &b);
-    char chunk[4096];
-    size_t n;
-    while ((n = fread(chunk, 1, sizeof chunk, f)) > 0)
-        luaL_addlstring(&b, chunk, n);
-    fclose(f);
-    luaL_pushresult(&b);
-    size_t len;
-    const char *text = lua_tolstring(L, -1, &len);
-    size_t i = 0;
-    while (i < len && strchr(" \t\r\n", text[i]))
-        i++;
-    int ok;
-    if (i < len && text[i] == '[') {
-        luaL_requiref(L, "mxdeploy.json", luaopen_mxdeploy_json, 0);
-        lua_getfield(L, -1, "decode");
-        lua_pushvalue(L, -3);
-        ok = lua_pcall(L, 1, 1, 0) == LUA_OK;
-    } else {
-        char name[300];
-        snprintf(name, sizeof name, "@%s", path);
-        ok = luaL_loadbufferx(L, text, len, name, "t") == LUA_OK;
-        if (ok) {
-            lua_newtable(L); /* an empty environment: the file only describes rules */
-            lua_setupvalue(L, -2, 1);
-            ok = lua_pcall(L, 0, 1, 0) == LUA_OK;
-        }
-    }
-    if (!ok) {
-        snprintf(err, errlen, "--faults %s: %s", path, lua_tostring(L, -1));
-        return -1;
-    }
-    if (!lua_istable(L, -1)) {
-        snprintf(err, errlen, "--faults %s: expected a list of fault rules", path);
-        return -1;
-    }
-    lua_newtable(L);
-    lua_insert(L, -2);
-    lua_setfield(L, -2, "faults");
-    return 0;
-}
-
 /* Bad usage: one line on stderr, exit code 2. */
 static int bad_usage(const char *what, const char *option) {
     fprintf(stderr, "mxdeploy sandbox: %s '%s' (see --help)\n", what, option);
@@ -351,7 +301,6 @@ int mx_sandbox_command(int argc, char **argv) {
     struct mx_sbserver_opts o;
     memset(&o, 0, sizeof o);
     o.open_libs = open_sandbox_libs;
-    const char *faults = NULL;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
@@ -376,7 +325,7 @@ int mx_sandbox_command(int argc, char **argv) {
         else if (!strcmp(a, "--seed"))
             o.seed = v;
         else if (!strcmp(a, "--faults"))
-            faults = v;
+            o.faults_file = v; /* read by the sandbox's own loader (sandbox/faults.lua) */
         else if (!strcmp(a, "--time-scale")) {
             char *end;
             o.time_scale = strtod(v, &end);
@@ -391,16 +340,6 @@ int mx_sandbox_command(int argc, char **argv) {
         else
             return bad_usage("unknown option", a);
     }
-    lua_State *FL = NULL; /* the fault rules, read before anything starts */
-    if (faults) {
-        char ferr[512];
-        FL = luaL_newstate();
-        if (!FL || read_faults(FL, faults, ferr, sizeof ferr) != 0) {
-            fprintf(stderr, "mxdeploy sandbox: %s\n", FL ? ferr : "not enough memory");
-            if (FL) lua_close(FL);
-            return 2;
-        }
-    }
     /* Block the signals before any thread starts so that only sigwait sees them. */
     sigset_t set;
     sigemptyset(&set);
@@ -412,23 +351,16 @@ int mx_sandbox_command(int argc, char **argv) {
     char err[512];
     struct mx_sbserver *srv = mx_sbserver_start(&o, err, sizeof err);
     if (!srv) {
-        fprintf(stderr, "mxdeploy: %s\n", err);
-        if (FL) lua_close(FL);
-        return 1;
-    }
-    if (FL) {
-        int rc = mx_sbserver_call(srv, "configure", FL, lua_gettop(FL), FL);
-        if (rc < 0) {
-            const char *msg = lua_tostring(FL, -1) ? lua_tostring(FL, -1) : "refused";
-            fprintf(stderr, "mxdeploy sandbox: --faults %s: %.*s\n", faults,
-                    (int)strcspn(msg, "\n"), msg);
-            lua_close(FL);
-            mx_sbserver_stop(srv);
+        /* a bad --faults file is a usage error: faults.load's one line, "faults PATH: ..." */
+        const char *bad = o.faults_file ? strstr(err, "faults ") : NULL;
+        if (bad && !strncmp(bad + 7, o.faults_file, strlen(o.faults_file))) {
+            fprintf(stderr, "mxdeploy sandbox: --%s\n", bad);
             return 2;
         }
-        lua_close(FL);
-        fprintf(stderr, "mxdeploy sandbox: fault rules from %s\n", faults);
+        fprintf(stderr, "mxdeploy: %s\n", err);
+        return 1;
     }
+    if (o.faults_file) fprintf(stderr, "mxdeploy sandbox: fault rules from %s\n", o.faults_file);
     struct mx_sandbox *sb = wrap(srv);
     printf("mxdeploy sandbox: a simulated Mendix Cloud on 127.0.0.1 (Ctrl-C stops it)\n\n");
     printf("  Deploy API v1, Build API      %s\n", sb->bases[0]);
