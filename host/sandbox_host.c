@@ -29,7 +29,6 @@ static void open_sandbox_libs(lua_State *L) {
 struct mx_sandbox {
     struct mx_sbserver *srv;
     char *username, *apikey, *token, *readonly_token;
-    char bases[7][128];
 };
 
 static char *field_dup(lua_State *L, int idx, const char *name) {
@@ -56,14 +55,6 @@ static struct mx_sandbox *wrap(struct mx_sbserver *srv) {
         sb->readonly_token = strdup("");
     }
     if (L) lua_close(L);
-    const char *u = mx_sbserver_url(srv);
-    snprintf(sb->bases[0], sizeof sb->bases[0], "%s/deploy/api/1", u);
-    snprintf(sb->bases[1], sizeof sb->bases[1], "%s/deploy/api/v2", u);
-    snprintf(sb->bases[2], sizeof sb->bases[2], "%s/cloud/api/v4", u);
-    snprintf(sb->bases[3], sizeof sb->bases[3], "%s/privatecloud/api/v4", u);
-    snprintf(sb->bases[4], sizeof sb->bases[4], "%s/pipelines/api/v1", u);
-    snprintf(sb->bases[5], sizeof sb->bases[5], "%s/webhooks/api/v1", u);
-    snprintf(sb->bases[6], sizeof sb->bases[6], "%s/repository/v1", u);
     return sb;
 }
 
@@ -78,16 +69,6 @@ static double env_time_scale(void) {
 static const char *env_log(void) {
     const char *log = getenv("MXDEPLOY_SANDBOX_LOG");
     return log && *log ? log : NULL;
-}
-
-struct mx_sandbox *mx_sandbox_start_default(char *err, size_t errlen) {
-    struct mx_sbserver_opts o;
-    memset(&o, 0, sizeof o);
-    o.open_libs = open_sandbox_libs;
-    o.time_scale = env_time_scale();
-    o.log = env_log();
-    struct mx_sbserver *srv = mx_sbserver_start(&o, err, errlen);
-    return srv ? wrap(srv) : NULL;
 }
 
 const char *mx_sandbox_url(const struct mx_sandbox *sb) {
@@ -107,18 +88,6 @@ const char *mx_sandbox_token(const struct mx_sandbox *sb) {
 }
 const char *mx_sandbox_readonly_token(const struct mx_sandbox *sb) {
     return sb->readonly_token;
-}
-
-const char *mx_sandbox_base(const struct mx_sandbox *sb, const char *api) {
-    if (!api) return NULL;
-    if (!strcmp(api, "deploy-v1") || !strcmp(api, "build-v1")) return sb->bases[0];
-    if (!strcmp(api, "deploy-v2") || !strcmp(api, "backups-v2")) return sb->bases[1];
-    if (!strcmp(api, "deploy-v4")) return sb->bases[2];
-    if (!strcmp(api, "pc-deploy") || !strcmp(api, "pc-build")) return sb->bases[3];
-    if (!strcmp(api, "pipelines")) return sb->bases[4];
-    if (!strcmp(api, "webhooks")) return sb->bases[5];
-    if (!strcmp(api, "repository")) return sb->bases[6];
-    return NULL;
 }
 
 void mx_sandbox_stop(struct mx_sandbox *sb) {
@@ -291,6 +260,59 @@ static void usage(void) {
            "[--seed FILE] [--time-scale X] [--faults FILE] [--tls-cert PEM --tls-key PEM]\n");
 }
 
+/* What `mxdeploy sandbox` serves: every API family of sandbox/families.lua (app:families()), the
+ * families sharing a base URL on one line, so a new family shows without an edit here. */
+static void print_banner(struct mx_sandbox *sb) {
+    printf("mxdeploy sandbox: a simulated Mendix Cloud on 127.0.0.1 (Ctrl-C stops it)\n\n");
+    lua_State *L = luaL_newstate();
+    char try_base[256] = "";
+    if (L && mx_sbserver_call(sb->srv, "families", NULL, 0, L) == 1 && lua_istable(L, -1)) {
+        int width = (int)strlen(mx_sandbox_files_url(sb)) + (int)strlen("/files/");
+        lua_Integer n = luaL_len(L, -1);
+        for (lua_Integer i = 1; i <= n; i++) {
+            lua_geti(L, -1, i);
+            lua_getfield(L, -1, "base");
+            int w = (int)luaL_len(L, -1);
+            if (w > width) width = w;
+            lua_pop(L, 2);
+        }
+        for (lua_Integer i = 1; i <= n;) {
+            lua_geti(L, -1, i);
+            lua_getfield(L, -1, "base");
+            char base[256];
+            snprintf(base, sizeof base, "%s", lua_tostring(L, -1) ? lua_tostring(L, -1) : "?");
+            lua_getfield(L, -2, "auth");
+            if (!try_base[0] && lua_tostring(L, -1) && !strcmp(lua_tostring(L, -1), "apikey"))
+                snprintf(try_base, sizeof try_base, "%s", base);
+            lua_pop(L, 1);
+            printf("  %-*s ", width, base);
+            for (const char *sep = "";; sep = ", ") { /* the titles of the families at `base` */
+                lua_getfield(L, -2, "title");
+                printf("%s%s", sep, lua_tostring(L, -1) ? lua_tostring(L, -1) : "?");
+                lua_pop(L, 3); /* title, base, family */
+                if (++i > n) break;
+                lua_geti(L, -1, i);
+                lua_getfield(L, -1, "base");
+                if (!lua_tostring(L, -1) || strcmp(lua_tostring(L, -1), base)) {
+                    lua_pop(L, 2);
+                    break;
+                }
+            }
+            printf("\n");
+        }
+        printf("  %s/files/%*s files (log downloads, CLI)\n\n", mx_sandbox_files_url(sb),
+               width - (int)strlen(mx_sandbox_files_url(sb)) - (int)strlen("/files/"), "");
+    }
+    if (L) lua_close(L);
+    printf("  Mendix-Username: %s\n", sb->username);
+    printf("  Mendix-ApiKey:   %s\n", sb->apikey);
+    printf("  Authorization:   MxToken %s   (read-only: MxToken %s)\n\n", sb->token,
+           sb->readonly_token);
+    if (try_base[0])
+        printf("  try: curl -H 'Mendix-Username: %s' -H 'Mendix-ApiKey: %s' %s/apps\n",
+               sb->username, sb->apikey, try_base);
+}
+
 /* Bad usage: one line on stderr, exit code 2. */
 static int bad_usage(const char *what, const char *option) {
     fprintf(stderr, "mxdeploy sandbox: %s '%s' (see --help)\n", what, option);
@@ -362,21 +384,7 @@ int mx_sandbox_command(int argc, char **argv) {
     }
     if (o.faults_file) fprintf(stderr, "mxdeploy sandbox: fault rules from %s\n", o.faults_file);
     struct mx_sandbox *sb = wrap(srv);
-    printf("mxdeploy sandbox: a simulated Mendix Cloud on 127.0.0.1 (Ctrl-C stops it)\n\n");
-    printf("  Deploy API v1, Build API      %s\n", sb->bases[0]);
-    printf("  Deploy API v2, Backups API v2 %s\n", sb->bases[1]);
-    printf("  Deploy API v4                 %s\n", sb->bases[2]);
-    printf("  Private Cloud Deploy / Build  %s\n", sb->bases[3]);
-    printf("  Mendix Pipelines API          %s\n", sb->bases[4]);
-    printf("  Webhooks API                  %s\n", sb->bases[5]);
-    printf("  App Repository API            %s\n", sb->bases[6]);
-    printf("  files (log downloads, CLI)    %s/files/\n\n", mx_sandbox_files_url(sb));
-    printf("  Mendix-Username: %s\n", sb->username);
-    printf("  Mendix-ApiKey:   %s\n", sb->apikey);
-    printf("  Authorization:   MxToken %s   (read-only: MxToken %s)\n\n", sb->token,
-           sb->readonly_token);
-    printf("  try: curl -H 'Mendix-Username: %s' -H 'Mendix-ApiKey: %s' %s/apps\n", sb->username,
-           sb->apikey, sb->bases[0]);
+    print_banner(sb);
     fflush(stdout);
     int sig = 0;
     sigwait(&set, &sig);
