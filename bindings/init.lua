@@ -225,6 +225,7 @@ M.set_default_client(M.connect())
 -- mx.request and mx.download send what they are given: in dry-run mode (mx.options.dry_run) a
 -- call that changes something is recorded on the default client's plan instead.
 function M.request(req)
+  request.check(req) -- a misspelt option is refused in a dry run too, not recorded
   if M.options.dry_run and type(req) == "table" and ((req.method or "GET"):upper() ~= "GET" or req.output) then
     M.default_client:record_plan({ method = (req.method or "GET"):upper(), path = errors.url_path(req.url),
       body = req.json, output = req.output, operation = "request" })

@@ -102,13 +102,19 @@ local ALLOWED = {
   max_redirects = true, trace = true, policy = true, budget = true, max_response_size = true, defaults = true,
 }
 
+-- Refuses a request table mx.request cannot send as asked (also before a dry run records it).
 local function check(req)
   if type(req) ~= "table" then
     errors.raise(errors.argument("request", 1, "table expected, got " .. errors.typename(req)), 3)
   end
   for k in pairs(req) do
     if not ALLOWED[k] then
-      errors.raise(errors.argument("request", 1, "unknown field '" .. tostring(k) .. "'"), 3)
+      local names = {}
+      for name in pairs(ALLOWED) do names[#names + 1] = name end
+      table.sort(names)
+      local hint = errors.did_you_mean(tostring(k), names)
+      errors.raise(errors.argument("request", 1, "unknown field '" .. tostring(k) .. "'"
+        .. (hint and ("; did you mean " .. hint .. "?") or (" (fields: " .. table.concat(names, ", ") .. ")"))), 3)
     end
   end
   if type(req.url) ~= "string" or not req.url:match("^https?://") then
@@ -180,6 +186,8 @@ local PASSED = { "file", "form", "output", "timeout", "connect_timeout", "low_sp
 
 --- Performs the request (see module comment). `req.policy` is the base retry policy (a client's);
 --- `req.retry` overrides it for this call.
+M.check = check
+
 function M.request(req)
   check(req)
   local method = (req.method or "GET"):upper()

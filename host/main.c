@@ -66,7 +66,7 @@ static void usage(FILE *to) {
         "  --state FILE      keep the simulated world in FILE across restarts\n"
         "  --log FILE        write one JSON line per request (secrets redacted)\n"
         "  --seed FILE       start from this world instead of the built-in one\n"
-        "  --faults FILE     fault rules (as sandboxctl:configure{faults=}): JSON array or Lua\n"
+        "  --faults FILE     fault rules (as sandboxctl:configure{faults=}): JSON or Lua\n"
         "  --tls-cert PEM    serve HTTPS with this certificate (needs --tls-key)\n"
         "  --tls-key PEM     the certificate's private key\n"
         "Credentials: MENDIX_USERNAME and MENDIX_APIKEY (Deploy v1/v2, Build, Backups),\n"

@@ -29,7 +29,6 @@ static void open_sandbox_libs(lua_State *L) {
 struct mx_sandbox {
     struct mx_sbserver *srv;
     char *username, *apikey, *token, *readonly_token;
-    char bases[7][128];
 };
 
 static char *field_dup(lua_State *L, int idx, const char *name) {
@@ -56,14 +55,6 @@ static struct mx_sandbox *wrap(struct mx_sbserver *srv) {
         sb->readonly_token = strdup("");
     }
     if (L) lua_close(L);
-    const char *u = mx_sbserver_url(srv);
-    snprintf(sb->bases[0], sizeof sb->bases[0], "%s/deploy/api/1", u);
-    snprintf(sb->bases[1], sizeof sb->bases[1], "%s/deploy/api/v2", u);
-    snprintf(sb->bases[2], sizeof sb->bases[2], "%s/cloud/api/v4", u);
-    snprintf(sb->bases[3], sizeof sb->bases[3], "%s/privatecloud/api/v4", u);
-    snprintf(sb->bases[4], sizeof sb->bases[4], "%s/pipelines/api/v1", u);
-    snprintf(sb->bases[5], sizeof sb->bases[5], "%s/webhooks/api/v1", u);
-    snprintf(sb->bases[6], sizeof sb->bases[6], "%s/repository/v1", u);
     return sb;
 }
 
@@ -78,16 +69,6 @@ static double env_time_scale(void) {
 static const char *env_log(void) {
     const char *log = getenv("MXDEPLOY_SANDBOX_LOG");
     return log && *log ? log : NULL;
-}
-
-struct mx_sandbox *mx_sandbox_start_default(char *err, size_t errlen) {
-    struct mx_sbserver_opts o;
-    memset(&o, 0, sizeof o);
-    o.open_libs = open_sandbox_libs;
-    o.time_scale = env_time_scale();
-    o.log = env_log();
-    struct mx_sbserver *srv = mx_sbserver_start(&o, err, errlen);
-    return srv ? wrap(srv) : NULL;
 }
 
 const char *mx_sandbox_url(const struct mx_sandbox *sb) {
@@ -107,18 +88,6 @@ const char *mx_sandbox_token(const struct mx_sandbox *sb) {
 }
 const char *mx_sandbox_readonly_token(const struct mx_sandbox *sb) {
     return sb->readonly_token;
-}
-
-const char *mx_sandbox_base(const struct mx_sandbox *sb, const char *api) {
-    if (!api) return NULL;
-    if (!strcmp(api, "deploy-v1") || !strcmp(api, "build-v1")) return sb->bases[0];
-    if (!strcmp(api, "deploy-v2") || !strcmp(api, "backups-v2")) return sb->bases[1];
-    if (!strcmp(api, "deploy-v4")) return sb->bases[2];
-    if (!strcmp(api, "pc-deploy") || !strcmp(api, "pc-build")) return sb->bases[3];
-    if (!strcmp(api, "pipelines")) return sb->bases[4];
-    if (!strcmp(api, "webhooks")) return sb->bases[5];
-    if (!strcmp(api, "repository")) return sb->bases[6];
-    return NULL;
 }
 
 void mx_sandbox_stop(struct mx_sandbox *sb) {
@@ -291,54 +260,57 @@ static void usage(void) {
            "[--seed FILE] [--time-scale X] [--faults FILE] [--tls-cert PEM --tls-key PEM]\n");
 }
 
-/* Reads the fault rules of --faults FILE onto L (a table). Returns 0, or -1 with a message. */
-static int read_faults(lua_State *L, const char *path, char *err, size_t errlen) {
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        snprintf(err, errlen, "--faults %s: cannot open it", path);
-        return -1;
-    }
-    luaL_Buffer b;
-    luaL_buffinit(L, &b);
-    char chunk[4096];
-    size_t n;
-    while ((n = fread(chunk, 1, sizeof chunk, f)) > 0)
-        luaL_addlstring(&b, chunk, n);
-    fclose(f);
-    luaL_pushresult(&b);
-    size_t len;
-    const char *text = lua_tolstring(L, -1, &len);
-    size_t i = 0;
-    while (i < len && strchr(" \t\r\n", text[i]))
-        i++;
-    int ok;
-    if (i < len && text[i] == '[') {
-        luaL_requiref(L, "mxdeploy.json", luaopen_mxdeploy_json, 0);
-        lua_getfield(L, -1, "decode");
-        lua_pushvalue(L, -3);
-        ok = lua_pcall(L, 1, 1, 0) == LUA_OK;
-    } else {
-        char name[300];
-        snprintf(name, sizeof name, "@%s", path);
-        ok = luaL_loadbufferx(L, text, len, name, "t") == LUA_OK;
-        if (ok) {
-            lua_newtable(L); /* an empty environment: the file only describes rules */
-            lua_setupvalue(L, -2, 1);
-            ok = lua_pcall(L, 0, 1, 0) == LUA_OK;
+/* What `mxdeploy sandbox` serves: every API family of sandbox/families.lua (app:families()), the
+ * families sharing a base URL on one line, so a new family shows without an edit here. */
+static void print_banner(struct mx_sandbox *sb) {
+    printf("mxdeploy sandbox: a simulated Mendix Cloud on 127.0.0.1 (Ctrl-C stops it)\n\n");
+    lua_State *L = luaL_newstate();
+    char try_base[256] = "";
+    if (L && mx_sbserver_call(sb->srv, "families", NULL, 0, L) == 1 && lua_istable(L, -1)) {
+        int width = (int)strlen(mx_sandbox_files_url(sb)) + (int)strlen("/files/");
+        lua_Integer n = luaL_len(L, -1);
+        for (lua_Integer i = 1; i <= n; i++) {
+            lua_geti(L, -1, i);
+            lua_getfield(L, -1, "base");
+            int w = (int)luaL_len(L, -1);
+            if (w > width) width = w;
+            lua_pop(L, 2);
         }
+        for (lua_Integer i = 1; i <= n;) {
+            lua_geti(L, -1, i);
+            lua_getfield(L, -1, "base");
+            char base[256];
+            snprintf(base, sizeof base, "%s", lua_tostring(L, -1) ? lua_tostring(L, -1) : "?");
+            lua_getfield(L, -2, "auth");
+            if (!try_base[0] && lua_tostring(L, -1) && !strcmp(lua_tostring(L, -1), "apikey"))
+                snprintf(try_base, sizeof try_base, "%s", base);
+            lua_pop(L, 1);
+            printf("  %-*s ", width, base);
+            for (const char *sep = "";; sep = ", ") { /* the titles of the families at `base` */
+                lua_getfield(L, -2, "title");
+                printf("%s%s", sep, lua_tostring(L, -1) ? lua_tostring(L, -1) : "?");
+                lua_pop(L, 3); /* title, base, family */
+                if (++i > n) break;
+                lua_geti(L, -1, i);
+                lua_getfield(L, -1, "base");
+                if (!lua_tostring(L, -1) || strcmp(lua_tostring(L, -1), base)) {
+                    lua_pop(L, 2);
+                    break;
+                }
+            }
+            printf("\n");
+        }
+        printf("  %s/files/%*s files (log downloads, CLI)\n\n", mx_sandbox_files_url(sb),
+               width - (int)strlen(mx_sandbox_files_url(sb)) - (int)strlen("/files/"), "");
     }
-    if (!ok) {
-        snprintf(err, errlen, "--faults %s: %s", path, lua_tostring(L, -1));
-        return -1;
-    }
-    if (!lua_istable(L, -1)) {
-        snprintf(err, errlen, "--faults %s: expected a list of fault rules", path);
-        return -1;
-    }
-    lua_newtable(L);
-    lua_insert(L, -2);
-    lua_setfield(L, -2, "faults");
-    return 0;
+    if (L) lua_close(L);
+    printf("  Mendix-Username: %s\n", sb->username);
+    printf("  Mendix-ApiKey:   %s\n", sb->apikey);
+    printf("  Authorization:   MxToken %s   (read-only: MxToken %s)\n\n", sb->token,
+           sb->readonly_token);
+    if (try_base[0])
+        printf("  try: curl -H 'Mendix-Username: %s' -H 'Mendix-ApiKey: %s' %s/apps\n",
+               sb->username, sb->apikey, try_base);
 }
 
 /* Bad usage: one line on stderr, exit code 2. */
@@ -351,7 +323,6 @@ int mx_sandbox_command(int argc, char **argv) {
     struct mx_sbserver_opts o;
     memset(&o, 0, sizeof o);
     o.open_libs = open_sandbox_libs;
-    const char *faults = NULL;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
@@ -376,7 +347,7 @@ int mx_sandbox_command(int argc, char **argv) {
         else if (!strcmp(a, "--seed"))
             o.seed = v;
         else if (!strcmp(a, "--faults"))
-            faults = v;
+            o.faults_file = v; /* read by the sandbox's own loader (sandbox/faults.lua) */
         else if (!strcmp(a, "--time-scale")) {
             char *end;
             o.time_scale = strtod(v, &end);
@@ -391,16 +362,6 @@ int mx_sandbox_command(int argc, char **argv) {
         else
             return bad_usage("unknown option", a);
     }
-    lua_State *FL = NULL; /* the fault rules, read before anything starts */
-    if (faults) {
-        char ferr[512];
-        FL = luaL_newstate();
-        if (!FL || read_faults(FL, faults, ferr, sizeof ferr) != 0) {
-            fprintf(stderr, "mxdeploy sandbox: %s\n", FL ? ferr : "not enough memory");
-            if (FL) lua_close(FL);
-            return 2;
-        }
-    }
     /* Block the signals before any thread starts so that only sigwait sees them. */
     sigset_t set;
     sigemptyset(&set);
@@ -412,39 +373,18 @@ int mx_sandbox_command(int argc, char **argv) {
     char err[512];
     struct mx_sbserver *srv = mx_sbserver_start(&o, err, sizeof err);
     if (!srv) {
-        fprintf(stderr, "mxdeploy: %s\n", err);
-        if (FL) lua_close(FL);
-        return 1;
-    }
-    if (FL) {
-        int rc = mx_sbserver_call(srv, "configure", FL, lua_gettop(FL), FL);
-        if (rc < 0) {
-            const char *msg = lua_tostring(FL, -1) ? lua_tostring(FL, -1) : "refused";
-            fprintf(stderr, "mxdeploy sandbox: --faults %s: %.*s\n", faults,
-                    (int)strcspn(msg, "\n"), msg);
-            lua_close(FL);
-            mx_sbserver_stop(srv);
+        /* a bad --faults file is a usage error: faults.load's one line, "faults PATH: ..." */
+        const char *bad = o.faults_file ? strstr(err, "faults ") : NULL;
+        if (bad && !strncmp(bad + 7, o.faults_file, strlen(o.faults_file))) {
+            fprintf(stderr, "mxdeploy sandbox: --%s\n", bad);
             return 2;
         }
-        lua_close(FL);
-        fprintf(stderr, "mxdeploy sandbox: fault rules from %s\n", faults);
+        fprintf(stderr, "mxdeploy: %s\n", err);
+        return 1;
     }
+    if (o.faults_file) fprintf(stderr, "mxdeploy sandbox: fault rules from %s\n", o.faults_file);
     struct mx_sandbox *sb = wrap(srv);
-    printf("mxdeploy sandbox: a simulated Mendix Cloud on 127.0.0.1 (Ctrl-C stops it)\n\n");
-    printf("  Deploy API v1, Build API      %s\n", sb->bases[0]);
-    printf("  Deploy API v2, Backups API v2 %s\n", sb->bases[1]);
-    printf("  Deploy API v4                 %s\n", sb->bases[2]);
-    printf("  Private Cloud Deploy / Build  %s\n", sb->bases[3]);
-    printf("  Mendix Pipelines API          %s\n", sb->bases[4]);
-    printf("  Webhooks API                  %s\n", sb->bases[5]);
-    printf("  App Repository API            %s\n", sb->bases[6]);
-    printf("  files (log downloads, CLI)    %s/files/\n\n", mx_sandbox_files_url(sb));
-    printf("  Mendix-Username: %s\n", sb->username);
-    printf("  Mendix-ApiKey:   %s\n", sb->apikey);
-    printf("  Authorization:   MxToken %s   (read-only: MxToken %s)\n\n", sb->token,
-           sb->readonly_token);
-    printf("  try: curl -H 'Mendix-Username: %s' -H 'Mendix-ApiKey: %s' %s/apps\n", sb->username,
-           sb->apikey, sb->bases[0]);
+    print_banner(sb);
     fflush(stdout);
     int sig = 0;
     sigwait(&set, &sig);

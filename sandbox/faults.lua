@@ -50,26 +50,30 @@ function M.normalize(list)
 end
 
 -- The fault list in a file: a JSON array (or {"faults": [...]}) or a Lua chunk returning one.
+-- Every error is one line starting "faults PATH: " (mxdeploy sandbox --faults shows it as is).
 function M.load(path)
+  local function fail(msg) error("faults " .. path .. ": " .. tostring(msg):match("[^\n]*"), 0) end
   local f, err = io.open(path, "rb")
-  if not f then error("cannot read faults " .. tostring(err), 0) end
+  if not f then fail("cannot read it (" .. tostring(err) .. ")") end
   local text = f:read("a")
   f:close()
   local list
   if text:match("^%s*[%[{]") then
     local ok, v = pcall(json.decode, text)
-    if not ok then error("faults " .. path .. ": not valid JSON: " .. tostring(v), 0) end
+    if not ok then fail("not valid JSON: " .. tostring(v)) end
     list = v
   else
     local chunk, cerr = load(text, "@" .. path, "t", {})
-    if not chunk then error("faults " .. path .. ": " .. tostring(cerr), 0) end
+    if not chunk then fail(cerr) end
     local ok, v = pcall(chunk)
-    if not ok then error("faults " .. path .. ": " .. tostring(v), 0) end
+    if not ok then fail(v) end
     list = v
   end
   if type(list) == "table" and list.faults then list = list.faults end
-  if type(list) ~= "table" then error("faults " .. path .. " must be a list of rules", 0) end
-  return M.normalize(list)
+  if type(list) ~= "table" then fail("expected a list of fault rules") end
+  local ok, rules = pcall(M.normalize, list)
+  if not ok then fail(rules) end
+  return rules
 end
 
 function M.matching(rules, req)

@@ -7,7 +7,7 @@
 --                                           body|body_file, body_size}
 --                                  resp = {status, headers, body|file, delay, fault}
 --   app:configure{faults=, time_scale=, durations=}   app:requests()   app:reset_log()
---   app:snapshot()   app:credentials()   app:bases()   app:close()
+--   app:snapshot()   app:credentials()   app:bases()   app:families()   app:close()
 --   new{faults_file = PATH}: fault rules from a JSON or Lua file (faults.lua, M.load)
 --
 -- This file wires the parts: families.lua (which API is served where, by which module),
@@ -32,12 +32,9 @@
 -- Secrets are never stored: besides the redacted headers, any seeded API key or token that
 -- appears in the body, query or another header value is replaced by "<redacted>".
 --
--- URL layout (api listener; families.lua is the source, app:bases() and sandboxctl's sb.bases
--- give the base URLs):
---   /deploy/api/1/...        Deploy API v1 and Build API          (API key)
---   /deploy/api/v2/...       Deploy API v2 and Backups API v2     (API key)
---   /cloud/api/v4/...        Deploy API v4                        (MxToken PAT)
---   /privatecloud/api/v4/... Private Cloud Deploy and Build       (MxToken PAT)
+-- URL layout (api listener): families.lua is the source; app:bases() and sandboxctl's sb.bases
+-- give the base URLs, app:families() the list `mxdeploy sandbox` prints (e.g. /deploy/api/1 for
+-- Deploy API v1 and Build API, /cloud/api/v4 for Deploy API v4, /pipelines/api/v1, ...).
 -- Files listener: /files/... (log downloads, package/backup/CLI files; must get no credentials).
 --
 -- Faults: a list of rules, each matching requests by `route` ("METHOD /path/with/*" or "/path*" or
@@ -199,6 +196,16 @@ end
 function App:bases()
   local t = {}
   for _, f in ipairs(FAMILIES) do t[f.api] = self.api_url .. f.prefix end
+  return t
+end
+
+-- Every API family in the order of families.lua: {{api=, title=, auth=, base=}, ...} (the banner
+-- of `mxdeploy sandbox`).
+function App:families()
+  local t = {}
+  for _, f in ipairs(FAMILIES) do
+    t[#t + 1] = { api = f.api, title = f.title, auth = f.auth, base = self.api_url .. f.prefix }
+  end
   return t
 end
 

@@ -660,6 +660,10 @@ struct mx_sbserver *mx_sbserver_start(const struct mx_sbserver_opts *o, char *er
         lua_pushstring(L, o->log);
         lua_setfield(L, -2, "log");
     }
+    if (o->faults_file) {
+        lua_pushstring(L, o->faults_file);
+        lua_setfield(L, -2, "faults_file");
+    }
     if (o->time_scale > 0) {
         lua_pushnumber(L, o->time_scale);
         lua_setfield(L, -2, "time_scale");

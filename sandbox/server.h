@@ -15,6 +15,8 @@ struct mx_sbserver_opts {
     const char *state; /* state file (loaded if present, saved after mutations) or NULL */
     const char *log;   /* request log file (JSON lines) or NULL */
     double time_scale; /* <= 0 means "not set" (the app's default 1.0) */
+    /* fault rules file, read by the app (new{faults_file=}, sandbox/faults.lua) or NULL */
+    const char *faults_file;
     /* Optional: a Lua table at index `from_idx` of `from` whose plain fields (strings, numbers,
      * booleans, nested tables) are copied into the app's opts first; the fields above override. */
     lua_State *from;

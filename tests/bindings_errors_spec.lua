@@ -182,6 +182,27 @@ describe("argument errors", function()
     ok, e = pcall(mx.request, { url = "http://127.0.0.1/", bogus = 1 })
     assert.matches("unknown field 'bogus'", tostring(e))
   end)
+
+  it("mx.request refuses a misspelt option with did-you-mean, in a dry run too, sending nothing", function()
+    local sb <close> = require("mxdeploy.sandboxctl").start{ time_scale = 0.001 }
+    local url = sb.url .. "/deploy/api/1/apps/calc/environments/Test/stop"
+    local ok, e = pcall(mx.request, { url = url, methd = "POST" })
+    assert.is_false(ok)
+    assert.are.equal("argument", e.kind)
+    assert.are.equal("bad argument #1 to 'request' (unknown field 'methd'; did you mean method?)", tostring(e))
+    ok, e = pcall(mx.request, { url = url, timout = 5 })
+    assert.matches("did you mean timeout%?", tostring(e))
+    ok, e = pcall(mx.request, { url = url, zzzzzzzz = 5 })
+    assert.matches("unknown field 'zzzzzzzz' %(fields: auth, auth_scheme, ", tostring(e))
+    mx.options.dry_run = true
+    local plans = #mx.default_client.plan
+    ok, e = pcall(mx.request, { url = url, method = "POST", jsn = {} })
+    mx.options.dry_run = false
+    assert.is_false(ok)
+    assert.are.equal("bad argument #1 to 'request' (unknown field 'jsn'; did you mean json?)", tostring(e))
+    assert.are.equal(plans, #mx.default_client.plan, "a refused request was planned")
+    assert.are.equal(0, #sb:requests())
+  end)
 end)
 
 describe("credentials errors", function()

@@ -335,6 +335,21 @@ describe("command line", function()
     assert.matches("^3\t3\t1\ttrue\ttrue\ttrue\ttrue\n$", out)
   end)
 
+  it("--sandbox serves the newer families too (Pipelines, Webhooks, App Repository)", function()
+    local script = tmpfile([[
+      local app = "c533ee0b-f7db-4e62-868b-1192d392ccec"
+      for ns in ("pipelines webhooks repository"):gmatch("%S+") do
+        assert(mx.default_client:base_url(ns):match("^http://127%.0%.0%.1:%d+/"), ns)
+      end
+      print(mx.repository.get_info(app).type, type(mx.webhooks.list_webhooks(app)),
+        mx.pipelines.get_run_status ~= nil)
+    ]])
+    local code, out, err = mx("--sandbox " .. script, nil,
+      "env -u MENDIX_USERNAME -u MENDIX_APIKEY -u MENDIX_TOKEN MXDEPLOY_CREDENTIALS=/nonexistent")
+    assert.are.equal(0, code, err)
+    assert.are.equal("git\ttable\ttrue\n", out)
+  end)
+
   it("loads the module in stock lua5.4, where waits block", function()
     if os.getenv("MXDEPLOY_SANITIZED") == "ON" then
       pending("an ASan-built module cannot load into the uninstrumented lua5.4")
@@ -451,6 +466,29 @@ describe("mxdeploy sandbox (standalone)", function()
       assert.are.equal(2, code, args)
       assert.matches("^mxdeploy sandbox: ", err)
     end
+  end)
+
+  it("names every API family of sandbox/families.lua in its banner, at its base URL", function()
+    local out, pid = os.tmpname(), os.tmpname()
+    assert(os.execute(("%q sandbox > %q 2>&1 & echo $! > %q"):format(BIN, out, pid)))
+    local banner
+    for _ = 1, 100 do
+      banner = slurp(out) or ""
+      if banner:find("try: curl", 1, true) then break end
+      os.execute("sleep 0.05")
+    end
+    os.execute("kill " .. assert(slurp(pid)):match("%d+"))
+    os.remove(out)
+    os.remove(pid)
+    local url = assert(banner:match("(http://127%.0%.0%.1:%d+)/"), banner)
+    local families = dofile((os.getenv("MXDEPLOY_SOURCE_DIR") or ".") .. "/sandbox/families.lua")
+    assert.is_true(#families >= 11)
+    for _, f in ipairs(families) do
+      local line = banner:match("\n  " .. (url .. f.prefix):gsub("%p", "%%%0") .. " +([^\n]+)")
+      assert.truthy(line, f.api .. " missing from the banner:\n" .. banner)
+      assert.truthy(line:find(f.title, 1, true), f.api .. ": " .. line)
+    end
+    assert.matches("try: curl [^\n]+ " .. url:gsub("%p", "%%%0") .. "/deploy/api/1/apps", banner)
   end)
 
   it("reports a missing seed file in one line", function()

@@ -73,8 +73,51 @@ describe("scripts/on-upload.lua", function()
     assert.matches("done%s+calc/Test runs 9%.9%.9%.2", out)
   end)
 
-  it("needs the secret in the environment, not on the command line", function()
-    local ok, _, code = os.execute(("cd %q && %q scripts/on-upload.lua calc Test > /dev/null 2>&1"):format(source, bin))
-    assert.are.equal(2, ok and 0 or code)
+  -- `mxdeploy --sandbox run on-upload ARGS` with the sandbox's request log: code, stdout, stderr,
+  -- the number of requests the sandbox saw.
+  local function run_named(args, env)
+    local out, err, log = os.tmpname(), os.tmpname(), os.tmpname()
+    os.remove(log)
+    local ok, _, code = os.execute(("cd %q && MXDEPLOY_SANDBOX_LOG=%q %s timeout 20 %q --sandbox run on-upload %s > %q 2> %q < /dev/null")
+      :format(source, log, env or "", bin, args, out, err))
+    local function slurp(path)
+      local f = io.open(path)
+      local text = f and f:read("a") or ""
+      if f then f:close() end
+      os.remove(path)
+      return text
+    end
+    local o, e, l = slurp(out), slurp(err), slurp(log)
+    local _, requests = l:gsub("\n", "")
+    return ok and 0 or code, o, e, requests
+  end
+
+  it("needs the secret in the environment, not on the command line (a usage error, nothing sent)", function()
+    local code, _, err, requests = run_named("calc Test", "env -u MXDEPLOY_WEBHOOK_SECRET")
+    assert.are.equal(2, code, err)
+    assert.matches("\non%-upload: set MXDEPLOY_WEBHOOK_SECRET to the webhook's validationSecret", err)
+    assert.are.equal(0, requests)
+    local ok, _, c = os.execute(("cd %q && %q scripts/on-upload.lua calc Test > /dev/null 2>&1"):format(source, bin))
+    assert.are.equal(2, ok and 0 or c)
+  end)
+
+  it("follows the script contract: mxdeploy run on-upload --help exits 0 and sends nothing", function()
+    local code, out, err, requests = run_named("--help", "MXDEPLOY_WEBHOOK_SECRET=" .. SECRET)
+    assert.are.equal(0, code, err)
+    assert.matches("^Usage: mxdeploy run on%-upload ", out)
+    assert.matches("%-%-once", out)
+    assert.matches("MXDEPLOY_WEBHOOK_SECRET", out)
+    assert.matches("Exit status: 0 success", out)
+    assert.are.equal(0, requests, "--help sent a request")
+  end)
+
+  it("refuses an unknown flag or a bad port: exit 2, one line, nothing sent", function()
+    for _, args in ipairs({ "--force calc Test", "--port 70000 calc Test", "--port x calc Test", "calc" }) do
+      local code, out, err, requests = run_named(args, "MXDEPLOY_WEBHOOK_SECRET=" .. SECRET)
+      assert.are.equal(2, code, args .. ": " .. err)
+      assert.are.equal("", out, args)
+      assert.matches("\non%-upload: [^\n]+ %(see %-%-help%)\n$", err, nil, args)
+      assert.are.equal(0, requests, args)
+    end
   end)
 end)

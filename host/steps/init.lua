@@ -90,6 +90,11 @@ function M.parser(decl)
   if decl.arguments then decl.arguments(p) end
   p:flag("--dry-run", "Send only reads; print the changes instead of making them (as mxdeploy --dry-run).")
   p:add_complete()
+  -- the usage line shows how the script is run; the completion functions keep the bare name
+  -- (a shell function cannot be called "mxdeploy run deploy")
+  p:name("mxdeploy run " .. decl.name)
+  p:usage(p:get_usage())
+  p:name(decl.name)
   return p
 end
 
