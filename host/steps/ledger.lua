@@ -32,7 +32,9 @@ end
 
 local function q(s) return "'" .. tostring(s):gsub("'", "'\\''") .. "'" end
 
---- The ledger file: `explicit` (--ledger), MXDEPLOY_LEDGER, then the XDG state folder.
+--- The ledger file: `explicit` (--ledger), MXDEPLOY_LEDGER, then the XDG state folder. A run
+--- against the in-process sandbox (`mxdeploy --sandbox`) defaults to sandbox-releases.jsonl there:
+--- a rehearsal must not add releases that a later rollback on the real cloud would read.
 function M.path(explicit)
   if explicit and explicit ~= "" then return explicit end
   local env = os.getenv("MXDEPLOY_LEDGER")
@@ -43,7 +45,8 @@ function M.path(explicit)
     if not home or home == "" then fail("no ledger: HOME is not set (give --ledger FILE or MXDEPLOY_LEDGER)") end
     state = home .. "/.local/state"
   end
-  return state .. "/mxdeploy/releases.jsonl"
+  local name = package.loaded["mxdeploy.active_sandbox"] and "sandbox-releases.jsonl" or "releases.jsonl"
+  return state .. "/mxdeploy/" .. name
 end
 
 --- The name recorded as who made a release (never a secret: the local account's name).
