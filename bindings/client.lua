@@ -469,6 +469,16 @@ local function make_operation(self, ns_table, op)
   return fn
 end
 
+-- One page of a list: its items (the field `key` of the body; {} when absent) and the body.
+local function fetch_page(list_fn, path, query, key)
+  local args = { table.unpack(path) }
+  args[#args + 1] = query
+  local body = list_fn(table.unpack(args, 1, #path + 1))
+  local items = type(body) == "table" and body[key] or nil
+  if type(items) ~= "table" then items = {} end
+  return items, body
+end
+
 -- Lazy iterator over a cursor-paginated list (Webhooks, App Repository): each page names the
 -- next one in cursors.next, absent on the last page.
 local function make_cursor_iterator(list_fn, op)
@@ -485,11 +495,7 @@ local function make_cursor_iterator(list_fn, op)
           return page[i]
         end
         if done then return nil end
-        local args = { table.unpack(path) }
-        args[#args + 1] = query
-        local body = list_fn(table.unpack(args, 1, #path + 1))
-        local items = type(body) == "table" and body[op.pages.items] or nil
-        if type(items) ~= "table" then items = {} end
+        local items, body = fetch_page(list_fn, path, query, op.pages.items)
         page, i = items, 0
         local cursors = type(body) == "table" and body.cursors or nil
         local nxt = type(cursors) == "table" and cursors.next or nil
@@ -531,11 +537,7 @@ local function make_iterator(list_fn, op)
         end
         if done then return nil end
         query.offset, query.limit = offset, limit
-        local args = { table.unpack(path) }
-        args[#args + 1] = query
-        local body = list_fn(table.unpack(args, 1, #path + 1))
-        local items = type(body) == "table" and body[pages.items] or nil
-        if type(items) ~= "table" then items = {} end
+        local items, body = fetch_page(list_fn, path, query, pages.items)
         page, i, page_count = items, 0, page_count + 1
         local n = #items
         -- a server that ignores offset would serve the first page forever (the first page is

@@ -224,6 +224,13 @@ local function search(word, out)
   return true
 end
 
+-- The text describe(v, out) writes.
+local function render(describe, v)
+  local out = {}
+  describe(v, out)
+  return table.concat(out, "\n")
+end
+
 --- Help text for x (see the module comment).
 function M.describe(x)
   local out = {}
@@ -232,16 +239,10 @@ function M.describe(x)
     return table.concat(out, "\n")
   end
   local op = op_of(x)
-  if op then
-    describe_op(op, out)
-    return table.concat(out, "\n")
-  end
+  if op then return render(describe_op, op) end
   if type(x) == "function" then
     local e = entry_of_function(x)
-    if e then
-      describe_entry(e, out)
-      return table.concat(out, "\n")
-    end
+    if e then return render(describe_entry, e) end
     return "no help for this function: it is not an operation or an mx function"
   end
   if type(x) == "table" then
@@ -249,10 +250,7 @@ function M.describe(x)
     if require_jobs and require_jobs.is_job(x) then x = "job"
     else
       local ns = namespace_of(x)
-      if ns then
-        describe_namespace(ns, out)
-        return table.concat(out, "\n")
-      end
+      if ns then return render(describe_namespace, ns) end
       return "no help for this table: help(mx.v1) describes a namespace, help() lists them"
     end
   end
@@ -262,15 +260,9 @@ function M.describe(x)
     return "no help for a " .. errors.typename(x) .. ": help() lists what there is"
   end
   local s = x:gsub("^mx%.", "")
-  if operations.namespace[s] then
-    describe_namespace(s, out)
-    return table.concat(out, "\n")
-  end
+  if operations.namespace[s] then return render(describe_namespace, s) end
   local e = entry_of_name(x)
-  if e then
-    describe_entry(e, out)
-    return table.concat(out, "\n")
-  end
+  if e then return render(describe_entry, e) end
   if s == "job" or s == "task" or s == "client" or s == "sandbox" then -- an object's methods
     for name, entry in pairs(api_docs.by_name) do
       if name:match("^" .. s .. "[:.]") then out[#out + 1] = entry end

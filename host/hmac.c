@@ -5,6 +5,7 @@
  *   core.equal_ct(a, b)         -> whether two strings are equal, in time independent of where
  *                                  they differ (CRYPTO_memcmp; the length is not secret)
  * The policy (what is signed, tolerance, several signatures) is Lua: bindings/webhooks.lua.
+ * The sandbox signs its webhook deliveries with the same hmac_sha256 and base64.
  */
 #include "hmac.h"
 
@@ -13,7 +14,7 @@
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 
-static int l_hmac_sha256(lua_State *L) {
+int mx_crypto_hmac_sha256(lua_State *L) {
     size_t klen, dlen;
     const char *key = luaL_checklstring(L, 1, &klen);
     const char *data = luaL_checklstring(L, 2, &dlen);
@@ -26,7 +27,7 @@ static int l_hmac_sha256(lua_State *L) {
     return 1;
 }
 
-static int l_base64(lua_State *L) {
+int mx_crypto_base64(lua_State *L) {
     size_t n;
     const char *s = luaL_checklstring(L, 1, &n);
     if (n > (size_t)1 << 28) return luaL_error(L, "base64: input too large");
@@ -46,8 +47,8 @@ static int l_equal_ct(lua_State *L) {
 }
 
 void mx_crypto_open(lua_State *L) {
-    static const luaL_Reg funcs[] = {{"hmac_sha256", l_hmac_sha256},
-                                     {"base64", l_base64},
+    static const luaL_Reg funcs[] = {{"hmac_sha256", mx_crypto_hmac_sha256},
+                                     {"base64", mx_crypto_base64},
                                      {"equal_ct", l_equal_ct},
                                      {NULL, NULL}};
     luaL_setfuncs(L, funcs, 0);

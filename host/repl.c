@@ -250,6 +250,19 @@ static int repl_read(lua_State *L) {
     return lua_gettop(L);
 }
 
+/* Replaces the function t[name] of the table at the stack top by `wrapper` holding it as its
+ * upvalue (print, io.write, io.read and file:read go through the prompt); a missing or
+ * replaced-by-a-non-function field is left as it is. */
+static void wrap_field(lua_State *L, const char *name, lua_CFunction wrapper) {
+    lua_getfield(L, -1, name);
+    if (lua_isfunction(L, -1)) {
+        lua_pushcclosure(L, wrapper, 1);
+        lua_setfield(L, -2, name);
+    } else {
+        lua_pop(L, 1);
+    }
+}
+
 /* Lua's verdict (host/lua/repl.lua keep_in_history): a line giving a credential a literal value
  * is not added to the history, so it never reaches the history file. */
 static int keep_in_history(lua_State *L, const char *line) {
@@ -387,42 +400,18 @@ void mx_repl(lua_State *L) {
         lua_pop(L, 1);
     }
     lua_pop(L, 1);
-    lua_getglobal(L, "print");
-    if (lua_isfunction(L, -1)) {
-        lua_pushcclosure(L, repl_print, 1);
-        lua_setglobal(L, "print");
-    } else {
-        lua_pop(L, 1);
-    }
+    lua_pushglobaltable(L);
+    wrap_field(L, "print", repl_print);
+    lua_pop(L, 1);
     lua_getglobal(L, "io");
     if (lua_istable(L, -1)) {
-        lua_getfield(L, -1, "write");
-        if (lua_isfunction(L, -1)) {
-            lua_pushcclosure(L, repl_print, 1);
-            lua_setfield(L, -2, "write");
-        } else {
-            lua_pop(L, 1);
-        }
-        lua_getfield(L, -1, "read");
-        if (lua_isfunction(L, -1)) {
-            lua_pushcclosure(L, repl_read, 1);
-            lua_setfield(L, -2, "read");
-        } else {
-            lua_pop(L, 1);
-        }
+        wrap_field(L, "write", repl_print);
+        wrap_field(L, "read", repl_read);
     }
     lua_pop(L, 1);
     if (luaL_getmetatable(L, LUA_FILEHANDLE) == LUA_TTABLE) { /* io.stdin:read() */
         lua_getfield(L, -1, "__index");
-        if (lua_istable(L, -1)) {
-            lua_getfield(L, -1, "read");
-            if (lua_isfunction(L, -1)) {
-                lua_pushcclosure(L, repl_read, 1);
-                lua_setfield(L, -2, "read");
-            } else {
-                lua_pop(L, 1);
-            }
-        }
+        if (lua_istable(L, -1)) wrap_field(L, "read", repl_read);
         lua_pop(L, 1);
     }
     lua_pop(L, 1);

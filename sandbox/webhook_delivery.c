@@ -10,9 +10,8 @@
 
 #include <curl/curl.h>
 #include <lauxlib.h>
-#include <openssl/crypto.h>
-#include <openssl/evp.h>
-#include <openssl/hmac.h>
+
+#include "hmac.h"
 
 #define MAX_DELAY 60.0
 #define SEND_TIMEOUT 15L
@@ -219,32 +218,9 @@ void mx_sbdeliveries_stop(struct mx_sbdeliveries *d) {
     free(d);
 }
 
-static int l_hmac_sha256(lua_State *L) {
-    size_t kn, dn;
-    const char *k = luaL_checklstring(L, 1, &kn);
-    const char *data = luaL_checklstring(L, 2, &dn);
-    unsigned char out[EVP_MAX_MD_SIZE];
-    unsigned int len = 0;
-    if (!HMAC(EVP_sha256(), k, (int)kn, (const unsigned char *)data, dn, out, &len))
-        return luaL_error(L, "hmac_sha256 failed");
-    lua_pushlstring(L, (const char *)out, len);
-    return 1;
-}
-
-static int l_base64(lua_State *L) {
-    size_t n;
-    const char *s = luaL_checklstring(L, 1, &n);
-    if (n > (size_t)1 << 28) return luaL_error(L, "base64: input too large");
-    luaL_Buffer b;
-    char *out = luaL_buffinitsize(L, &b, 4 * ((n + 2) / 3) + 1);
-    int len = EVP_EncodeBlock((unsigned char *)out, (const unsigned char *)s, (int)n);
-    luaL_pushresultsize(&b, (size_t)len);
-    return 1;
-}
-
 void mx_sbdeliveries_open_crypto(lua_State *L) {
-    lua_pushcfunction(L, l_hmac_sha256);
+    lua_pushcfunction(L, mx_crypto_hmac_sha256);
     lua_setfield(L, -2, "hmac_sha256");
-    lua_pushcfunction(L, l_base64);
+    lua_pushcfunction(L, mx_crypto_base64);
     lua_setfield(L, -2, "base64");
 }

@@ -17,7 +17,7 @@ void mx_sbdeliveries_take(struct mx_sbdeliveries *d, lua_State *L, int resp);
 /* Cancels waiting deliveries, waits for posts in progress, frees d. */
 void mx_sbdeliveries_stop(struct mx_sbdeliveries *d);
 /* Adds hmac_sha256(key, data) and base64(bytes) to the table at the stack top (the sandbox's
- * `native` module), for signing deliveries. */
+ * `native` module), for signing deliveries: the ones of mxdeploy.core (host/hmac.c). */
 void mx_sbdeliveries_open_crypto(lua_State *L);
 
 #endif

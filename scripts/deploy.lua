@@ -90,9 +90,7 @@ steps.script{
     p:option("--revision", "The commit --branch builds (default: the branch's newest)"):argname("R")
     p:option("--version", "Version of the package built with --branch (default 1.0.0)"):argname("X.Y.Z")
     p:flag("--backup", "Take a snapshot of the environment first (waited for)")
-    p:option("--settings", "Constants and custom settings (JSON, as settings export writes) applied before the start"):argname("FILE")
-    p:flag("--rollback-on-failure", "When the start fails, put back the package that ran before and start it")
-    p:option("--ledger", "Release ledger (default $MXDEPLOY_LEDGER, else $XDG_STATE_HOME/mxdeploy/releases.jsonl)"):argname("FILE")
+    release.change_options(p, "When the start fails, put back the package that ran before and start it")
   end,
   run = function(args, s)
     local app, mode, path = args.app, args.mode, args.package

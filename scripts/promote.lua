@@ -22,9 +22,7 @@ steps.script{
     p:argument("from", "Environment whose package is promoted (default Acceptance)"):args("?")
     p:argument("to", "Environment that receives it (default Production)"):args("?")
     p:flag("--no-backup", "Do not take a snapshot of the target first")
-    p:option("--settings", "Constants and custom settings (JSON, as settings export writes) applied before the start"):argname("FILE")
-    p:flag("--rollback-on-failure", "When the start fails, put back the package the target ran before")
-    p:option("--ledger", "Release ledger (default $MXDEPLOY_LEDGER, else $XDG_STATE_HOME/mxdeploy/releases.jsonl)"):argname("FILE")
+    release.change_options(p, "When the start fails, put back the package the target ran before")
   end,
   run = function(args, s)
     local app_id = args.app or (s.sandbox and "calc")

@@ -41,27 +41,23 @@ steps.script{
     .. "\"<secret>\" in a FILE keeps the current value. Settings take effect at the next restart.",
   arguments = function(p)
     p:command_target("command")
-    local export = p:command("export", "Print the environment's settings as JSON (stable key order)")
-    export:argument("app", "App ID (the subdomain)")
-    export:argument("mode", "Environment")
-    export:flag("--show-values", "Print the values of secret constants too")
-    local plan = p:command("plan", "The changes FILE makes, one per line (exit 0 none, 2 some, 1 error)")
-    plan:argument("app", "App ID (the subdomain)")
-    plan:argument("mode", "Environment")
+    -- a command on APP MODE
+    local function command(name, description, mode)
+      local c = p:command(name, description)
+      c:argument("app", "App ID (the subdomain)")
+      c:argument("mode", mode or "Environment")
+      return c
+    end
+    local export = command("export", "Print the environment's settings as JSON (stable key order)")
+    local plan = command("plan", "The changes FILE makes, one per line (exit 0 none, 2 some, 1 error)")
     plan:argument("file", "Settings file (JSON, as export writes)")
-    plan:flag("--show-values", "Print the values of secret constants too")
-    local apply = p:command("apply", "Show the plan, confirm, apply exactly it, re-read and verify")
-    apply:argument("app", "App ID (the subdomain)")
-    apply:argument("mode", "Environment")
+    local apply = command("apply", "Show the plan, confirm, apply exactly it, re-read and verify")
     apply:argument("file", "Settings file (JSON, as export writes)")
     apply:flag("--restart", "Restart the environment afterwards, so the changes take effect")
-    apply:flag("--show-values", "Print the values of secret constants too")
-    local diff = p:command("diff", "The settings MODE2 has that MODE1 has not (exit 0 same, 2 different)")
-    diff:argument("app", "App ID (the subdomain)")
-    diff:argument("mode", "Environment (from)")
+    local diff = command("diff", "The settings MODE2 has that MODE1 has not (exit 0 same, 2 different)", "Environment (from)")
     diff:argument("mode2", "Environment (to)")
-    diff:flag("--show-values", "Print the values of secret constants too")
     for _, c in ipairs({ export, plan, apply, diff }) do
+      c:flag("--show-values", "Print the values of secret constants too")
       c:flag("--dry-run", "Send only reads; print the changes instead of making them (as mxdeploy --dry-run).")
     end
   end,

@@ -5,16 +5,7 @@ local mx = require("mxdeploy")
 local errors = require("mxdeploy.errors")
 local sandboxctl = require("mxdeploy.sandboxctl")
 
--- Every string reachable from v (keys and values), for secret checks.
-local function strings_of(v, out, seen)
-  out, seen = out or {}, seen or {}
-  if type(v) == "string" then out[#out + 1] = v
-  elseif type(v) == "table" and not seen[v] then
-    seen[v] = true
-    for k, x in pairs(v) do strings_of(k, out, seen); strings_of(x, out, seen) end
-  end
-  return out
-end
+local strings_of = require("strings_of")
 
 local function assert_no_secret(e, secrets)
   local all = table.concat(strings_of(e), "\n") .. "\n" .. tostring(e)

@@ -6,15 +6,8 @@ local core = require("mxdeploy.core")
 local bin = os.getenv("MXDEPLOY_BIN") or "mxdeploy"
 local source = os.getenv("MXDEPLOY_SOURCE_DIR") or "."
 
-local function q(s) return "'" .. s:gsub("'", "'\\''") .. "'" end
-
-local function slurp(path)
-  local f = io.open(path, "rb")
-  if not f then return "" end
-  local s = f:read("a")
-  f:close()
-  return s
-end
+local P = require("process")
+local q, slurp = P.quote, P.slurp
 
 local function write(path, text, mode)
   local f = assert(io.open(path, "wb"))
@@ -26,13 +19,8 @@ end
 
 -- Runs mxdeploy with a clean credential environment plus `env`; returns code, stdout, stderr.
 local function run(args, env)
-  local out, err = os.tmpname(), os.tmpname()
-  local cmd = ("cd %s && env -u MENDIX_USERNAME -u MENDIX_APIKEY -u MENDIX_TOKEN -u MXDEPLOY_PROFILE %s timeout 20 %s %s > %s 2> %s < /dev/null")
-    :format(q(source), env or "", q(bin), args, q(out), q(err))
-  local ok, how, code = os.execute(cmd)
-  local o, e = slurp(out), slurp(err)
-  os.remove(out); os.remove(err)
-  return (how == "exit" and code or 128 + code), o, e
+  return P.run(("cd %s && env -u MENDIX_USERNAME -u MENDIX_APIKEY -u MENDIX_TOKEN -u MXDEPLOY_PROFILE %s timeout 20 %s %s")
+    :format(q(source), env or "", q(bin), args))
 end
 
 local function lines(s)

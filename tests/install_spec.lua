@@ -5,24 +5,8 @@ local BIN = os.getenv("MXDEPLOY_BIN")
 local BUILD = BIN:match("^(.*)/[^/]+$")
 local SOURCE = os.getenv("MXDEPLOY_SOURCE_DIR") or "."
 
-local function q(s) return "'" .. tostring(s):gsub("'", "'\\''") .. "'" end
-
-local function slurp(path)
-  local f = io.open(path, "rb")
-  if not f then return nil end
-  local s = f:read("a")
-  f:close()
-  return s
-end
-
--- Runs a shell command line; returns exit code, stdout, stderr.
-local function run(cmdline)
-  local out, err = os.tmpname(), os.tmpname()
-  local _, how, code = os.execute(("%s > %s 2> %s < /dev/null"):format(cmdline, out, err))
-  local o, e = slurp(out), slurp(err)
-  os.remove(out); os.remove(err)
-  return (how == "exit" and code or 128 + code), o, e
-end
+local P = require("process")
+local q, slurp, run = P.quote, P.read, P.run
 
 local function lines(s)
   local t = {}

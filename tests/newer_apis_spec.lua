@@ -11,13 +11,7 @@ local PIPELINE = "db6ed4d3-8b6d-4c2b-ad2b-2a69d0f7afe0"
 local FAILING = "7d0c4f1e-3b8a-4c55-9e61-2f3a4b5c6d7e"
 local SECRET = "whsec_c2FuZGJveC13ZWJob29rLXNlY3JldC0wMDAwMDAwMA=="
 
-local function last(sb, pred)
-  local found
-  for _, r in ipairs(sb:requests()) do
-    if not pred or pred(r) then found = r end
-  end
-  return found
-end
+local last = S.last_request
 
 describe("newer APIs on the sandbox", function()
   local sb, c

@@ -4,6 +4,7 @@
 
 local source = os.getenv("MXDEPLOY_SOURCE_DIR") or "."
 local bin = os.getenv("MXDEPLOY_BIN") or "mxdeploy"
+local P = require("process")
 local SECRET = "whsec_c2FuZGJveC13ZWJob29rLXNlY3JldC0wMDAwMDAwMA=="
 
 -- The -e chunk: a sandbox for the script, and a task that waits until the receiver answers,
@@ -76,20 +77,13 @@ describe("scripts/on-upload.lua", function()
   -- `mxdeploy --sandbox run on-upload ARGS` with the sandbox's request log: code, stdout, stderr,
   -- the number of requests the sandbox saw.
   local function run_named(args, env)
-    local out, err, log = os.tmpname(), os.tmpname(), os.tmpname()
+    local log = os.tmpname()
     os.remove(log)
-    local ok, _, code = os.execute(("cd %q && MXDEPLOY_SANDBOX_LOG=%q %s timeout 20 %q --sandbox run on-upload %s > %q 2> %q < /dev/null")
-      :format(source, log, env or "", bin, args, out, err))
-    local function slurp(path)
-      local f = io.open(path)
-      local text = f and f:read("a") or ""
-      if f then f:close() end
-      os.remove(path)
-      return text
-    end
-    local o, e, l = slurp(out), slurp(err), slurp(log)
-    local _, requests = l:gsub("\n", "")
-    return ok and 0 or code, o, e, requests
+    local code, o, e = P.run(("cd %s && MXDEPLOY_SANDBOX_LOG=%s %s timeout 20 %s --sandbox run on-upload %s")
+      :format(P.quote(source), P.quote(log), env or "", P.quote(bin), args))
+    local _, requests = P.slurp(log):gsub("\n", "")
+    os.remove(log)
+    return code, o, e, requests
   end
 
   it("needs the secret in the environment, not on the command line (a usage error, nothing sent)", function()

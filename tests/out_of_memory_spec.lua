@@ -3,22 +3,13 @@
 local BIN = os.getenv("MXDEPLOY_BIN")
 local sanitized = os.getenv("MXDEPLOY_SANITIZED") == "ON"
 
-local function slurp(path)
-  local f = io.open(path, "rb")
-  if not f then return "" end
-  local s = f:read("a")
-  f:close()
-  return s
-end
+local P = require("process")
 
 -- Runs `sh -c '<limits>; mxdeploy <script>'`; returns how it ended, its code, stdout, stderr.
 local function run_limited(limits, script_text)
-  local script, out, err = os.tmpname(), os.tmpname(), os.tmpname()
-  local f = assert(io.open(script, "w"))
-  f:write(script_text)
-  f:close()
+  local script, out, err = P.tmpfile(script_text), os.tmpname(), os.tmpname()
   local _, how, code = os.execute(("sh -c '%s; exec %q %q' > %q 2> %q < /dev/null"):format(limits, BIN, script, out, err))
-  local o, e = slurp(out), slurp(err)
+  local o, e = P.slurp(out), P.slurp(err)
   os.remove(script); os.remove(out); os.remove(err)
   return how, code, o, e
 end

@@ -7,13 +7,8 @@ local json = require("mxdeploy.json")
 local source = os.getenv("MXDEPLOY_SOURCE_DIR") or "."
 local bin = os.getenv("MXDEPLOY_BIN") or "mxdeploy"
 
-local function slurp(path)
-  local f = io.open(path, "rb")
-  if not f then return nil end
-  local s = f:read("a")
-  f:close()
-  return s
-end
+local P = require("process")
+local q, slurp, tmpdir = P.quote, P.read, P.tmpdir
 
 local function write(path, text)
   local f = assert(io.open(path, "wb"))
@@ -22,22 +17,20 @@ local function write(path, text)
   return path
 end
 
-local function q(s) return "'" .. s:gsub("'", "'\\''") .. "'" end
 
 -- Runs `mxdeploy ARGS` in `dir` (default the source tree) with stdin from /dev/null (not a
 -- terminal). Returns exit code, stdout, stderr and the sandbox's request log (list of records).
 local function run(args, opts)
   opts = opts or {}
-  local out, err, log = os.tmpname(), os.tmpname(), os.tmpname()
+  local log = os.tmpname()
   os.remove(log)
-  local cmd = ("cd %s && MXDEPLOY_SANDBOX_TIME_SCALE=0.001 MXDEPLOY_SANDBOX_LOG=%s %s %s %s > %s 2> %s < /dev/null")
-    :format(q(opts.dir or source), q(log), opts.env or "", q(bin), args, q(out), q(err))
-  local ok, how, code = os.execute(cmd)
-  local o, e, l = slurp(out) or "", slurp(err) or "", slurp(log) or ""
-  os.remove(out); os.remove(err); os.remove(log)
+  local code, o, e = P.run(("cd %s && MXDEPLOY_SANDBOX_TIME_SCALE=0.001 MXDEPLOY_SANDBOX_LOG=%s %s %s %s")
+    :format(q(opts.dir or source), q(log), opts.env or "", q(bin), args))
+  local l = slurp(log) or ""
+  os.remove(log)
   local requests = {}
   for line in l:gmatch("[^\n]+") do requests[#requests + 1] = json.decode(line) end
-  return (how == "exit" and code or 128 + code), o, e, requests
+  return code, o, e, requests
 end
 
 local function mutating(requests)
@@ -48,12 +41,6 @@ local function mutating(requests)
   return sent
 end
 
-local function tmpdir()
-  local d = os.tmpname()
-  os.remove(d)
-  assert(os.execute("mkdir " .. q(d)))
-  return d
-end
 
 local function listing(dir)
   local p = io.popen("ls -A " .. q(dir))

@@ -3,28 +3,8 @@
 -- a download fails cleanly instead of SIGXFSZ killing the process with its .part file left.
 local BIN = os.getenv("MXDEPLOY_BIN")
 
-local function slurp(path)
-  local f = io.open(path, "rb")
-  if not f then return "" end
-  local s = f:read("a")
-  f:close()
-  return s
-end
-
-local function tmpfile(content)
-  local path = os.tmpname()
-  local f = assert(io.open(path, "w"))
-  f:write(content)
-  f:close()
-  return path
-end
-
-local function tmpdir()
-  local p = os.tmpname()
-  os.remove(p)
-  assert(os.execute("mkdir " .. p))
-  return p
-end
+local P = require("process")
+local slurp, tmpfile, tmpdir = P.slurp, P.tmpfile, P.tmpdir
 
 local function files_in(dir)
   local p = io.popen("ls -A " .. dir)

@@ -5,40 +5,21 @@ local core = require("mxdeploy.core")
 local errors = require("mxdeploy.errors")
 local request = require("mxdeploy.request")
 local hostile = require("hostile")
+local P = require("process")
+local slurp = P.slurp
 
 local BIN = os.getenv("MXDEPLOY_BIN")
 local APIKEY, TOKEN = "SECRET-APIKEY-1234", "SECRET-TOKEN-5678"
 
--- Every string reachable from v (keys and values), for secret checks.
-local function strings_of(v, out, seen)
-  out, seen = out or {}, seen or {}
-  if type(v) == "string" then out[#out + 1] = v
-  elseif type(v) == "table" and not seen[v] then
-    seen[v] = true
-    for k, x in pairs(v) do strings_of(k, out, seen); strings_of(x, out, seen) end
-  end
-  return out
-end
+local strings_of = require("strings_of")
 
-local function slurp(path)
-  local f = io.open(path, "rb")
-  if not f then return "" end
-  local s = f:read("a")
-  f:close()
-  return s
-end
 
 -- Runs `mxdeploy ARGS script` with a bounded time (60 s); returns exit code and stdout..stderr.
 local function run_script(args, source, env)
-  local script = os.tmpname()
-  local f = assert(io.open(script, "w"))
-  f:write(source)
-  f:close()
-  local out = os.tmpname()
-  local ok, how, code = os.execute(("%s timeout 60 %q %s %q > %q 2>&1 < /dev/null"):format(env or "", BIN, args, script, out))
-  local text = slurp(out)
-  os.remove(out); os.remove(script)
-  return (how == "exit" and code or 128 + code), text
+  local script = P.tmpfile(source)
+  local code, text = P.run(("%s timeout 60 %s %s %s"):format(env or "", P.quote(BIN), args, P.quote(script)), { merge = true })
+  os.remove(script)
+  return code, text
 end
 
 -- A task's outcome within `seconds` (so a broken fix fails here, not at ctest's timeout).

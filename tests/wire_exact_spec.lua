@@ -8,13 +8,7 @@ local S = require("sandbox")
 local APP = S.PROJECT
 local NS = S.NAMESPACE
 
-local function last(sb, pred)
-  local found
-  for _, r in ipairs(sb:requests()) do
-    if not pred or pred(r) then found = r end
-  end
-  return found
-end
+local last = S.last_request
 
 describe("wire", function()
   local sb, c

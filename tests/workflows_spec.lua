@@ -8,17 +8,11 @@ local json = require("mxdeploy.json")
 local source = os.getenv("MXDEPLOY_SOURCE_DIR") or "."
 local bin = os.getenv("MXDEPLOY_BIN") or "mxdeploy"
 
-local function q(s) return "'" .. tostring(s):gsub("'", "'\\''") .. "'" end
+local P = require("process")
+local q, slurp = P.quote, P.read
 
 local function esc(s) return (tostring(s):gsub("%p", "%%%0")) end
 
-local function slurp(path)
-  local f = io.open(path, "rb")
-  if not f then return nil end
-  local s = f:read("a")
-  f:close()
-  return s
-end
 
 local function mutating(sb)
   local sent = {}
@@ -44,14 +38,9 @@ describe("workflow scripts", function()
   -- Runs `mxdeploy [host options] run ARGS` against sb; stdin is not a terminal.
   local function run(args, opts)
     opts = opts or {}
-    local out, err = os.tmpname(), os.tmpname()
-    local cmd = ("cd %s && MXDEPLOY_ENDPOINT=%s MENDIX_USERNAME=sandbox@example.com MENDIX_APIKEY=sandbox-apikey-0000 "
-      .. "MXDEPLOY_LEDGER=%s MXDEPLOY_USER=tester %s %s %s > %s 2> %s < /dev/null")
-      :format(q(opts.dir or source), q(sb.url), q(ledger), opts.env or "", q(bin), args, q(out), q(err))
-    local ok, how, code = os.execute(cmd)
-    local o, e = slurp(out) or "", slurp(err) or ""
-    os.remove(out); os.remove(err)
-    return (ok and 0) or (how == "exit" and code or 128 + code), o, e
+    return P.run(("cd %s && MXDEPLOY_ENDPOINT=%s MENDIX_USERNAME=sandbox@example.com MENDIX_APIKEY=sandbox-apikey-0000 "
+      .. "MXDEPLOY_LEDGER=%s MXDEPLOY_USER=tester %s %s %s")
+      :format(q(opts.dir or source), q(sb.url), q(ledger), opts.env or "", q(bin), args))
   end
 
   local function releases()

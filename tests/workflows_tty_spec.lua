@@ -8,7 +8,7 @@ local SOURCE = os.getenv("MXDEPLOY_SOURCE_DIR") or "."
 local SLOW = os.getenv("MXDEPLOY_SANITIZED") == "ON" or os.getenv("MXDEPLOY_SANITIZED") == "1"
 local WAIT = SLOW and 60 or 20
 
-local function q(s) return "'" .. tostring(s):gsub("'", "'\\''") .. "'" end
+local q = require("process").quote
 
 describe("workflow progress on a terminal", function()
   local socket

@@ -7,6 +7,7 @@
 --   local missing = release.missing_constants(app_id, mode, needs, settings)
 --   local snap = release.backup(s, app, env, comment)       -- snapshot id (waited)
 --   local result = release.run(s, {...})                    -- stop, transport, start, verify, record
+--   release.change_options(p, rollback_help)               -- --settings, --rollback-on-failure, --ledger
 --
 -- Package constants: `release.package_constants(path)` reads the constants a package file
 -- declares (the sandbox's manifest line `mxdeploy-constants: A, B` in its first 64 KiB, see
@@ -22,6 +23,13 @@ local function mx() return package.loaded["mxdeploy"] or require("mxdeploy") end
 local function is_http(err, status, code)
   local m = mx()
   return m.errors.is(err, "http") and (not status or err.status == status) and (not code or err.code == code)
+end
+
+--- The options of a script that changes what runs (deploy, promote), on its argparse parser `p`.
+function M.change_options(p, rollback_help)
+  p:option("--settings", "Constants and custom settings (JSON, as settings export writes) applied before the start"):argname("FILE")
+  p:flag("--rollback-on-failure", rollback_help)
+  p:option("--ledger", "Release ledger (default $MXDEPLOY_LEDGER, else $XDG_STATE_HOME/mxdeploy/releases.jsonl)"):argname("FILE")
 end
 
 --- The app and environment, read before any change; fails when the environment is busy (a start

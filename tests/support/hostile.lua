@@ -6,20 +6,14 @@
 --   h:count("POST", "/drop")             -- requests it read, by method and path prefix
 --   h:stop()                             -- also stopped when the spec's process ends
 local core = require("mxdeploy.core")
+local P = require("process")
 
 local M = {}
 local Hostile = {}
 Hostile.__index = Hostile
 
-local function read(path)
-  local f = io.open(path, "rb")
-  if not f then return "" end
-  local s = f:read("a")
-  f:close()
-  return s
-end
 
-local function q(s) return "'" .. tostring(s):gsub("'", "'\\''") .. "'" end
+local q, read = P.quote, P.slurp
 
 --- Starts a server (bounded: fails after 10 s without a port).
 function M.start()

@@ -4,7 +4,8 @@
 --   local P = require("process")
 --   local code, out, err = P.run("cmd args", { stdin = "text", merge = true })
 --   local pid, out_path = P.spawn("cmd args")      P.alive(pid)   P.kill(pid [, "TERM"])
---   P.slurp(path) -> text ("" when unreadable)      P.tmpfile(text) -> path    P.quote(s)
+--   P.slurp(path) -> text ("" when unreadable)      P.read(path) -> text or nil when unreadable
+--   P.tmpfile(text) -> path    P.tmpdir() -> path of a fresh directory    P.quote(s)
 local P = {}
 
 P.BIN = os.getenv("MXDEPLOY_BIN") or "mxdeploy"
@@ -14,12 +15,16 @@ function P.quote(s)
   return "'" .. tostring(s):gsub("'", "'\\''") .. "'"
 end
 
-function P.slurp(path)
+function P.read(path)
   local f = io.open(path, "rb")
-  if not f then return "" end
+  if not f then return nil end
   local s = f:read("a")
   f:close()
   return s
+end
+
+function P.slurp(path)
+  return P.read(path) or ""
 end
 
 function P.tmpfile(content)
@@ -27,6 +32,13 @@ function P.tmpfile(content)
   local f = assert(io.open(path, "wb"))
   f:write(content)
   f:close()
+  return path
+end
+
+function P.tmpdir()
+  local path = os.tmpname()
+  os.remove(path)
+  assert(os.execute("mkdir " .. P.quote(path)))
   return path
 end
 

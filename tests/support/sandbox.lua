@@ -5,6 +5,7 @@
 --   local c = S.client(sb)                             -- c.v1/c.v2/c.v4/c.pc(method, path, body, opts)
 --   local status, data, resp = c.v1("GET", "/apps")   -- data = decoded JSON (or nil)
 --   S.eventually(function() return cond end, 5)        -- polls until true (bounded)
+--   S.last_request(sb [, pred])                        -- the newest logged request (matching pred)
 local core = require("mxdeploy.core")
 local json = require("mxdeploy.json")
 local ctl = require("mxdeploy.sandboxctl")
@@ -119,6 +120,14 @@ function S.count(sb, method_or_pred, path)
     if pred(r) then n = n + 1 end
   end
   return n
+end
+
+function S.last_request(sb, pred)
+  local found
+  for _, r in ipairs(sb:requests()) do
+    if not pred or pred(r) then found = r end
+  end
+  return found
 end
 
 return S
