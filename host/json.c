@@ -238,6 +238,8 @@ static void encode_number(struct encoder *e, int idx) {
     if (!isfinite(v)) luaL_error(L, "cannot encode %s as JSON", isnan(v) ? "nan" : "inf");
     char buf[40];
     format_float(buf, sizeof buf, v);
+    /* -0.0 prints as "-0", which reads back as the integer 0: keep it a float */
+    if (v == 0 && signbit(v)) snprintf(buf, sizeof buf, "-0.0");
     check_gen(e, yajl_gen_number(e->g, buf, strlen(buf)));
 }
 

@@ -79,6 +79,13 @@ describe("json encoding", function()
     assert.has_error(function() json.encode(math.huge) end)
   end)
 
+  it("keeps -0.0 a float, so encoding what it decoded is a fixed point (found by fuzz_json)", function()
+    local text = json.encode(json.decode("[-0.0e0]"))
+    assert.are.equal("[-0.0]", text)
+    assert.are.equal(text, json.encode(json.decode(text)))
+    assert.is_true(math.type(json.decode(text)[1]) == "float" and 1 / json.decode(text)[1] < 0)
+  end)
+
   it("never escapes /", function()
     assert.are.equal('{"url":"https://calc.mendixcloud.com/a/b"}',
       json.encode({ url = "https://calc.mendixcloud.com/a/b" }))
