@@ -17,7 +17,7 @@ return {
   {
     name = "creds-file-group-readable", area = "credentials", file = "host/credentials.c",
     from = "if (st.st_mode & 077) {", to = "if (st.st_mode & 007) {",
-    specs = { "cli_spec", "host_edge_spec" },
+    specs = { "cli_spec", "credentials_spec", "host_edge_spec" },
     why = "a credentials file readable by its group is accepted (only 'others' checked)",
   },
   {
@@ -38,7 +38,7 @@ return {
     name = "creds-env-beats-profile", area = "credentials", file = "host/credentials.c",
     from = "    if (!explicit_profile) {\n        take_env(",
     to = "    if (1) {\n        take_env(",
-    specs = { "cli_spec", "host_edge_spec", "bindings_errors_spec" },
+    specs = { "cli_spec", "credentials_spec", "host_edge_spec" },
     why = "MENDIX_* variables override the profile the caller chose explicitly",
   },
 
@@ -174,30 +174,34 @@ return {
   -- ---- JSON ---------------------------------------------------------------------------------
   {
     name = "json-empty-array-object", area = "json", file = "host/json.c",
-    from = [[lua_pushstring(L, PH_PREFIX "[]\x01");]], to = [[lua_pushstring(L, PH_PREFIX "{}\x01");]],
-    specs = { "host_edge_spec", "bindings_edge_spec", "bindings_operations_spec" },
+    from = "if (max == 0) return marked ? 0 : -1;", to = "if (max == 0) return -1;",
+    specs = { "host_edge_spec", "json_spec", "transport_spec", "bindings_edge_spec" },
     why = "an empty array (mx.array(), a decoded []) is encoded as {}",
   },
+
   {
     name = "json-decimal-as-integer", area = "json", file = "host/json.c",
-    from = "if (!((c >= '0' && c <= '9') || (c == '-' && sc->i == start))) integer = 0;",
-    to = "if (!((c >= '0' && c <= '9') || c == '-' || c == '.')) integer = 0;",
-    specs = { "host_edge_spec", "bindings_edge_spec" },
-    why = "a decimal such as 1.5 is read as an integer literal and truncated to 1",
+    from = "if (lua_stringtonumber(d->L, buf) == 0) return 0;",
+    to = "lua_pushinteger(d->L, (lua_Integer)strtoll(buf, NULL, 10)); /* every number an integer */",
+    specs = { "host_edge_spec", "json_spec", "bindings_edge_spec" },
+    why = "a decimal such as 1.5 is read as an integer and truncated to 1",
   },
+
   {
-    name = "json-duplicate-key-walk", area = "json", file = "host/json.c",
-    from = "int is_last = lua_tointeger(L, -1) == (lua_Integer)sc->i;", to = "int is_last = 1;",
-    specs = { "host_edge_spec", "bindings_edge_spec" },
-    why = "every occurrence of a duplicate key is walked: an earlier value's integers overwrite the kept one",
+    name = "json-null-dropped", area = "json", file = "host/json.c",
+    from = "    lua_pushlightuserdata(d->L, NULL);\n    return add_value(d);",
+    to = "    lua_pushnil(d->L);\n    return add_value(d);",
+    specs = { "host_edge_spec", "json_spec", "transport_spec", "bindings_edge_spec" },
+    why = "a decoded null becomes nil: the key disappears and a read-modify-write drops it",
   },
+
 
   -- ---- scheduler ----------------------------------------------------------------------------
   {
     name = "sched-ctrl-c-ignores-waits", area = "scheduler", file = "host/scheduler.c",
     from = "if ((t->state == T_WAITING || t->state == T_READY) &&",
     to = "if ((t->state == T_READY) &&",
-    specs = { "cli_spec", "bindings_scripts_spec", "repl_tty_spec", "transport_spec" },
+    specs = { "cli_spec", "bindings_scripts_spec", "repl_tty_spec", "signals_spec", "transport_hostile_spec" },
     why = "Ctrl-C does not cancel waiting tasks: a script waiting on a job runs on to the end",
   },
   {
@@ -224,7 +228,7 @@ return {
   -- ---- operations ---------------------------------------------------------------------------
   {
     name = "ops-path-not-escaped", area = "operations", file = "bindings/client.lua",
-    from = "return request.escape(path_values[i])", to = "return path_values[i]",
+    from = "parts[#parts + 1] = request.escape(path_values[i - 1])", to = "parts[#parts + 1] = path_values[i - 1]",
     specs = { "bindings_operations_spec", "bindings_errors_spec", "bindings_edge_spec" },
     why = "path values are not percent-encoded: 'a/b' or '?' in a value reaches another route",
   },
@@ -285,16 +289,17 @@ return {
     why = "deploy.lua transports to a running environment without stopping it",
   },
   {
-    name = "script-ctrl-c-is-failure", area = "scripts", file = "scripts/promote.lua",
-    from = [[  if mx.errors.is(err, "interrupted") then error(err, 0) end
-  io.stderr:write("promote failed: "]],
-    to = [[  io.stderr:write("promote failed: "]],
-    specs = { "bindings_scripts_spec" },
-    why = "promote.lua reports Ctrl-C as a failed step and exits 1 instead of 130",
+    name = "script-ctrl-c-is-failure", area = "scripts", file = "host/steps/init.lua",
+    from = [[    if m.errors.is(err, "interrupted") or m.errors.is(err, "cancelled") then error(err, 0) end
+]],
+    to = "",
+    specs = { "bindings_scripts_spec", "script_contract_spec" },
+    why = "a script reports Ctrl-C as a failed step and exits 1 instead of 130",
   },
+
   {
     name = "script-deploy-leaves-tmpfile", area = "scripts", file = "scripts/deploy.lua",
-    from = "generated = { package_path, reserved }", to = "generated = { package_path }",
+    from = "__close = function() os.remove(path) os.remove(reserved) end", to = "__close = function() os.remove(path) end",
     specs = { "bindings_scripts_spec" },
     why = "deploy.lua leaves the empty file os.tmpname() made behind in /tmp",
   },
@@ -302,8 +307,8 @@ return {
   -- ---- transport ----------------------------------------------------------------------------
   {
     name = "cancel-keeps-part-file", area = "transport", file = "host/http.c",
-    from = "        fclose(h->out);\n        h->out = NULL;\n        unlink(h->tmp_path);\n",
-    to = "        fclose(h->out);\n        h->out = NULL;\n",
+    from = "    release_slot(h);\n    if (h->out) {\n        close_output(h);\n        unlink(h->tmp_path);\n",
+    to = "    release_slot(h);\n    if (h->out) {\n        close_output(h);\n",
     specs = { "transport_hostile_spec", "transport_spec" },
     why = "issue 14: a cancelled download (task:cancel, mx.timeout, Ctrl-C) leaves its .partXXXXXX file",
   },
