@@ -165,8 +165,7 @@ return {
   },
   {
     name = "jobs-failed-start-runs", area = "sandbox", file = "sandbox/deploy_v1.lua",
-    from = "if not j.fail and q.env.start_job == j then q.env.Status = \"Running\" end",
-    to = "if q.env.start_job == j then q.env.Status = \"Running\" end",
+    from = "if not j.fail and q.env.start_job == j then", to = "if q.env.start_job == j then",
     specs = { "sandbox_api_spec", "sandbox_faults_spec", "bindings_jobs_spec" },
     why = "the sandbox's failed start job still leaves the environment Running",
   },
@@ -282,10 +281,10 @@ return {
 
   -- ---- scripts ------------------------------------------------------------------------------
   {
-    name = "script-deploy-no-stop", area = "scripts", file = "scripts/deploy.lua",
-    from = "  if env.Status == \"Running\" or env.Status == \"Starting\" then\n    mx.v1.stop_environment(app, mode)",
-    to = "  if env.Status == \"Starting\" then\n    mx.v1.stop_environment(app, mode)",
-    specs = { "bindings_scripts_spec" },
+    name = "script-deploy-no-stop", area = "scripts", file = "host/steps/release.lua",
+    from = "  if env.Status == \"Running\" or env.Status == \"Starting\" then\n    m.v1.stop_environment(app_id, mode)",
+    to = "  if env.Status == \"Starting\" then\n    m.v1.stop_environment(app_id, mode)",
+    specs = { "bindings_scripts_spec", "workflows_spec" },
     why = "deploy.lua transports to a running environment without stopping it",
   },
   {
