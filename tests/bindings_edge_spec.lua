@@ -163,6 +163,28 @@ describe("paginated lists", function()
   end)
 end)
 
+describe("paginated lists end at their total", function()
+  local sb
+  setup(function() sb = sandboxctl.start{ time_scale = 0.001 } end)
+  teardown(function() sb:stop() end)
+
+  it("a Backups list with a total asks for no page past it", function()
+    local c = mx.sandbox_client(sb, { retry = false })
+    local P, E = "c533ee0b-f7db-4e62-868b-1192d392ccec", "867c9f56-84ec-438b-b1ae-9f9c50377cba" -- Production
+    local total = c.backups.list_snapshots(P, E).total
+    assert.is_true(total >= 2)
+    sb:reset_log()
+    local n = 0
+    for _ in c.backups.each_snapshot(P, E, { limit = 1 }) do n = n + 1 end
+    assert.are.equal(total, n)
+    local pages = 0
+    for _, r in ipairs(sb:requests()) do
+      if r.path:match("/snapshots$") then pages = pages + 1 end
+    end
+    assert.are.equal(total, pages, "one page of one snapshot each, and none after the total")
+  end)
+end)
+
 describe("job:wait options", function()
   local sb, c
   setup(function() sb = sandboxctl.start{ time_scale = 0.001 } end)

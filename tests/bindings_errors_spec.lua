@@ -104,6 +104,8 @@ describe("argument errors", function()
       "bad argument #3 to 'v1.start_environment' (AutoSyncDb: boolean expected, got string)" },
     { function(c) return c.v1.start_environment("calc", "Test", "now") end,
       "bad argument #3 to 'v1.start_environment' (table expected, got string)" },
+    { function(c) return c.v1.get_app("") end,
+      "bad argument #1 to 'v1.get_app' (AppId: non-empty string expected)" },
     { function(c) return c.v1.get_app("calc", "extra") end,
       "bad argument #2 to 'v1.get_app' (no more arguments expected, got string)" },
     { function(c) return c.v1.transport_package("calc", "Test", {}) end,
@@ -150,6 +152,33 @@ describe("argument errors", function()
       assert.are.equal(case[2], tostring(e))
     end
     assert.are.equal(0, #sb:requests())
+  end)
+
+  it("a Date path value follows the Gregorian leap years (2000 and 2024 have a 29 February, 1900 and 2100 none)", function()
+    sb:reset_log()
+    for _, date in ipairs({ "2000-02-29", "2024-02-29" }) do
+      local info = c.v1.get_access_logs("calc", "Test", date)
+      assert.is_string(info.DownloadUrl, date)
+    end
+    for _, date in ipairs({ "1900-02-29", "2100-02-29" }) do
+      local ok, e = pcall(c.v1.get_access_logs, "calc", "Test", date)
+      assert.is_false(ok, date)
+      assert.are.equal("bad argument #3 to 'v1.get_access_logs' (Date: no such date '" .. date .. "')", tostring(e))
+    end
+    assert.are.equal(2, #sb:requests())
+  end)
+
+  it("path values are percent-encoded: '?', '#' and '/' in a value stay in their segment", function()
+    for _, app in ipairs({ "calc?x=1", "calc#top", "calc/environments" }) do
+      sb:reset_log()
+      local ok, e = pcall(c.v1.get_app, app)
+      assert.is_false(ok, app .. " reached another resource")
+      assert.are.equal("http", e.kind, tostring(e)) -- the sandbox refuses such an AppId (400 or 404)
+      local log = sb:requests()
+      assert.are.equal(1, #log)
+      assert.are_not.equal("/deploy/api/1/apps/calc", log[1].path, app)
+      assert.are_not.equal("/deploy/api/1/apps/calc/environments", log[1].path, app)
+    end
   end)
 
   it("an upload over 1 GB is refused before sending", function()

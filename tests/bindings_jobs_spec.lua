@@ -113,10 +113,10 @@ describe("jobs", function()
     local slow = c.v1.start_environment("calc", "Test")
     local bad = mx.spawn(function() mx.sleep(0.05); error("task failed on purpose") end)
     local t0 = mx.now()
-    local ok, e = pcall(mx.wait_all, { slow, bad }, { interval = 0.02 })
+    local ok, e = pcall(mx.wait_all, { slow, bad }, { interval = 0.02, timeout = 5 }) -- bounded: a wait in list order fails in 5 s
     assert.is_false(ok)
     assert.matches("task failed on purpose", tostring(e))
-    assert.is_true(mx.now() - t0 < 10, "wait_all kept waiting for the slow job")
+    assert.is_true(mx.now() - t0 < 3, "wait_all kept waiting for the slow job") -- the failure came at 0.05 s
     local function polls()
       local n = 0
       for _, r in ipairs(sb:requests()) do
@@ -133,11 +133,26 @@ describe("jobs", function()
     assert.matches("^bad argument #1 to 'wait_all' %(list of tasks or jobs expected, got string%)$", tostring(el))
   end)
 
+  it("job:wait never sleeps past its timeout, however long the poll interval", function()
+    sb:configure{ time_scale = 1 } -- the start takes 90 s
+    local job = c.v1.start_environment("calc", "Test")
+    local t0 = mx.now()
+    local ok, e = pcall(job.wait, job, { timeout = 0.3, interval = 5 })
+    local took = mx.now() - t0
+    assert.is_false(ok)
+    assert.are.equal("deadline", e.reason)
+    assert.is_true(took >= 0.3 and took < 2, "took " .. took)
+  end)
+
   it("job:wait backs off between polls", function()
     sb:configure{ time_scale = 1 } -- the start takes 90 s: it stays Starting
     local job = c.v1.start_environment("calc", "Test")
     sb:reset_log()
+    -- the pauses grow from 0.02 s by 1.5x: three polls in the first 0.4 s (jumping to the
+    -- longest pause at once, 0.32 s, would make two)
+    local early = mx.spawn(function() mx.sleep(0.4) return job.polls end)
     local ok, e = pcall(job.wait, job, { interval = 0.02, timeout = 1.5 })
+    assert.is_true(early:wait() >= 3, early:wait() .. " polls in the first 0.4 s")
     assert.is_false(ok)
     assert.are.equal("deadline", e.reason)
     -- without backoff 1.5 s of 0.02 s pauses would be ~75 polls; growing by 1.5x it is about 10
@@ -176,7 +191,7 @@ describe("jobs", function()
   it("cancel stops local waiting; the API cannot cancel jobs", function()
     sb:configure{ time_scale = 1 }
     local job = c.v1.start_environment("calc", "Test")
-    local waiter = mx.spawn(function() return job:wait{ interval = 0.05 } end)
+    local waiter = mx.spawn(function() return job:wait{ interval = 0.05, timeout = 10 } end) -- bounded
     mx.sleep(0.1)
     local cancelled, why = job:cancel()
     assert.is_false(cancelled)

@@ -130,13 +130,17 @@ describe("retries against the sandbox", function()
   end)
 
   it("a Retry-After longer than max_retry_after is not waited for", function()
-    sb:configure{ faults = { { route = "GET /deploy/api/1/apps", rate_limit = { count = 1, retry_after = 30 } } } }
-    local c2 = mx.sandbox_client(sb, { retry = { max_retry_after = 5, base_delay = 0.01 } })
+    -- 6 s: longer than the cap (2 s) and within the call's deadline (60 s), so only the cap
+    -- refuses the wait (a call deadline it would pass, e.g. mx.timeout's, refuses it too); a
+    -- policy without the cap fails this test after 6 s
+    sb:configure{ faults = { { route = "GET /deploy/api/1/apps", rate_limit = { count = 1, retry_after = 6 } } } }
+    local c2 = mx.sandbox_client(sb, { retry = { max_retry_after = 2, base_delay = 0.01 }, timeout = 60 })
     local t0 = mx.now()
     local ok, e = pcall(c2.v1.list_apps)
-    assert.is_false(ok)
+    assert.is_false(ok, "the 6 s Retry-After was waited for")
+    assert.are.equal("http", e.kind, tostring(e))
     assert.are.equal(429, e.status)
-    assert.are.equal("30", e.retry_after)
+    assert.are.equal("6", e.retry_after)
     assert.is_true(mx.now() - t0 < 1)
   end)
 

@@ -1,9 +1,12 @@
 -- The workflow scripts in scripts/ run end to end with `mxdeploy --sandbox` (a fast simulated
--- clock) and exit 0; a failing step exits 1 with one line on stderr.
+-- clock) and exit 0; a failing step exits 1 with one line on stderr. Every run is bounded
+-- (tests/support/process.lua): a script that hangs fails its test in seconds.
 
 local P = require("process")
 local source, bin = P.SOURCE, P.BIN
 
+-- Runs a script with the sandbox; returns its exit code and its output. Bounded (P.TIMEOUT): a
+-- script that hangs fails its test in seconds.
 local function run(script, args, env)
   local code, text = P.run(("cd %q && MXDEPLOY_SANDBOX_TIME_SCALE=0.001 %s %q --sandbox --yes scripts/%s %s < /dev/null"):format(
     source, env or "", bin, script, args or ""), { merge = true })
@@ -133,15 +136,17 @@ describe("scripts", function()
 
   for _, case in ipairs({ { "deploy.lua", "upload " }, { "promote.lua", "backup " }, { "backup.lua calc Production", "snapshot " } }) do
     it(case[1] .. " interrupted by Ctrl-C exits 130 (interrupted), not 1 as a failed step", function()
-      local out = os.tmpname()
       local script, args = case[1]:match("^(%S+)%s*(.*)$")
+      local argv = { bin, "--sandbox", "--yes", "scripts/" .. script }
+      for a in args:gmatch("%S+") do argv[#argv + 1] = a end
       -- real durations (a snapshot or an upload takes seconds), SIGINT once the step is under way
-      local cmd = ("cd %q && MXDEPLOY_SANDBOX_TIME_SCALE=1 sh -c '%q --sandbox --yes scripts/%s %s > %q 2>&1 & pid=$!; i=0; "
-        .. "while [ $i -lt 300 ] && ! grep -q %q %q; do sleep 0.1; i=$((i+1)); done; sleep 0.3; "
-        .. "kill -INT $pid; wait $pid'"):format(source, bin, script, args, out, case[2], out)
-      local code = P.run(cmd)
-      local text = P.slurp(out)
-      os.remove(out)
+      local child = P.start{ argv = argv, dir = source, env = { MXDEPLOY_SANDBOX_TIME_SCALE = "1" } }
+      local started = child:wait_for(case[2], P.SLOW and 60 or 20)
+      if started then require("mxdeploy.core").sleep(0.3) end
+      child:signal("INT")
+      local code, out, err = child:wait(P.AFTER_SIGNAL) -- a broken Ctrl-C fails here, in seconds
+      local text = out .. err
+      assert.is_true(started, "the script never showed '" .. case[2] .. "':\n" .. text)
       assert.are.equal(130, code, text)
       assert.matches("mxdeploy: interrupted", text)
       assert.is_nil(text:find("failed: interrupted", 1, true), text)
@@ -150,8 +155,8 @@ describe("scripts", function()
 
   it("gen-reference.lua regenerates docs/REFERENCE.md byte for byte (into a temporary file)", function()
     local tmp = os.tmpname()
-    local ok = os.execute(("cd %q && %q scripts/gen-reference.lua --output %q > /dev/null"):format(source, bin, tmp))
-    assert.is_true(ok)
+    local code, _, err = P.run(("cd %q && %q scripts/gen-reference.lua --output %q"):format(source, bin, tmp))
+    assert.are.equal(0, code, err)
     local f = assert(io.open(tmp, "rb"))
     local generated = f:read("a")
     f:close()
@@ -164,7 +169,7 @@ describe("scripts", function()
   end)
 
   it("gen-reference.lua --check agrees with the committed reference", function()
-    local ok = os.execute(("cd %q && %q scripts/gen-reference.lua --check > /dev/null"):format(source, bin))
-    assert.is_true(ok)
+    local code, _, err = P.run(("cd %q && %q scripts/gen-reference.lua --check"):format(source, bin))
+    assert.are.equal(0, code, err)
   end)
 end)

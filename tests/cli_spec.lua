@@ -4,7 +4,10 @@ local BIN = os.getenv("MXDEPLOY_BIN")
 local P = require("process")
 local tmpfile, slurp = P.tmpfile, P.slurp
 
--- Runs a shell command line; returns exit code, stdout, stderr.
+local core = require("mxdeploy.core")
+
+-- Runs a shell command line; returns exit code, stdout, stderr. Bounded (P.TIMEOUT): a child that
+-- hangs fails the test with its output instead of running into ctest's timeout.
 local function run(cmdline, stdin)
   return P.run(cmdline, { stdin = stdin })
 end
@@ -13,13 +16,24 @@ local function mx(args, stdin, env)
   return run(("%s %q %s"):format(env or "", BIN, args), stdin)
 end
 
--- Runs a script that prints "ready" once it waits, sends it SIGINT then (bounded: 30 s), and
--- returns its exit code, stdout (the "ready" line is in a file of its own) and stderr.
+-- Runs a script that prints "ready" once it waits, sends it SIGINT then, and returns its exit
+-- code, stdout (the "ready" line is in a file of its own) and stderr. Bounded: a script that never
+-- gets ready, or still runs P.AFTER_SIGNAL seconds after SIGINT, fails the test with a message.
 local function interrupt_when_ready(script)
   local ready = os.tmpname()
-  local code, out, err = run(("sh -c '%q %q > %q & pid=$!; i=0; while [ $i -lt 300 ] && ! grep -q ready %q; do " ..
-    "sleep 0.1; i=$((i+1)); done; kill -INT $pid; wait $pid'"):format(BIN, script, ready, ready))
+  local child = P.start{ argv = { "sh", "-c", ("exec %q %q > %q"):format(BIN, script, ready) } }
+  local deadline = core.now() + 30
+  repeat
+    if slurp(ready):find("ready", 1, true) or child:done() then break end
+    core.sleep(0.05)
+  until core.now() > deadline
+  -- SIGINT while the script waits, as the shell loop of before sent it: a SIGINT within ~50 ms of
+  -- "ready" (as the first request starts) is sometimes lost, a scheduler race of its own
+  core.sleep(0.2)
+  child:signal("INT")
+  local code, out, err = child:wait(P.AFTER_SIGNAL)
   os.remove(ready)
+  assert(code, err)
   return code, out, err
 end
 
@@ -167,13 +181,16 @@ describe("command line", function()
     assert.matches("MENDIX_APIKEY", err)
   end)
 
-  it("refuses a credentials file that others can read", function()
+  it("refuses a credentials file that others can read (its group too)", function()
     local creds = tmpfile("[default]\nusername = u@example.com\napikey = k\n")
-    os.execute("chmod 644 " .. creds)
-    local code, _, err = mx("-e 'mx.v1.list_apps()'", nil, "MXDEPLOY_CREDENTIALS=" .. creds)
-    assert.are.equal(1, code)
-    assert.matches("readable by others", err)
-    assert.are.equal(1, lines(err), err)
+    for _, mode in ipairs({ "644", "640", "604", "620" }) do
+      os.execute("chmod " .. mode .. " " .. creds)
+      local code, _, err = mx("-e 'mx.v1.list_apps()'", nil, "MXDEPLOY_CREDENTIALS=" .. creds)
+      assert.are.equal(1, code, "mode " .. mode)
+      assert.matches("readable by others %(mode " .. mode .. "%)", err)
+      assert.are.equal(1, lines(err), err)
+    end
+    os.remove(creds)
   end)
 
   it("reads named profiles from the credentials file lazily (MXDEPLOY_PROFILE or profile=), never printing them", function()
@@ -211,6 +228,14 @@ describe("command line", function()
     assert.matches("env\tfalse\tHTTP 401", out)
     assert.matches("named\t3\t3\n", out)
     assert.matches("log\t/deploy/api/1/apps\tfalse\n", out)
+    printed = printed .. out .. err
+    -- a chosen profile wins over the MENDIX_* variables (they stand in for no profile at all)
+    code, out, err = mx(script, nil, "MENDIX_USERNAME=sandbox@example.com MENDIX_APIKEY=env-wrong-key "
+      .. "MENDIX_TOKEN=env-wrong-token MXDEPLOY_CREDENTIALS=" .. creds .. " MXDEPLOY_PROFILE=ops")
+    assert.are.equal(0, code, err)
+    assert.matches("env\ttrue\t3\n", out)
+    assert.matches("named\t3\t3\n", out)
+    assert.is_nil(out:find("log\t[^\n]*\tfalse"), out)
     printed = printed .. out .. err
     for _, s in ipairs({ "default-profile-wrong-key", "sandbox-apikey-0000", "sandbox-pat-rw" }) do
       assert.is_nil(printed:find(s, 1, true), "a secret from the credentials file was printed")

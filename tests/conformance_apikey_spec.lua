@@ -328,7 +328,7 @@ describe("Deploy API v1 against the sandbox", function()
     local job = c.v1.start_environment("calc", "Production")
     assert.is_true(job.already_done)
     assert.are.equal("done", job.state)
-    assert.is_true(job:wait().already_done)
+    assert.is_true(job:wait{ timeout = 10 }.already_done)
   end)
 end)
 

@@ -18,6 +18,18 @@ describe("scheduler edge cases", function()
     t = nil
   end)
 
+  it("fails tasks that wait on each other with a deadlock error instead of hanging", function()
+    -- in a child process: a scheduler that missed the deadlock would hang this spec (any timer
+    -- set here to bound the wait would itself keep the loop alive); process.run bounds it instead
+    local P = require("process")
+    local script = "local a, b; a = mx.spawn(function() mx.sleep(0); return b:wait() end); "
+      .. "b = mx.spawn(function() mx.sleep(0); return a:wait() end); "
+      .. "local ok, e = pcall(a.wait, a); print(ok, e.kind, tostring(e))"
+    local code, out, err = P.run(("%q -e %q"):format(os.getenv("MXDEPLOY_BIN"), script), { timeout = 10 })
+    assert.are.equal("false\tdeadlock\tdeadlock error: every task is waiting for another task\n", out, err)
+    assert.are.equal(1, code, err) -- the other task failed too, and nobody waited for it
+  end)
+
   it("keeps coroutine.yield/resume values in user coroutines", function()
     local co = coroutine.create(function(a)
       local b, c = coroutine.yield(a + 1, false)
@@ -127,6 +139,28 @@ describe("json edge cases", function()
     local back = json.decode(out)
     assert.are.equal(v.s, back.s)
     assert.are.equal(1, back.n)
+  end)
+
+  it("encodes empty arrays as [] wherever they are, and null as null", function()
+    assert.are.equal("[]", json.encode(json.array()))
+    assert.are.equal('{"list":[]}', json.encode({ list = json.array() }))
+    assert.are.equal('[[],null,3]', json.encode(json.array({ json.array(), json.null, 3 })))
+    local back = json.decode(json.encode(json.decode('{"a":[],"b":{}}'))) -- a read-modify-write
+    assert.is_true(json.is_array(back.a))
+    assert.is_false(json.is_array(back.b))
+  end)
+
+  it("reads decimals as floats and only integer literals as integers", function()
+    local v = json.decode('{"f":1.5,"g":-0.25,"e":1e3,"n":-7,"list":[2.5,3]}')
+    assert.are.equal(1.5, v.f)
+    assert.are.equal(-0.25, v.g)
+    assert.are.equal(1000, v.e)
+    assert.are.equal("float", math.type(v.e))
+    assert.are.equal(-7, v.n)
+    assert.are.equal("integer", math.type(v.n))
+    assert.are.same({ 2.5, 3 }, { v.list[1], v.list[2] })
+    assert.are.equal("integer", math.type(v.list[2]))
+    assert.are.equal(0.5, json.decode("0.5"))
   end)
 
   it("encodes a key that starts with the bytes the cjson layer once reserved exactly", function()

@@ -34,16 +34,10 @@ end)
 ]]
 
 local function run_on(port, spoil)
-  local out = os.tmpname()
   local setup = SETUP:format(port, SECRET, spoil and "true" or "false")
-  local cmd = ("cd %q && MXDEPLOY_WEBHOOK_SECRET=%q timeout 60 %q -e %q scripts/on-upload.lua --port %d --once calc Test > %q 2>&1")
-    :format(source, SECRET, bin, setup, port, out)
-  local ok, _, code = os.execute(cmd)
-  local f = io.open(out)
-  local text = f and f:read("a") or ""
-  if f then f:close() end
-  os.remove(out)
-  return ok and 0 or code, text
+  local cmd = ("cd %q && MXDEPLOY_WEBHOOK_SECRET=%q %q -e %q scripts/on-upload.lua --port %d --once calc Test 2>&1")
+    :format(source, SECRET, bin, setup, port)
+  return require("process").run(cmd) -- bounded: a delivery that never comes fails in seconds
 end
 
 -- One attempt on a random port (below Linux's ephemeral range, 32768 up, where outgoing
@@ -91,8 +85,8 @@ describe("scripts/on-upload.lua", function()
     assert.are.equal(2, code, err)
     assert.matches("\non%-upload: set MXDEPLOY_WEBHOOK_SECRET to the webhook's validationSecret", err)
     assert.are.equal(0, requests)
-    local ok, _, c = os.execute(("cd %q && %q scripts/on-upload.lua calc Test > /dev/null 2>&1"):format(source, bin))
-    assert.are.equal(2, ok and 0 or c)
+    local c, _, e = require("process").run(("cd %q && %q scripts/on-upload.lua calc Test"):format(source, bin), { timeout = 10 })
+    assert.are.equal(2, c, e)
   end)
 
   it("follows the script contract: mxdeploy run on-upload --help exits 0 and sends nothing", function()

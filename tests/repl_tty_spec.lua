@@ -6,6 +6,8 @@ local core = require("mxdeploy.core")
 local BIN = os.getenv("MXDEPLOY_BIN")
 local SLOW = os.getenv("MXDEPLOY_SANITIZED") == "ON" or os.getenv("MXDEPLOY_SANITIZED") == "1"
 local WAIT = SLOW and 30 or 10 -- seconds any single expected screen change may take
+-- what a Ctrl-C or Ctrl-D does shows within a second: a broken key fails its test in 5 s, not 10
+local KEY_WAIT = SLOW and 15 or 5
 
 local P = require("process")
 local sh_quote = P.quote
@@ -229,7 +231,7 @@ describe("REPL on a terminal", function()
     core.sleep(0.3)
     assert.are_not.equal(">", (term:screen():match("[^\n]*$")), "mx.sleep(30) returned at once")
     term:key("C-c")
-    term:wait_prompt()
+    term:wait_prompt(nil, KEY_WAIT)
     assert.is_true(core.now() - t0 < 15, "Ctrl-C did not end mx.sleep(30) promptly")
     local after = table.concat(term:output_after("mx.sleep(30)"), "\n")
     assert.matches("interrupted", after)
@@ -403,7 +405,7 @@ describe("REPL on a terminal", function()
     assert.matches("^\n  task %d+ waits on the long nap %(for %d+%.%d s%)$", listed)
     term:wait_line("Waiting for them to finish: Ctrl-D again or Ctrl-C ends them.")
     term:key("C-d")
-    term:wait("the REPL to end", function(s) return s:match("%[exit %d+%]") end)
+    term:wait("the REPL to end", function(s) return s:match("%[exit %d+%]") end, KEY_WAIT)
     assert.is_true(core.now() - t0 < 20, "the second Ctrl-D did not end the task")
     assert.matches("%[exit 130%]", term:screen())
   end)
@@ -414,8 +416,8 @@ describe("REPL on a terminal", function()
     term:key("C-d")
     term:wait_line("Waiting for them to finish: Ctrl-D again or Ctrl-C ends them.")
     term:key("C-c")
-    term:wait_line("closed")
-    term:wait_line("[exit 130]")
+    term:wait_line("closed", KEY_WAIT)
+    term:wait_line("[exit 130]", KEY_WAIT)
   end)
 
   it("Ctrl-D with a running task waits for it to finish, then ends", function()

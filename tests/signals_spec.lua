@@ -13,16 +13,24 @@ local function files_in(dir)
   return names
 end
 
--- Runs `prefix mxdeploy script` in the background; once it printed "ready", sends `sig` (bounded:
--- 30 s). Returns the exit code and stderr.
+-- Runs `prefix mxdeploy script` in the background; once it printed "ready", sends `sig`. Returns
+-- the exit code and stderr. Bounded: a script that never gets ready (30 s), or still runs
+-- P.AFTER_SIGNAL seconds after the signal, fails the test with a message.
 local function signal_when_ready(script, sig, prefix)
-  local ready, err = os.tmpname(), os.tmpname()
-  local ok, how, code = os.execute(("sh -c '%s %q %q > %q 2> %q < /dev/null & pid=$!; i=0; " ..
-    "while [ $i -lt 300 ] && ! grep -q ready %q; do sleep 0.1; i=$((i+1)); done; kill -%s $pid; wait $pid'")
-    :format(prefix or "", BIN, script, ready, err, ready, sig))
-  local e = slurp(err)
-  os.remove(ready); os.remove(err)
-  return (how == "exit" and code or 128 + code), e
+  local P = require("process")
+  local core = require("mxdeploy.core")
+  local ready = os.tmpname()
+  local child = P.start{ argv = { "sh", "-c", ("%s exec %q %q > %q"):format(prefix or "", BIN, script, ready) } }
+  local deadline = core.now() + 30
+  repeat
+    if slurp(ready):find("ready", 1, true) or child:done() then break end
+    core.sleep(0.1)
+  until core.now() > deadline
+  child:signal(sig)
+  local code, _, e = child:wait(P.AFTER_SIGNAL)
+  os.remove(ready)
+  assert(code, e)
+  return code, e
 end
 
 -- A script that starts a download into dir/f.bin from a sandbox that answers after 60 s, with a

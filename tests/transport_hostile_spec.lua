@@ -417,12 +417,16 @@ describe("cancelling a download in flight", function()
     local f = assert(io.open(script, "w"))
     f:write(("mx.request({ url = %q, output = %q })\n"):format(h.url .. "/trickle/cli?ms=50", out))
     f:close()
-    -- start it, wait (bounded) until the .part file exists, then SIGINT
-    local ok, how, code = os.execute(("sh -c '%q %q >/dev/null 2>&1 & pid=$!; i=0; " ..
-      "while [ $i -lt 100 ] && ! ls %q | grep -q part; do sleep 0.1; i=$((i+1)); done; " ..
-      "sleep 0.2; kill -INT $pid; wait $pid'"):format(BIN, script, dir))
+    -- start it, wait (bounded) until the .part file exists, then SIGINT; a broken Ctrl-C fails
+    -- within P.AFTER_SIGNAL seconds instead of trickling on
+    local P = require("process")
+    local child = P.start{ argv = { BIN, script } }
+    wait_for_part()
+    core.sleep(0.2)
+    child:signal("INT")
+    local code, _, err = child:wait(P.AFTER_SIGNAL)
     os.remove(script)
-    assert.are.equal(130, how == "exit" and code or 128 + code)
+    assert.are.equal(130, code, err)
     assert_untouched()
   end)
 end)
