@@ -232,30 +232,15 @@ static void setup_hop(struct http_op *h) {
     h->resp_headers.len = 0;
 }
 
-/* ---- easy handles: a small pool of reset ones ------------------------------------------------ */
+/* ---- easy handles ---------------------------------------------------------------------------- */
 
-/* curl_easy_init and curl_easy_cleanup for every request were 6% of its cost (an easy handle and
- * its buffers allocated, then freed); a finished transfer's handle is reset (every option back to
- * its default, nothing of the last request kept) and taken by the next one. */
-enum { EASY_POOL_MAX = 64 };
-static CURL *easy_pool[EASY_POOL_MAX];
-static int easy_pooled;
-
-static CURL *easy_get(void) {
-    return easy_pooled > 0 ? easy_pool[--easy_pooled] : curl_easy_init();
-}
-
-static void easy_put(CURL *e, int reusable) {
-    if (reusable && easy_pooled < EASY_POOL_MAX) {
-        curl_easy_reset(e);
-        easy_pool[easy_pooled++] = e;
-    } else {
-        curl_easy_cleanup(e);
-    }
-}
+/* One easy handle per exchange. A pool of curl_easy_reset handles saved 6% per request, but with
+ * libcurl 7.88.1 a handle reused after certain malformed answers read memory libcurl had freed
+ * (fuzz_response under ASan: heap-use-after-free inside curl_multi_perform, gone without the pool).
+ */
 
 void mx_http_setup_easy(struct http_op *h) {
-    CURL *e = h->easy = easy_get();
+    CURL *e = h->easy = curl_easy_init();
     if (!e) mx_http_out_of_memory();
     curl_easy_setopt(e, CURLOPT_PRIVATE, (char *)h);
     curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
@@ -588,7 +573,7 @@ static void http_destroy(mx_op *op) {
         unlink(h->tmp_path);
     }
     release_slot(h);
-    if (h->easy) easy_put(h->easy, !h->big_buffers);
+    if (h->easy) curl_easy_cleanup(h->easy);
     free_headers(h->headers);
     curl_mime_free(h->mime);
     for (int i = 0; i < 2; i++) {

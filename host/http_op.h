@@ -38,7 +38,6 @@ struct http_op {
     char *out_buf;             /* out's stdio buffer (MX_OUTPUT_BUFFER bytes) */
     struct mx_host_slot *slot; /* the place it holds among its host's transfers (http_queue.h) */
     double queued;             /* seconds it waited for that place (taken from its timeout) */
-    int big_buffers;           /* a file transfer: its easy handle grew buffers, so not pooled */
     struct buf resp_body, resp_headers; /* headers: "name\0value\0" pairs of the last response */
     size_t max_body;                    /* cap of resp_body (0: none) */
     int too_large;                      /* the body passed max_body: transfer aborted */

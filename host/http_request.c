@@ -144,7 +144,6 @@ static void read_upload(lua_State *L, struct http_op *h) {
     curl_mime_name(part, field ? field : "file");
     curl_mime_filedata(part, file); /* streamed from disk by libcurl */
     curl_easy_setopt(h->easy, CURLOPT_UPLOAD_BUFFERSIZE, (long)MX_UPLOAD_READ_SIZE);
-    h->big_buffers = 1;
     lua_getfield(L, 1, "form");
     if (lua_istable(L, -1)) {
         lua_pushnil(L);
@@ -183,7 +182,6 @@ static void read_output(lua_State *L, struct http_op *h) {
     if (!h->out_buf) mx_http_out_of_memory();
     setvbuf(h->out, h->out_buf, _IOFBF, MX_OUTPUT_BUFFER);
     curl_easy_setopt(h->easy, CURLOPT_BUFFERSIZE, (long)MX_DOWNLOAD_READ_SIZE);
-    h->big_buffers = 1;
 }
 
 /* req.trace: true (one line per exchange), "exchanges", "headers" or "body". */
