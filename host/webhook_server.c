@@ -24,6 +24,7 @@
 #include <lauxlib.h>
 #include <netinet/in.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -475,10 +476,19 @@ static int l_listen(lua_State *L) {
     pthread_cond_init(&s->cv, NULL);
     s->max_body = (size_t)max_body;
     s->sched = mx_sched_get(L);
+    /* the server's threads never take SIGINT/SIGTERM/SIGHUP: the scheduler's handler must run on
+     * the main thread (it wakes that thread's poll and arms a hook on its Lua state) */
+    sigset_t block, old;
+    sigemptyset(&block);
+    sigaddset(&block, SIGINT);
+    sigaddset(&block, SIGTERM);
+    sigaddset(&block, SIGHUP);
+    pthread_sigmask(SIG_BLOCK, &block, &old);
     s->d = MHD_start_daemon(flags, 0, NULL, NULL, handler, s, MHD_OPTION_SOCK_ADDR,
                             (struct sockaddr *)&ss, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)60,
                             MHD_OPTION_CONNECTION_LIMIT, (unsigned)256, MHD_OPTION_NOTIFY_COMPLETED,
                             completed, NULL, MHD_OPTION_END);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
     if (!s->d || mx_sched_add_watch(s->sched, s->pipe[0], on_wakeup, s) != 0) {
         int err = errno;
         if (s->d) MHD_stop_daemon(s->d);

@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -564,6 +565,16 @@ static int start_listener(struct mx_sbserver *s, struct listener *li, const char
     };
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION | MHD_USE_POLL;
     if (tls) flags |= MHD_USE_TLS;
+    /* The listener's threads inherit a mask without SIGINT/SIGTERM/SIGHUP: in `sandboxctl.start`
+     * the server runs inside the mxdeploy process, whose signal handler must run on the main
+     * thread (it wakes that thread's poll and arms a hook on its Lua state). A Ctrl-C delivered
+     * to a sandbox thread instead was sometimes lost. */
+    sigset_t block, old;
+    sigemptyset(&block);
+    sigaddset(&block, SIGINT);
+    sigaddset(&block, SIGTERM);
+    sigaddset(&block, SIGHUP);
+    pthread_sigmask(SIG_BLOCK, &block, &old);
     li->d = MHD_start_daemon(
         flags, 0, NULL, NULL, handler, li, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
         MHD_OPTION_CONNECTION_LIMIT, (unsigned)CONN_LIMIT, MHD_OPTION_THREAD_STACK_SIZE,
@@ -571,6 +582,7 @@ static int start_listener(struct mx_sbserver *s, struct listener *li, const char
         MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned)1024, MHD_OPTION_URI_LOG_CALLBACK, uri_logger, li,
         MHD_OPTION_NOTIFY_COMPLETED, completed, li, MHD_OPTION_NOTIFY_CONNECTION, on_connection, li,
         MHD_OPTION_ARRAY, tls ? tls_opts : tls_opts + 2, MHD_OPTION_END);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
     if (!li->d) {
         snprintf(err, errlen, "cannot listen on 127.0.0.1:%d (%s listener%s)", port, name,
                  tls ? ", TLS: check the certificate and key" : "");

@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -192,7 +193,16 @@ void mx_sbdeliveries_take(struct mx_sbdeliveries *d, lua_State *L, int resp) {
     pthread_mutex_lock(&d->mu);
     d->running++;
     pthread_mutex_unlock(&d->mu);
-    if (pthread_create(&t, &attr, sender, b) != 0) {
+    /* the sender never takes the process's SIGINT/SIGTERM/SIGHUP (see the listener in server.c) */
+    sigset_t block, old;
+    sigemptyset(&block);
+    sigaddset(&block, SIGINT);
+    sigaddset(&block, SIGTERM);
+    sigaddset(&block, SIGHUP);
+    pthread_sigmask(SIG_BLOCK, &block, &old);
+    int failed = pthread_create(&t, &attr, sender, b) != 0;
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (failed) {
         pthread_mutex_lock(&d->mu);
         d->running--;
         pthread_mutex_unlock(&d->mu);

@@ -27,10 +27,7 @@ local function interrupt_when_ready(script)
     if slurp(ready):find("ready", 1, true) or child:done() then break end
     core.sleep(0.05)
   until core.now() > deadline
-  -- SIGINT while the script waits, as the shell loop of before sent it: a SIGINT within ~50 ms of
-  -- "ready" (as the first request starts) is sometimes lost, a scheduler race of its own
-  core.sleep(0.2)
-  child:signal("INT")
+  child:signal("INT") -- right away: as the first request starts (signals_spec has the race)
   local code, out, err = child:wait(P.AFTER_SIGNAL)
   os.remove(ready)
   assert(code, err)

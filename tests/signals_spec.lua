@@ -82,6 +82,70 @@ describe("signals", function()
     assert.matches("cleaned up", err)
   end)
 
+  -- sandboxctl.start runs the sandbox's server threads inside mxdeploy. A signal the kernel gave
+  -- one of them ran the handler there: it armed a hook on the main thread's Lua state from another
+  -- thread and did not wake the main thread's poll, and a Ctrl-C as the first request started was
+  -- sometimes lost (a second one exited). Every thread but the main one blocks the three signals.
+  local function first_request_script()
+    return tmpfile([[
+      local core = require("mxdeploy.core")
+      local sb = require("mxdeploy.sandboxctl").start{faults = {{route = "GET /deploy/api/1/apps", latency = 60}}}
+      io.stdout:write("ready\n"); io.stdout:flush()
+      core.http{url = sb.url .. "/deploy/api/1/apps"}
+    ]])
+  end
+
+  local function start_until_ready(script)
+    local child = P.start{ argv = { BIN, script } }
+    local core = require("mxdeploy.core")
+    local deadline = core.now() + 30
+    while not child:stdout():find("ready", 1, true) and not child:done() and core.now() < deadline do
+      core.sleep(0.001)
+    end
+    return child
+  end
+
+  it("only the main thread takes SIGINT, SIGTERM and SIGHUP (an in-process sandbox's threads block them)", function()
+    local script = first_request_script()
+    local child = start_until_ready(script)
+    local core = require("mxdeploy.core")
+    core.sleep(0.2) -- the request waits: a connection thread exists
+    local threads, open = {}, {}
+    local p = io.popen("ls /proc/" .. child.pid .. "/task")
+    for tid in p:read("a"):gmatch("%d+") do threads[#threads + 1] = tonumber(tid) end
+    p:close()
+    for _, tid in ipairs(threads) do
+      local blk = slurp(("/proc/%d/task/%d/status"):format(child.pid, tid)):match("SigBlk:%s*(%x+)")
+      local mask = tonumber(blk:sub(-4), 16) -- HUP bit 0, INT bit 1, TERM bit 14
+      if tid ~= child.pid and mask & 0x4003 ~= 0x4003 then open[#open + 1] = ("%d (SigBlk %s)"):format(tid, blk) end
+    end
+    child:signal("INT")
+    local code, _, err = child:wait(P.AFTER_SIGNAL)
+    os.remove(script)
+    assert.is_true(#threads > 1, "expected the sandbox's threads")
+    assert.are.same({}, open)
+    assert.are.equal(130, code, err)
+  end)
+
+  it("a SIGINT right after a script starts its first request (libcurl loading) always ends it with 130", function()
+    local script = first_request_script()
+    local core = require("mxdeploy.core")
+    local t0 = core.now()
+    for _ = 1, 3 do
+      for _, delay in ipairs({ 0, 0.002, 0.005, 0.01, 0.02, 0.05 }) do
+        local child = start_until_ready(script)
+        core.sleep(delay)
+        child:signal("INT")
+        local sent = core.now()
+        local code, _, err = child:wait(P.AFTER_SIGNAL)
+        assert.are.equal(130, code, ("SIGINT %g s after ready: %s"):format(delay, err))
+        assert.is_true(core.now() - sent < 3, ("SIGINT %g s after ready took %g s"):format(delay, core.now() - sent))
+      end
+    end
+    os.remove(script)
+    assert.is_true(core.now() - t0 < 60)
+  end)
+
   it("a download past ulimit -f fails with one line and leaves no temporary file (SIGXFSZ ignored)", function()
     local dir = tmpdir()
     local script = tmpfile(([[
