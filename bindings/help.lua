@@ -293,4 +293,7 @@ function M.hint(x)
   return ok and s or nil
 end
 
+-- Loaded on first use (mx.help, the REPL's hint): by then the module is complete.
+if type(package.loaded["mxdeploy"]) == "table" then M.attach(package.loaded["mxdeploy"], require("mxdeploy.client")) end
+
 return M

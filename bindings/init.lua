@@ -213,12 +213,18 @@ function M.use_sandbox(sb)
   return M.set_default_client(M.sandbox_client(sb))
 end
 
--- help: one description of every operation and mx function (mxdeploy.help, mxdeploy.api_docs)
-local help = require("mxdeploy.help")
-help.attach(M, client)
-M.describe = help.describe
-M.help = help.help
-M.signature = help.signature
+-- help: one description of every operation and mx function (mxdeploy.help, mxdeploy.api_docs),
+-- loaded on the first call: its tables are no work for a script that never asks (start-up).
+local function from_help(name)
+  return function(...)
+    local help = require("mxdeploy.help")
+    help.attach(M, client)
+    return help[name](...) -- a tail call: argument errors still point at the caller
+  end
+end
+M.describe = from_help("describe")
+M.help = from_help("help")
+M.signature = from_help("signature")
 
 M.set_default_client(M.connect())
 

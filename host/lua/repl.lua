@@ -216,8 +216,7 @@ function M.complete(word, before)
       local pos = open_paren(before)
       if pos then -- inside a call's arguments: the hint is the callee's signature
         local _, fn = callee_before(before, pos)
-        local help = package.loaded["mxdeploy.help"]
-        local hint = fn ~= nil and help and help.hint(fn)
+        local hint = fn ~= nil and require("mxdeploy.help").hint(fn)
         if hint then return {}, hint end
       end
     end
