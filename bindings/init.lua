@@ -17,11 +17,18 @@
 local core = require("mxdeploy.core")
 local json = require("mxdeploy.json")
 local errors = require("mxdeploy.errors")
-local operations = require("mxdeploy.operations")
 local request = require("mxdeploy.request")
-local client = require("mxdeploy.client")
 local tasks = require("mxdeploy.tasks")
-local jobs = require("mxdeploy.jobs")
+
+-- The operation table, clients and argument rules load on first use (mx.connect, mx.v1, ...,
+-- mx.operations, mx.raw): building the 83 operations was most of `mxdeploy -e ''`, which a
+-- script that only spawns tasks or sends mx.request never needs. Functions that forward to them
+-- make a tail call, so an argument error still names the caller's line.
+local function lazy(name)
+  return function() return require(name) end
+end
+local operations, client, arguments, jobs =
+  lazy("mxdeploy.operations"), lazy("mxdeploy.client"), lazy("mxdeploy.arguments"), lazy("mxdeploy.jobs")
 
 local M = {}
 
@@ -37,16 +44,15 @@ M.wait_all = tasks.wait_all
 M.wait_any = tasks.wait_any
 M.timeout = tasks.timeout
 M.map = tasks.map
-M.raw = require("mxdeploy.arguments").raw
+function M.raw(...) return arguments().raw(...) end
 
 -- HTTP
 M.request = request.request
-M.download = client.download
 M.retry_policy = request.policy
 M.progress = require("mxdeploy.progress").new
 M.logger = require("mxdeploy.progress").logger
 M.format_size = require("mxdeploy.progress").format_size
-M.package_size = require("mxdeploy.arguments").package_size
+function M.package_size(...) return arguments().package_size(...) end
 
 --- Transport settings for the whole process: `max_host_connections` (concurrent connections to
 --- one host, default 64) and `trace` (true, "headers", "body" or false: like --trace=LEVEL).
@@ -79,18 +85,19 @@ M.json = json
 M.null = json.null
 M.array = json.array
 M.errors = errors
-M.is_job = jobs.is_job
+function M.is_job(...) return jobs().is_job(...) end
 
-M.connect = client.connect
+function M.connect(...) return client().connect(...) end
 
 --- One record per operation: namespace, name, method, path, completes ("now"|"job"), params,
 --- input, paginated, iterator, summary, source.
 function M.operations()
-  return operations.records()
+  return operations().records()
 end
 
-local NAMESPACES = {}
-for _, n in ipairs(operations.namespaces) do NAMESPACES[#NAMESPACES + 1] = n.ns end
+local function namespaces()
+  return operations().namespace
+end
 
 --- Run options of this process, set by the host from its command line (mx.setup): dry_run,
 --- yes, json (false, "document" or "ndjson"), profile, endpoint.
@@ -119,7 +126,7 @@ function M.setup(opts)
     errors.raise(errors.argument("setup", 1, "json: false, 'document' or 'ndjson' expected"), 2)
   end
   for k, v in pairs(opts) do M.options[k] = v end
-  local current = M.default_client
+  local current = rawget(M, "default_client")
   if current and current._sandbox then
     -- --sandbox came first: keep its URLs and credentials
     return M.set_default_client(M.sandbox_client(current._sandbox))
@@ -185,7 +192,7 @@ end
 --- Makes `c` the client behind mx.v1, mx.v2, ...
 function M.set_default_client(c)
   M.default_client = c
-  for _, ns in ipairs(NAMESPACES) do M[ns] = c[ns] end
+  for _, n in ipairs(operations().namespaces) do M[n.ns] = c[n.ns] end
   return c
 end
 
@@ -195,7 +202,7 @@ end
 function M.sandbox_client(sb, extra)
   local opts = {
     username = sb.username, apikey = sb.apikey, token = sb.token,
-    base_urls = client.endpoint_urls(sb.url),
+    base_urls = client().endpoint_urls(sb.url),
     poll_interval = 0.05, dry_run = M.options.dry_run or nil, yes = M.options.yes or nil,
   }
   for k, v in pairs(extra or {}) do opts[k] = v end
@@ -218,7 +225,7 @@ end
 local function from_help(name)
   return function(...)
     local help = require("mxdeploy.help")
-    help.attach(M, client)
+    help.attach(M, client())
     return help[name](...) -- a tail call: argument errors still point at the caller
   end
 end
@@ -226,7 +233,21 @@ M.describe = from_help("describe")
 M.help = from_help("help")
 M.signature = from_help("signature")
 
-M.set_default_client(M.connect())
+-- The default client (mx.default_client, behind mx.v1, mx.v2, ...) is made on first use.
+setmetatable(M, {
+  __index = function(_, k)
+    if k == "default_client" or (type(k) == "string" and namespaces()[k]) then
+      M.set_default_client(M.connect())
+      return rawget(M, k)
+    end
+  end,
+  -- for the REPL's completion: the names __index answers
+  __complete = function()
+    local names = { "default_client" }
+    for _, n in ipairs(operations().namespaces) do names[#names + 1] = n.ns end
+    return names
+  end,
+})
 
 -- mx.request and mx.download send what they are given: in dry-run mode (mx.options.dry_run) a
 -- call that changes something is recorded on the default client's plan instead.
@@ -245,7 +266,7 @@ function M.download(url, output, opts)
     M.default_client:record_plan({ method = "GET", path = errors.url_path(url), output = output, operation = "download" })
     return output
   end
-  return client.download(url, output, opts)
+  return client().download(url, output, opts)
 end
 
 return M

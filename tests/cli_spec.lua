@@ -111,6 +111,25 @@ describe("command line", function()
     assert.are.equal("true\t3\n", out)
   end)
 
+
+  it("builds the operation table and the default client only when a script first uses them", function()
+    local probe = [[local l = package.loaded
+      io.write(tostring(l["mxdeploy.operations"] ~= nil), " ", tostring(rawget(mx, "default_client") ~= nil), " ")]]
+    local code, out, err = mx(("-e %q -e 'print(mx.v1.list_apps ~= nil)' -e %q"):format(probe, probe))
+    assert.are.equal(0, code, err)
+    assert.are.equal("false false true\ntrue true ", out)
+    -- each way in: a namespace, the default client, a client, the operation list, the REPL's completion
+    for _, use in ipairs({ "mx.v4", "mx.default_client", "mx.connect{}", "mx.operations()", "mx.raw({})",
+      "getmetatable(mx).__complete()" }) do
+      code, out, err = mx(("-e 'local _ = %s; print(type(mx.v1.list_apps))'"):format(use))
+      assert.are.equal(0, code, err)
+      assert.are.equal("function\n", out, use)
+    end
+    -- misuse of a function loaded on first use is still one line naming it
+    code, _, err = mx("-e 'mx.connect{bogus = 1}'")
+    assert.are.equal(1, code)
+    assert.are.equal("mxdeploy: bad argument #1 to 'connect' (unknown option 'bogus')\n", err)
+  end)
   it("SIGINT ends requests queued behind the connection cap", function()
     local script = tmpfile([[
       local sb = require("mxdeploy.sandboxctl").start{faults = {{route = "*", latency = 60}}}
