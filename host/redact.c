@@ -152,16 +152,32 @@ void mx_secrets_add_url(struct mx_secrets *s, const char *url) {
 }
 
 void mx_secrets_scrub(const struct mx_secrets *s, char *text, size_t *len) {
-    for (size_t i = 0; i < s->n && text; i++) {
+    if (!text || !s->n) return;
+    /* Every byte inside an occurrence of any secret is marked first, then each marked run becomes
+     * one "***": replacing secret by secret let a shorter secret found inside a longer one (or
+     * overlapping it) cut it in two and leave the rest of the longer one in the text. */
+    unsigned char *mark = NULL;
+    for (size_t i = 0; i < s->n; i++) {
         size_t n = strlen(s->v[i]), at = 0;
         char *hit;
-        while ((hit = memmem(text + at, *len - at, s->v[i], n)) != NULL) {
-            memcpy(hit, "***", 3);
-            memmove(hit + 3, hit + n, (size_t)(text + *len - (hit + n)));
-            *len -= n - 3;
-            at = (size_t)(hit - text) + 3;
+        while (at < *len && (hit = memmem(text + at, *len - at, s->v[i], n)) != NULL) {
+            if (!mark && !(mark = calloc(*len, 1))) mx_out_of_memory();
+            memset(mark + (hit - text), 1, n);
+            at = (size_t)(hit - text) + 1;
         }
     }
+    if (!mark) return;
+    size_t w = 0; /* a run is at least 4 bytes (mx_secrets_add) and becomes 3: w stays behind */
+    for (size_t r = 0; r < *len; r++) {
+        if (!mark[r])
+            text[w++] = text[r];
+        else if (r == 0 || !mark[r - 1]) {
+            memcpy(text + w, "***", 3);
+            w += 3;
+        }
+    }
+    *len = w;
+    free(mark);
 }
 
 void mx_secrets_free(struct mx_secrets *s) {

@@ -234,6 +234,15 @@ describe("what servers send back (rows 10, 11, 13)", function()
     assert.is_nil(all:find("c29tZW9uZTpzM2NyZXQtcHc=", 1, true), "base64 of the user info in the error: " .. all)
     assert.is_nil(all:find("s3cret-pw", 1, true))
     assert.matches("auth Basic %*%*%*", e.message)
+    -- a secret inside a longer one (a URL password that is the tail of the API key): scrubbed
+    -- one after the other, the shorter cut the longer in two and its head stayed in the text
+    local key = "prefix-of-the-key-K3Y-1234"
+    ok, e = pcall(mx.request, { url = h.url .. "/quote/nested?password=K3Y-1234",
+      headers = { ["Mendix-ApiKey"] = key }, retry = false })
+    assert.is_false(ok)
+    all = table.concat(strings_of(e), "\n") .. tostring(e)
+    assert.is_nil(all:find("prefix-of", 1, true), "part of the API key in the error: " .. all)
+    assert.matches("invalid key %*%*%* ", e.message)
   end)
 
   it("control characters from a server are escaped in errors and logs", function()
