@@ -278,20 +278,38 @@ static void on_wakeup(void *ud) {
     if (have && s->waiter) mx_op_complete(s->waiter);
 }
 
-/* Moves the first pending delivery to the in-flight list and pushes it as a table (or nil). */
-static int push_next(struct whsrv *s, lua_State *L) {
-    pthread_mutex_lock(&s->mu);
-    struct delivery *d = s->pending;
-    if (!d) {
-        pthread_mutex_unlock(&s->mu);
-        lua_pushnil(L);
-        return 1;
-    }
-    s->pending = d->next;
-    if (!s->pending) s->pending_tail = NULL;
-    d->next = s->inflight;
-    s->inflight = d;
-    /* the connection thread waits for the answer, so d stays valid while the lock is held */
+/* A delivery's request, copied out under the lock: the Lua table is built from it after the lock
+ * is released (building it may raise a memory error, and the connection thread may free the
+ * delivery once its answer times out). */
+struct delivery_copy {
+    long id;
+    char method[16], remote[64];
+    char *path, *headers, *body; /* all in `block` */
+    size_t headers_len, body_len;
+    char block[];
+};
+
+static struct delivery_copy *copy_delivery(const struct delivery *d) {
+    size_t path_len = strlen(d->path) + 1;
+    struct delivery_copy *c = malloc(sizeof *c + path_len + d->headers_len + d->body_len + 1);
+    if (!c) return NULL;
+    c->id = d->id;
+    memcpy(c->method, d->method, sizeof c->method);
+    memcpy(c->remote, d->remote, sizeof c->remote);
+    c->path = c->block;
+    memcpy(c->path, d->path, path_len);
+    c->headers = c->path + path_len;
+    if (d->headers_len) memcpy(c->headers, d->headers, d->headers_len);
+    c->headers_len = d->headers_len;
+    c->body = c->headers + d->headers_len;
+    if (d->body_len) memcpy(c->body, d->body, d->body_len);
+    c->body_len = d->body_len;
+    return c;
+}
+
+/* Pushes a copied delivery as a table (the caller holds no lock and frees the copy). */
+static int push_copy(lua_State *L) {
+    const struct delivery_copy *d = lua_touserdata(L, 1);
     lua_createtable(L, 0, 6);
     lua_pushinteger(L, d->id);
     lua_setfield(L, -2, "id");
@@ -320,7 +338,31 @@ static int push_next(struct whsrv *s, lua_State *L) {
         off += strlen(k) + strlen(v) + 2;
     }
     lua_setfield(L, -2, "headers");
+    return 1;
+}
+
+/* Moves the first pending delivery to the in-flight list and pushes it as a table (or nil). */
+static int push_next(struct whsrv *s, lua_State *L) {
+    pthread_mutex_lock(&s->mu);
+    struct delivery *d = s->pending;
+    if (!d) {
+        pthread_mutex_unlock(&s->mu);
+        lua_pushnil(L);
+        return 1;
+    }
+    s->pending = d->next;
+    if (!s->pending) s->pending_tail = NULL;
+    d->next = s->inflight;
+    s->inflight = d;
+    struct delivery_copy *c = copy_delivery(d);
     pthread_mutex_unlock(&s->mu);
+    /* without memory it stays in flight unanswered: its sender gets the timeout's 503 */
+    if (!c) return luaL_error(L, "not enough memory for a webhook delivery");
+    lua_pushcfunction(L, push_copy);
+    lua_pushlightuserdata(L, c);
+    int rc = lua_pcall(L, 1, 1, 0);
+    free(c);
+    if (rc != LUA_OK) return lua_error(L);
     return 1;
 }
 

@@ -49,6 +49,54 @@ describe("out of memory", function()
     assert.are.equal("mxdeploy: not enough memory\n", err)
   end)
 
+  -- The receiver built the delivery's Lua table while holding its lock: a memory error there
+  -- left the lock held, and the next call on the receiver (or its connection thread) hung.
+  it("a webhook delivery too big for the memory left is an error, and the receiver still closes", function()
+    if sanitized then
+      pending("the sanitizers reserve terabytes of address space: an address space limit cannot apply")
+      return
+    end
+    local script = P.tmpfile([[
+      local core = require("mxdeploy.core")
+      local function status(field)
+        local f = assert(io.open("/proc/self/status"))
+        local v = tonumber(f:read("a"):match(field .. ":%s*(%d+)"))
+        f:close()
+        return v
+      end
+      local pid = status("Pid")
+      local srv = core.webhook_listen{ address = "127.0.0.1", port = 0, max_body = 256 * 1024 * 1024 }
+      local body = os.tmpname()
+      local f = assert(io.open(body, "wb"))
+      local mib = string.rep("x", 1024 * 1024)
+      for _ = 1, 96 do f:write(mib) end
+      f:close()
+      local rss0 = status("VmRSS")
+      os.execute(("curl -s -o /dev/null --max-time 30 --data-binary @%s http://127.0.0.1:%d/hook &"):format(body, srv:port()))
+      -- the receiver's thread holds the whole body once the resident size has grown by it
+      local deadline = core.now() + 20
+      while status("VmRSS") < rss0 + 90 * 1024 do
+        assert(core.now() < deadline, "the delivery never arrived")
+        core.sleep(0.05)
+      end
+      os.remove(body)
+      core.sleep(0.2)
+      collectgarbage("collect")
+      -- room for small allocations, not for another copy of the body
+      local limit = (status("VmSize") + 32 * 1024) * 1024
+      assert(os.execute(("prlimit --pid %d --as=%d:unlimited"):format(pid, limit)))
+      local ok, e = pcall(srv.next, srv, 1)
+      assert(os.execute(("prlimit --pid %d --as=unlimited:unlimited"):format(pid)))
+      print(ok, tostring(e):match("not enough memory") ~= nil)
+      srv:close()
+      print("closed")
+    ]])
+    local code, out, err = P.run(("%q %q"):format(BIN, script)) -- bounded: the hang fails it
+    os.remove(script)
+    assert.are.equal(0, code, err)
+    assert.are.equal("false\ttrue\nclosed\n", out)
+  end)
+
   it("writes no core dump once credentials are held", function()
     local how, code, out, err = run_limited("ulimit -c unlimited", [[
       local core = require("mxdeploy.core")
