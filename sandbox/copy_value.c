@@ -27,7 +27,8 @@ void mx_sb_copy_value(lua_State *from, int idx, lua_State *to, int depth) {
         lua_pushlightuserdata(to, lua_touserdata(from, idx));
         break;
     case LUA_TTABLE:
-        if (depth > 32) {
+        /* a level takes a key and a value on `from` (lua_next) while its items are copied */
+        if (depth > 32 || !lua_checkstack(from, 3)) {
             lua_pushnil(to);
             break;
         }

@@ -535,3 +535,27 @@ describe("sandbox: Private Cloud", function()
     assert.are.equal(400, st)
   end)
 end)
+
+describe("sandbox: control calls", function()
+  -- host/sandbox_host.c copies tables between the host's and the sandbox's Lua states; it walked
+  -- a nested table with two stack slots a level on the source state without making room for them
+  -- (writing past a task's stack: memcheck_workflow sees that write, this checks the result)
+  it("copy tables nested to the copy's depth limit, in both directions", function()
+    local sb = S.start{ time_scale = 0.001 }
+    finally(function() sb:stop() end)
+    local function nested(n)
+      local t = { leaf = true }
+      for i = 1, n do t = { ["level" .. i] = t, other = { i, i + 1 } } end
+      return t
+    end
+    -- from a task with a shallow stack, as a script's call would be
+    local ok, err = mx.spawn(function() return pcall(sb.configure, sb, { durations = { deep = nested(40) } }) end):wait()
+    assert.is_true(ok, tostring(err))
+    local world = sb:world()
+    assert.are.equal("table", type(world))
+    -- and a seed nested as deeply reaches the sandbox whole up to the limit
+    local sb2 = S.start{ time_scale = 0.001, extra = nested(40) }
+    finally(function() sb2:stop() end)
+    assert.are.equal("table", type(sb2:world()))
+  end)
+end)

@@ -1,5 +1,6 @@
 -- Run under valgrind memcheck by ctest (memcheck_workflow): concurrent requests, a cancelled
--- task, a timeout, a job waited to the end, a redirect, a streamed download, and JSON round trips.
+-- task, a timeout, a job waited to the end, a redirect, a streamed download, JSON round trips, and
+-- a deeply nested table copied into the sandbox from a task's small stack (it wrote past it).
 local core = require("mxdeploy.core")
 local json = require("mxdeploy.json")
 local sb = require("mxdeploy.sandboxctl").start{ time_scale = 0.001 }
@@ -28,5 +29,11 @@ os.remove(out)
 
 local text = '{"a":[],"b":{},"c":null,"d":[1,[],{"e":null}],"n":12345678901234567}'
 assert(json.encode(json.decode(json.encode(json.decode(text)))):find('"a":[]', 1, true))
+local function nested(n)
+  local t = { leaf = true }
+  for i = 1, n do t = { ["level" .. i] = t, other = { i, i + 1 } } end
+  return t
+end
+assert(mx.spawn(function() return pcall(sb.configure, sb, { durations = { deep = nested(40) } }) end):wait())
 sb:stop()
 print("memcheck workflow ok")
