@@ -112,16 +112,6 @@ describe("command line", function()
   end)
 
 
-  it("allocates with mimalloc where the build links it (not under the sanitizers)", function()
-    local code, _, err = mx("-e ''", nil, "MIMALLOC_VERBOSE=1")
-    assert.are.equal(0, code, err)
-    if os.getenv("MXDEPLOY_ALLOCATOR") == "mimalloc" then
-      assert.matches("mimalloc: ", err)
-    else
-      assert.is_nil(err:find("mimalloc: ", 1, true), err)
-    end
-  end)
-
   it("builds the operation table and the default client only when a script first uses them", function()
     local probe = [[local l = package.loaded
       io.write(tostring(l["mxdeploy.operations"] ~= nil), " ", tostring(rawget(mx, "default_client") ~= nil), " ")]]
