@@ -11,6 +11,24 @@ function B.status_kb(field)
   return tonumber(s:match(field .. ":%s*(%d+)"))
 end
 
+--- CPU seconds (user + system) of this process (`/proc/self/stat`, exited threads included) and of
+--- its main thread (`/proc/self/task/PID/stat`): the rest ran on other threads (the sandbox's).
+function B.cpu_seconds()
+  local function ticks(path)
+    local f = assert(io.open(path))
+    local s = f:read("a")
+    f:close()
+    local rest = s:match("%) (.*)$") -- after the command name, which may hold spaces
+    local fields = {}
+    for w in rest:gmatch("%S+") do fields[#fields + 1] = w end
+    return tonumber(fields[12]) + tonumber(fields[13]), tonumber(s:match("^(%d+)")) -- utime, stime; pid
+  end
+  local total, pid = ticks("/proc/self/stat")
+  local main = ticks("/proc/self/task/" .. pid .. "/stat")
+  local hz = 100 -- USER_HZ on Linux
+  return total / hz, main / hz
+end
+
 function B.mb(kb) return ("%.1f MB"):format(kb / 1024) end
 
 function B.row(bench, metric, value, goal, ok)

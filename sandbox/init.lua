@@ -261,7 +261,8 @@ end
 -- The mount point serving `path`, and the path below it.
 function App:mount_of(path)
   for _, m in ipairs(self.mounts) do
-    if path == m.prefix or path:sub(1, #m.prefix + 1) == m.prefix .. "/" then return m, path:sub(#m.prefix + 1) end
+    local n = #m.prefix
+    if path:sub(1, n) == m.prefix and (#path == n or path:byte(n + 1) == 47) then return m, path:sub(n + 1) end
   end
 end
 

@@ -15,13 +15,23 @@ local SECRET_HEADERS = {
   ["set-cookie"] = true, ["x-api-key"] = true,
 }
 local SECRET_WORDS = { "apikey", "api-key", "api_key", "auth", "token", "secret", "password", "cookie", "session" }
+-- the words as member names are compared: lowercase, without "-" and "_"
+local SECRET_MEMBER_WORDS = {}
+for _, w in ipairs(SECRET_WORDS) do SECRET_MEMBER_WORDS[#SECRET_MEMBER_WORDS + 1] = (w:gsub("[%-_]", "")) end
 
+-- Whether a (lowercase) header name is a secret's; remembered by name (a fleet of jobs sends the
+-- same few headers thousands of times), at most 256 names, so odd clients cannot grow it.
+local secret_header_names, remembered = {}, 0
 local function secret_header(name)
-  if SECRET_HEADERS[name] then return true end
+  local known = secret_header_names[name]
+  if known ~= nil then return known end
+  local secret = SECRET_HEADERS[name] or false
   for _, w in ipairs(SECRET_WORDS) do
-    if name:find(w, 1, true) then return true end
+    if not secret and name:find(w, 1, true) then secret = true end
   end
-  return false
+  if remembered >= 256 then secret_header_names, remembered = {}, 0 end
+  secret_header_names[name], remembered = secret, remembered + 1
+  return secret
 end
 
 function M.has_credentials(h)
@@ -90,20 +100,27 @@ local function redact_members(body)
   local out, from, i = {}, 1, 1
   local function string_end(at) -- just past the string opening at `at` (or past the end)
     local j = at + 1
-    while j <= #body do
-      local c = body:byte(j)
-      if c == 92 then j = j + 2 elseif c == 34 then return j + 1 else j = j + 1 end
+    while true do
+      local k = body:find('[\\"]', j) -- the next backslash or quote
+      if not k then return #body + 1 end
+      if body:byte(k) == 92 then j = k + 2 else return k + 1 end
     end
-    return #body + 1
   end
   while true do
     local q = body:find('"', i, true)
     if not q then break end
     local name_end = string_end(q)
-    local value = body:match("^%s*:%s*()\"", name_end)
-    local name = body:sub(q + 1, name_end - 2):lower():gsub("[%-_]", "")
+    local value = body:match("^%s*:%s*()\"", name_end) -- only a member's name is looked at
     local secret = false
-    for _, w in ipairs(SECRET_WORDS) do secret = secret or name:find((w:gsub("[%-_]", "")), 1, true) ~= nil end
+    if value then
+      local name = body:sub(q + 1, name_end - 2):lower():gsub("[%-_]", "")
+      for _, w in ipairs(SECRET_MEMBER_WORDS) do
+        if name:find(w, 1, true) then
+          secret = true
+          break
+        end
+      end
+    end
     if value and secret then
       local v_end = string_end(value)
       out[#out + 1] = body:sub(from, value)
