@@ -30,7 +30,9 @@
     X(MHD_create_response_from_fd_at_offset64)                                                     \
     X(MHD_add_response_header)                                                                     \
     X(MHD_queue_response)                                                                          \
-    X(MHD_destroy_response)
+    X(MHD_destroy_response)                                                                        \
+    X(MHD_suspend_connection)                                                                      \
+    X(MHD_resume_connection)
 
 struct mx_mhd_api {
 #define MX_MHD_MEMBER(f) __typeof__(f) *f;
@@ -58,6 +60,8 @@ __typeof__(MHD_start_daemon) *mx_mhd_start_daemon(void);
 #define MHD_add_response_header (mx_mhd.MHD_add_response_header)
 #define MHD_queue_response (mx_mhd.MHD_queue_response)
 #define MHD_destroy_response (mx_mhd.MHD_destroy_response)
+#define MHD_suspend_connection (mx_mhd.MHD_suspend_connection)
+#define MHD_resume_connection (mx_mhd.MHD_resume_connection)
 #endif
 
 #endif

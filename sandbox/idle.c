@@ -45,9 +45,10 @@ static void unlink_conn(struct mx_idle *set, struct mx_idle_conn *c) {
     set->n--;
 }
 
-/* Appends c (locked); sheds the oldest beyond max. shutdown() makes the connection's own thread
- * see the end of its input and close it; MHD reports the close (mx_idle_close) before it closes
- * the socket, so the descriptor shut down here is never one reused by another connection. */
+/* Appends c (locked); sheds the oldest beyond max. shutdown() makes libmicrohttpd (the listener's
+ * pool thread that polls it) see the end of its input and close it; MHD reports the close
+ * (mx_idle_close) before it closes the socket, so the descriptor shut down here is never one reused
+ * by another connection. */
 static void append_locked(struct mx_idle *set, struct mx_idle_conn *c) {
     if (c->idle) return;
     c->prev = set->tail;

@@ -2,7 +2,7 @@
  * each answer, until its next request line arrives. At most `max` stay idle; beyond that the
  * oldest idle connection is shut down, so idle (or hostile, never-speaking) connections cannot
  * fill the listener's connection limit and lock real clients out. Thread-safe: MHD calls these
- * from the connections' own threads. */
+ * from the listener's pool threads. */
 #ifndef MX_SANDBOX_IDLE_H
 #define MX_SANDBOX_IDLE_H
 

@@ -22,6 +22,7 @@
 #include <lualib.h>
 #include <microhttpd.h>
 
+#include "answer.h"
 #include "webhook_delivery.h"
 
 #define MEM_BODY_MAX (1024 * 1024) /* larger bodies (and every multipart body) go to a file */
@@ -30,6 +31,7 @@
 #define MAX_IDLE 1024    /* idle connections kept per listener (a quarter of CONN_LIMIT) */
 #define IDLE_TIMEOUT 30u /* seconds a connection may stay silent (opts.idle_timeout) */
 #define MAX_DELAY 600.0
+#define POOL_THREADS 4 /* per listener; the app runs one request at a time (its lock) anyway */
 
 struct mx_sbserver;
 
@@ -40,11 +42,16 @@ struct listener {
     struct mx_idle idle;
 };
 
+struct rq;
+
 struct mx_sbserver {
     pthread_mutex_t mu;
-    pthread_mutex_t stop_mu; /* guards stopping; stop_cv wakes delayed answers on stop */
+    pthread_mutex_t stop_mu; /* guards stopping and sleepers; stop_cv wakes the waker */
     pthread_cond_t stop_cv;
     int stopping;
+    struct rq *sleepers; /* suspended connections whose answer waits for its simulated delay */
+    pthread_t waker;     /* resumes them when their time comes (and all of them on stop) */
+    int waker_started;
     lua_State *L;
     int app_ref;
     struct listener api, files;
@@ -55,9 +62,15 @@ struct mx_sbserver {
 };
 
 /* Per-request state, created by the URI log callback. */
+struct answer;
+
 struct rq {
     char *uri; /* raw request target, path + "?" + query */
     int started;
+    struct answer *held;      /* an answer waiting for its delay (connection suspended) */
+    double wake;              /* when it is due (CLOCK_MONOTONIC seconds) */
+    struct MHD_Connection *c; /* for the waker */
+    struct rq *next_sleeper;  /* in srv->sleepers */
     char *mem;
     size_t mem_len, mem_cap;
     int fd; /* temp file or -1 */
@@ -96,84 +109,10 @@ static int traceback(lua_State *L) {
     return 1;
 }
 
-/* ---------- responses ---------- */
-
-struct faulty_body {
-    char *buf;
-    size_t len;   /* bytes we will send */
-    size_t limit; /* after this many bytes: END_WITH_ERROR */
-};
-
-static ssize_t faulty_reader(void *cls, uint64_t pos, char *buf, size_t max) {
-    struct faulty_body *fb = cls;
-    if (pos >= fb->limit || pos >= fb->len) return MHD_CONTENT_READER_END_WITH_ERROR;
-    size_t n = fb->limit - (size_t)pos;
-    if (n > max) n = max;
-    memcpy(buf, fb->buf + pos, n);
-    return (ssize_t)n;
-}
-
-static void faulty_free(void *cls) {
-    struct faulty_body *fb = cls;
-    free(fb->buf);
-    free(fb);
-}
-
-/* Sleeps a simulated latency; returns early when the server stops (so stop never waits for it). */
-static void sleep_seconds(struct mx_sbserver *srv, double s) {
-    if (s <= 0) return;
-    if (s > MAX_DELAY) s = MAX_DELAY;
-    struct timespec until;
-    clock_gettime(CLOCK_REALTIME, &until);
-    double end = (double)until.tv_sec + (double)until.tv_nsec / 1e9 + s;
-    until.tv_sec = (time_t)end;
-    until.tv_nsec = (long)((end - (double)(time_t)end) * 1e9);
-    pthread_mutex_lock(&srv->stop_mu);
-    while (!srv->stopping && pthread_cond_timedwait(&srv->stop_cv, &srv->stop_mu, &until) == 0) {
-    }
-    pthread_mutex_unlock(&srv->stop_mu);
-}
-
-struct hdr {
-    char *name, *value;
-};
-
-struct answer {
-    int status;
-    struct hdr *hdrs;
-    int nhdrs;
-    char *body;
-    size_t body_len;
-    char *file;
-    int64_t file_offset, file_size; /* a slice of the file; file_size < 0: to its end */
-    double delay;
-    char fault[16];
-};
-
-static void answer_free(struct answer *a) {
-    for (int i = 0; i < a->nhdrs; i++) {
-        free(a->hdrs[i].name);
-        free(a->hdrs[i].value);
-    }
-    free(a->hdrs);
-    free(a->body);
-    free(a->file);
-}
-
-/* A NUL-terminated copy of s[0..n), or NULL when out of memory. */
-static char *dupl(const char *s, size_t n) {
-    char *p = malloc(n + 1);
-    if (!p) return NULL;
-    memcpy(p, s, n);
-    p[n] = 0;
-    return p;
-}
-
-/* dupl inside a protected call: out of memory raises (the caller's pcall answers 500). */
-static char *dupl_or_raise(lua_State *L, const char *s, size_t n) {
-    char *p = dupl(s, n);
-    if (!p) luaL_error(L, "out of memory copying the answer");
-    return p;
+static double mono_now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
 static enum MHD_Result collect_header(void *cls, enum MHD_ValueKind kind, const char *key,
@@ -229,74 +168,6 @@ static void push_request(lua_State *L, const struct exchange *x) {
     lua_setfield(L, -2, "body_size");
 }
 
-/* The answer's headers (a table at t) into a->hdrs; a->nhdrs counts the complete entries, so
- * answer_free frees what was copied when an allocation fails half-way. */
-static void read_headers(lua_State *L, int t, struct answer *a) {
-    int cap = 0;
-    lua_pushnil(L);
-    while (lua_next(L, t)) {
-        if (lua_type(L, -2) == LUA_TSTRING && lua_isstring(L, -1)) {
-            if (a->nhdrs == cap) {
-                int ncap = cap ? cap * 2 : 8;
-                struct hdr *h = realloc(a->hdrs, (size_t)ncap * sizeof *h);
-                if (!h) luaL_error(L, "out of memory copying the answer's headers");
-                a->hdrs = h;
-                cap = ncap;
-            }
-            size_t kn, vn;
-            const char *k = lua_tolstring(L, -2, &kn);
-            lua_pushvalue(L, -1); /* tolstring on a copy: never convert a key lua_next walks */
-            const char *v = lua_tolstring(L, -1, &vn);
-            char *name = dupl_or_raise(L, k, kn);
-            char *value = dupl(v, vn);
-            if (!value) {
-                free(name);
-                luaL_error(L, "out of memory copying the answer's headers");
-            }
-            a->hdrs[a->nhdrs].name = name;
-            a->hdrs[a->nhdrs].value = value;
-            a->nhdrs++;
-            lua_pop(L, 1);
-        }
-        lua_pop(L, 1);
-    }
-}
-
-/* Reads app:handle's answer (the table at t) into a. */
-static void read_answer(lua_State *L, int t, struct answer *a) {
-    if (!lua_istable(L, t)) luaL_error(L, "handler returned no table");
-    luaL_checkstack(L, 16, "reading the answer");
-    lua_getfield(L, t, "status");
-    int isint = 0;
-    lua_Integer status = lua_tointegerx(L, -1, &isint);
-    a->status = lua_isnil(L, -1)                          ? 200
-                : isint && status >= 100 && status <= 999 ? (int)status
-                                                          : 500;
-    lua_getfield(L, t, "body");
-    if (lua_isstring(L, -1)) {
-        size_t n;
-        const char *b = lua_tolstring(L, -1, &n);
-        a->body = dupl_or_raise(L, b, n);
-        a->body_len = n;
-    }
-    lua_getfield(L, t, "file");
-    if (lua_isstring(L, -1)) {
-        size_t n;
-        const char *f = lua_tolstring(L, -1, &n);
-        a->file = dupl_or_raise(L, f, n);
-    }
-    lua_getfield(L, t, "file_offset");
-    a->file_offset = lua_isinteger(L, -1) ? (int64_t)lua_tointeger(L, -1) : 0;
-    lua_getfield(L, t, "file_size");
-    a->file_size = lua_isinteger(L, -1) ? (int64_t)lua_tointeger(L, -1) : -1;
-    lua_getfield(L, t, "delay");
-    a->delay = lua_isnumber(L, -1) ? lua_tonumber(L, -1) : 0;
-    lua_getfield(L, t, "fault");
-    if (lua_isstring(L, -1)) snprintf(a->fault, sizeof a->fault, "%s", lua_tostring(L, -1));
-    lua_getfield(L, t, "headers");
-    if (lua_istable(L, -1)) read_headers(L, lua_gettop(L), a);
-}
-
 /* Protected: app:handle(request) and its answer into x->a. */
 static int handle_exchange(lua_State *L) {
     struct exchange *x = lua_touserdata(L, 1);
@@ -306,31 +177,9 @@ static int handle_exchange(lua_State *L) {
     push_request(L, x);
     lua_call(L, 2, 1);
     int t = lua_gettop(L);
-    read_answer(L, t, x->a);
+    mx_sb_answer_read(L, t, x->a);
     mx_sbdeliveries_take(x->srv->deliveries, L, t); /* webhook deliveries to post */
     return 0;
-}
-
-/* The answer when the app failed: 500 with a JSON body (as far as memory allows). */
-static void internal_error(struct answer *a) {
-    static const char body[] =
-        "{\"errorCode\":\"SANDBOX_ERROR\",\"errorMessage\":\"internal sandbox "
-        "error (see the sandbox's stderr)\"}";
-    answer_free(a);
-    memset(a, 0, sizeof *a);
-    a->status = 500;
-    a->body = dupl(body, sizeof body - 1);
-    a->body_len = a->body ? sizeof body - 1 : 0;
-    a->hdrs = calloc(1, sizeof *a->hdrs);
-    if (a->hdrs) {
-        a->hdrs[0].name = dupl("Content-Type", 12);
-        a->hdrs[0].value = dupl("application/json", 16);
-        a->nhdrs = a->hdrs[0].name && a->hdrs[0].value ? 1 : 0;
-        if (!a->nhdrs) {
-            free(a->hdrs[0].name);
-            free(a->hdrs[0].value);
-        }
-    }
 }
 
 /* Runs app:handle(req) under the lock and fills `a`: every Lua call, from building the request
@@ -350,60 +199,81 @@ static void run_app(struct listener *li, struct MHD_Connection *c, const char *m
     if (lua_pcall(L, 1, 0, top + 1) != LUA_OK) {
         const char *msg = lua_tostring(L, -1);
         fprintf(stderr, "sandbox: handler error: %s\n", msg ? msg : "(no message)");
-        internal_error(a);
+        mx_sb_answer_internal_error(a);
     }
     lua_settop(L, top);
     pthread_mutex_unlock(&s->mu);
 }
 
-static enum MHD_Result respond(struct MHD_Connection *c, struct answer *a) {
-    struct MHD_Response *resp = NULL;
-    if (a->file) {
-        int fd = open(a->file, O_RDONLY | O_CLOEXEC);
-        struct stat st;
-        if (fd >= 0 && fstat(fd, &st) == 0 && a->file_offset >= 0 &&
-            a->file_offset <= (int64_t)st.st_size) {
-            int64_t size = a->file_size >= 0 ? a->file_size : (int64_t)st.st_size - a->file_offset;
-            if (a->file_offset + size > (int64_t)st.st_size) size = st.st_size - a->file_offset;
-            resp = MHD_create_response_from_fd_at_offset64((uint64_t)size, fd,
-                                                           (uint64_t)a->file_offset);
+/* ---------- simulated latency ---------- */
+
+/* A delayed answer does not hold a thread: the connection is suspended with its answer and this
+ * thread resumes it when the delay has passed (libmicrohttpd then calls the handler again, which
+ * sends the held answer). On stop every sleeper is resumed at once. */
+static void *waker_main(void *arg) {
+    struct mx_sbserver *s = arg;
+    pthread_mutex_lock(&s->stop_mu);
+    for (;;) {
+        double now = mono_now(), next = 0;
+        struct rq *due = NULL, **pp = &s->sleepers;
+        while (*pp) {
+            struct rq *r = *pp;
+            if (s->stopping || r->wake <= now) {
+                *pp = r->next_sleeper;
+                r->next_sleeper = due;
+                due = r;
+            } else {
+                if (next == 0 || r->wake < next) next = r->wake;
+                pp = &r->next_sleeper;
+            }
+        }
+        if (due) { /* resumed outside the lock; a suspended connection cannot go away meanwhile */
+            pthread_mutex_unlock(&s->stop_mu);
+            while (due) {
+                struct rq *r = due;
+                due = r->next_sleeper;
+                r->next_sleeper = NULL;
+                MHD_resume_connection(r->c);
+            }
+            pthread_mutex_lock(&s->stop_mu);
+            continue;
+        }
+        if (s->stopping) break;
+        if (next == 0) {
+            pthread_cond_wait(&s->stop_cv, &s->stop_mu);
         } else {
-            if (fd >= 0) close(fd);
-            static const char msg[] = "{\"errorCode\":\"FILE_NOT_FOUND\",\"errorMessage\":\"File "
-                                      "not found\"}";
-            a->status = 404;
-            resp = MHD_create_response_from_buffer(sizeof msg - 1, (void *)msg,
-                                                   MHD_RESPMEM_PERSISTENT);
+            struct timespec until;
+            until.tv_sec = (time_t)next;
+            until.tv_nsec = (long)((next - (double)until.tv_sec) * 1e9);
+            pthread_cond_timedwait(&s->stop_cv, &s->stop_mu, &until);
         }
-    } else if (strcmp(a->fault, "drop") == 0 || strcmp(a->fault, "truncate") == 0) {
-        struct faulty_body *fb = calloc(1, sizeof *fb);
-        if (!fb) return MHD_NO;
-        fb->buf = a->body ? a->body : dupl("", 0);
-        if (!fb->buf) {
-            free(fb);
-            return MHD_NO;
-        }
-        fb->len = a->body ? a->body_len : 0;
-        a->body = NULL;
-        if (a->fault[0] == 'd') { /* chunked; half the body, then the connection closes */
-            fb->limit = fb->len / 2;
-            resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 4096, faulty_reader, fb,
-                                                     faulty_free);
-        } else { /* Content-Length promises more than is sent */
-            fb->limit = fb->len;
-            resp = MHD_create_response_from_callback(fb->len + 1024, 4096, faulty_reader, fb,
-                                                     faulty_free);
-        }
-    } else {
-        resp = MHD_create_response_from_buffer(a->body_len, a->body ? a->body : (void *)"",
-                                               MHD_RESPMEM_MUST_COPY);
     }
-    if (!resp) return MHD_NO;
-    for (int i = 0; i < a->nhdrs; i++)
-        MHD_add_response_header(resp, a->hdrs[i].name, a->hdrs[i].value);
-    enum MHD_Result ret = MHD_queue_response(c, (unsigned)a->status, resp);
-    MHD_destroy_response(resp);
-    return ret;
+    pthread_mutex_unlock(&s->stop_mu);
+    return NULL;
+}
+
+/* Holds `a` for `delay` seconds: 1 when the connection is now suspended (a now belongs to r),
+ * 0 when the answer should go at once (stopping, or out of memory). */
+static int hold_answer(struct mx_sbserver *s, struct MHD_Connection *c, struct rq *r,
+                       struct answer *a) {
+    struct answer *held = malloc(sizeof *held);
+    if (!held) return 0;
+    pthread_mutex_lock(&s->stop_mu);
+    if (s->stopping) {
+        pthread_mutex_unlock(&s->stop_mu);
+        free(held);
+        return 0;
+    }
+    *held = *a;
+    r->held = held;
+    r->wake = mono_now() + (a->delay < MAX_DELAY ? a->delay : MAX_DELAY);
+    r->c = c;
+    r->next_sleeper = s->sleepers;
+    s->sleepers = r;
+    MHD_suspend_connection(c); /* under the lock: the waker cannot resume it before this */
+    pthread_cond_signal(&s->stop_cv);
+    pthread_mutex_unlock(&s->stop_mu);
+    return 1;
 }
 
 /* ---------- MHD callbacks ---------- */
@@ -451,6 +321,10 @@ static void completed(void *cls, struct MHD_Connection *c, void **con_cls,
     mx_idle_idle(&li->idle, idle_entry(c));
     struct rq *r = *con_cls;
     if (!r) return;
+    if (r->held) { /* the connection ended before its delayed answer went out */
+        mx_sb_answer_free(r->held);
+        free(r->held);
+    }
     if (r->fd >= 0) {
         close(r->fd);
         unlink(r->tmppath);
@@ -511,6 +385,13 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
     struct listener *li = cls;
     struct rq *r = *con_cls;
     if (!r) return MHD_NO;
+    if (r->held) { /* resumed: its delay has passed (or the server stops) */
+        enum MHD_Result ret = mx_sb_answer_send(c, r->held);
+        mx_sb_answer_free(r->held);
+        free(r->held);
+        r->held = NULL;
+        return ret;
+    }
     if (!r->started) {
         r->started = 1;
         const char *ct = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Type");
@@ -529,19 +410,20 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
         a.status = 500;
         const char *m = "{\"errorCode\":\"UPLOAD_COPY_FAILED\",\"errorMessage\":\"Failed to store "
                         "the request body.\"}";
-        a.body = dupl(m, strlen(m));
+        a.body = mx_sb_dupl(m, strlen(m));
         a.body_len = a.body ? strlen(m) : 0;
     } else {
         if (r->fd >= 0) fsync(r->fd);
         run_app(li, c, method, r, &a);
     }
-    if (a.delay > 0) /* a simulated latency is not silence: keep the connection that long */
+    if (a.delay > 0) { /* a simulated latency is not silence: keep the connection that long */
         MHD_set_connection_option(c, MHD_CONNECTION_OPTION_TIMEOUT,
                                   li->srv->idle_timeout +
                                       (unsigned)(a.delay < MAX_DELAY ? a.delay : MAX_DELAY));
-    sleep_seconds(li->srv, a.delay); /* outside the lock */
-    enum MHD_Result ret = respond(c, &a);
-    answer_free(&a);
+        if (hold_answer(li->srv, c, r, &a)) return MHD_YES;
+    }
+    enum MHD_Result ret = mx_sb_answer_send(c, &a);
+    mx_sb_answer_free(&a);
     return ret;
 }
 
@@ -563,7 +445,11 @@ static int start_listener(struct mx_sbserver *s, struct listener *li, const char
         {MHD_OPTION_HTTPS_MEM_CERT, 0, s->tls_cert},
         {MHD_OPTION_END, 0, NULL},
     };
-    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION | MHD_USE_POLL;
+    /* A pool of threads over epoll, not a thread per connection: a fleet of jobs opens a fresh
+     * connection for every POST, and creating and ending a thread for each made the sandbox use
+     * more CPU than the client it serves (bench/jobs). Delays suspend the connection instead of
+     * sleeping on a thread (hold_answer). */
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME;
     if (tls) flags |= MHD_USE_TLS;
     /* The listener's threads inherit a mask without SIGINT/SIGTERM/SIGHUP: in `sandboxctl.start`
      * the server runs inside the mxdeploy process, whose signal handler must run on the main
@@ -577,11 +463,12 @@ static int start_listener(struct mx_sbserver *s, struct listener *li, const char
     pthread_sigmask(SIG_BLOCK, &block, &old);
     li->d = MHD_start_daemon(
         flags, 0, NULL, NULL, handler, li, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
-        MHD_OPTION_CONNECTION_LIMIT, (unsigned)CONN_LIMIT, MHD_OPTION_THREAD_STACK_SIZE,
-        (size_t)STACK_SIZE, MHD_OPTION_CONNECTION_TIMEOUT, s->idle_timeout,
-        MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned)1024, MHD_OPTION_URI_LOG_CALLBACK, uri_logger, li,
-        MHD_OPTION_NOTIFY_COMPLETED, completed, li, MHD_OPTION_NOTIFY_CONNECTION, on_connection, li,
-        MHD_OPTION_ARRAY, tls ? tls_opts : tls_opts + 2, MHD_OPTION_END);
+        MHD_OPTION_CONNECTION_LIMIT, (unsigned)CONN_LIMIT, MHD_OPTION_THREAD_POOL_SIZE,
+        (unsigned)POOL_THREADS, MHD_OPTION_THREAD_STACK_SIZE, (size_t)STACK_SIZE,
+        MHD_OPTION_CONNECTION_TIMEOUT, s->idle_timeout, MHD_OPTION_LISTEN_BACKLOG_SIZE,
+        (unsigned)1024, MHD_OPTION_URI_LOG_CALLBACK, uri_logger, li, MHD_OPTION_NOTIFY_COMPLETED,
+        completed, li, MHD_OPTION_NOTIFY_CONNECTION, on_connection, li, MHD_OPTION_ARRAY,
+        tls ? tls_opts : tls_opts + 2, MHD_OPTION_END);
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     if (!li->d) {
         snprintf(err, errlen, "cannot listen on 127.0.0.1:%d (%s listener%s)", port, name,
@@ -614,7 +501,11 @@ struct mx_sbserver *mx_sbserver_start(const struct mx_sbserver_opts *o, char *er
     }
     pthread_mutex_init(&s->mu, NULL);
     pthread_mutex_init(&s->stop_mu, NULL);
-    pthread_cond_init(&s->stop_cv, NULL);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&s->stop_cv, &ca);
+    pthread_condattr_destroy(&ca);
     s->deliveries = mx_sbdeliveries_new();
     s->app_ref = LUA_NOREF;
     s->idle_timeout = IDLE_TIMEOUT;
@@ -635,6 +526,21 @@ struct mx_sbserver *mx_sbserver_start(const struct mx_sbserver_opts *o, char *er
     preload(L, "mxdeploy.sandbox.native", luaopen_native);
     if (o->open_libs) o->open_libs(L);
 
+    { /* the waker, with the signal mask of the listeners' threads (see start_listener) */
+        sigset_t block, old;
+        sigemptyset(&block);
+        sigaddset(&block, SIGINT);
+        sigaddset(&block, SIGTERM);
+        sigaddset(&block, SIGHUP);
+        pthread_sigmask(SIG_BLOCK, &block, &old);
+        s->waker_started = pthread_create(&s->waker, NULL, waker_main, s) == 0;
+        pthread_sigmask(SIG_SETMASK, &old, NULL);
+        if (!s->waker_started) {
+            snprintf(err, errlen, "cannot start a thread");
+            mx_sbserver_stop(s);
+            return NULL;
+        }
+    }
     /* Hold the lock until the app exists: early requests wait for it. */
     pthread_mutex_lock(&s->mu);
     int tls = o->tls_cert && o->tls_key;
@@ -740,6 +646,8 @@ void mx_sbserver_stop(struct mx_sbserver *s) {
     s->stopping = 1;
     pthread_cond_broadcast(&s->stop_cv);
     pthread_mutex_unlock(&s->stop_mu);
+    if (s->waker_started) pthread_join(s->waker, NULL); /* every delayed answer resumed */
+    s->waker_started = 0;
     if (s->api.d) MHD_stop_daemon(s->api.d);
     if (s->files.d) MHD_stop_daemon(s->files.d);
     s->api.d = s->files.d = NULL;
