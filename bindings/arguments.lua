@@ -142,6 +142,22 @@ local function with_arrays(body, paths)
 end
 M.with_arrays = with_arrays
 
+-- An operation's documented fields by name, and their names in order: the same for every call,
+-- so made once per operation (every call of a bound operation goes through M.check).
+local field_index = setmetatable({}, { __mode = "k" })
+local function fields_of(op)
+  local idx = field_index[op]
+  if not idx then
+    idx = { by_name = {}, names = {} }
+    for _, f in ipairs(op.fields or {}) do
+      idx.by_name[f.name] = f
+      idx.names[#idx.names + 1] = f.name
+    end
+    field_index[op] = idx
+  end
+  return idx
+end
+
 --- Checks a call's arguments (the `...` of a generated function). Returns a table:
 --- {path = {values in path order}, body =, query =, file =, output =}.
 function M.check(op, ...)
@@ -216,9 +232,9 @@ function M.check(op, ...)
     if M.raw_bodies[opts] then M.raw_bodies[copy] = true end
     opts = copy
   end
-  local fields = {}
+  local index = fields_of(op)
+  local fields = index.by_name
   for _, f in ipairs(op.fields or {}) do
-    fields[f.name] = f
     if f.required and opts[f.name] == nil then
       fail(op, i, f.name .. ": " .. f.type .. " expected, got nil")
     end
@@ -243,8 +259,7 @@ function M.check(op, ...)
     -- a field the docs do not list is most likely a typo (AutoSyncDB): refused before sending,
     -- unless the caller marked the body with mx.raw{...}
     if op.fields and #op.fields > 0 and not M.raw_bodies[opts] and not json.is_array(opts) then
-      local names = {}
-      for _, f in ipairs(op.fields) do names[#names + 1] = f.name end
+      local names = index.names
       for k in pairs(opts) do
         if not fields[k] then
           local hint = errors.did_you_mean(tostring(k), names)
@@ -259,8 +274,7 @@ function M.check(op, ...)
     -- query, upload and download options: only documented keys
     for k in pairs(opts) do
       if not fields[k] and not M.raw_bodies[opts] then
-        local names = {}
-        for _, f in ipairs(op.fields or {}) do names[#names + 1] = f.name end
+        local names = index.names
         local hint = errors.did_you_mean(tostring(k), names)
         fail(op, i, "unknown parameter '" .. tostring(k) .. "'"
           .. (hint and ("; did you mean " .. hint .. "?") or "")
