@@ -82,19 +82,6 @@ function M.with_query(url, query, order, raw)
   return url .. (url:find("?", 1, true) and "&" or "?") .. table.concat(parts, "&")
 end
 
-local function is_json_type(ct)
-  return type(ct) == "string" and (ct:find("application/[%w.+-]*json") or ct:find("%+json")) ~= nil
-end
-M.is_json_type = is_json_type
-
-local function decode_into(resp)
-  if resp.body and #resp.body > 0 and is_json_type(resp.headers and resp.headers["content-type"]) then
-    local ok, value = pcall(json.decode, resp.body)
-    if ok then resp.json = value else resp.json_error = value end
-  end
-  return resp
-end
-
 local ALLOWED = {
   method = true, url = true, headers = true, query = true, query_order = true, query_raw = true, json = true, body = true, file = true,
   form = true, output = true, timeout = true, connect_timeout = true, low_speed_time = true,
@@ -206,7 +193,9 @@ function M.request(req)
   end
   local policy = retry_policy.resolve(req.policy or M.policy, req.retry)
   -- only the fields that are set: a constructor naming all of them sized the table for all
-  local exchange = { method = method, url = url, headers = headers, body = body }
+  -- decode_json: core.http decodes a JSON answer (Content-Type application/...json or +json)
+  -- into resp.json, or says why it could not in resp.json_error
+  local exchange = { method = method, url = url, headers = headers, body = body, decode_json = true }
   for i = 1, #PASSED do
     local k = PASSED[i]
     local v = req[k]
@@ -258,7 +247,6 @@ function M.request(req)
         errors.raise(e, 2)
       end
       resp.retries = retries
-      decode_into(resp)
       if resp.status >= 400 and not req.raw then
         errors.raise(errors.http(where, resp, retries), 2)
       end

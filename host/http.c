@@ -4,7 +4,7 @@
  * request twice, streamed multipart uploads, atomic streamed downloads, a cap on answers held in
  * memory, progress, tracing with redaction, and errors that say whether the request provably
  * never reached the server (the only case where a POST may be retried). The request table is
- * read in http_request.c.
+ * read in http_request.c, the results built in http_response.c.
  */
 #include "http.h"
 
@@ -442,120 +442,6 @@ static void http_curl_done(mx_op *op, CURLcode rc) {
     mx_op_complete(op);
 }
 
-static void set_field_str(lua_State *L, const char *k, const char *v) {
-    lua_pushstring(L, v);
-    lua_setfield(L, -2, k);
-}
-
-static void set_field_num(lua_State *L, const char *k, lua_Number v) {
-    lua_pushnumber(L, v);
-    lua_setfield(L, -2, k);
-}
-
-/* Results: resp, or nil and an error table. */
-static int http_push(mx_op *op, lua_State *L) {
-    struct http_op *h = (struct http_op *)op;
-    char shown[2048];
-    mx_redact_url(h->url, shown, sizeof shown);
-    if (h->result != CURLE_OK) {
-        lua_pushnil(L);
-        lua_createtable(L, 0, 6);
-        int timeout = h->result == CURLE_OPERATION_TIMEDOUT;
-        int tls = h->result == CURLE_PEER_FAILED_VERIFICATION ||
-                  h->result == CURLE_SSL_CACERT_BADFILE || h->result == CURLE_SSL_CERTPROBLEM ||
-                  h->result == CURLE_SSL_ISSUER_ERROR;
-        set_field_str(L, "kind",
-                      h->too_large ? "response"
-                      : timeout    ? "timeout"
-                      : tls        ? "tls"
-                                   : "network");
-        struct buf msg = {0};
-        if (h->too_large) {
-            char text[160];
-            snprintf(text, sizeof text,
-                     "response body larger than %zu bytes, the limit for an answer held in memory "
-                     "(max_response_size)",
-                     h->max_body);
-            buf_adds(&msg, text);
-        } else if (h->resp_body.failed || h->resp_headers.failed) {
-            buf_adds(&msg, "not enough memory for the response");
-        } else {
-            buf_adds(&msg, h->errbuf[0] ? h->errbuf : curl_easy_strerror(h->result));
-        }
-        mx_secrets_scrub(&h->secrets, msg.p, &msg.len);
-        lua_pushlstring(L, msg.p, msg.len);
-        lua_setfield(L, -2, "message");
-        buf_wipe_free(&msg);
-        lua_pushinteger(L, h->result);
-        lua_setfield(L, -2, "curl_code");
-        /* Provably never reached: no hop got an answer and no byte of this hop was sent. */
-        long sent = 0;
-        curl_easy_getinfo(h->easy, CURLINFO_REQUEST_SIZE, &sent);
-        lua_pushboolean(L, h->answered > 0 || sent > 0);
-        lua_setfield(L, -2, "reached");
-        set_field_str(L, "method", h->method);
-        set_field_str(L, "url", shown);
-        return 2;
-    }
-    /* sized for the fields here and the two mx.request adds (retries, json): growing a table
-     * rehashes it, which was half of building the response */
-    lua_createtable(L, 0, 16);
-    lua_pushinteger(L, h->status);
-    lua_setfield(L, -2, "status");
-    if (h->redirect_stop) set_field_str(L, "redirect_stop", h->redirect_stop);
-    /* a server that echoes a secret it was sent does not get it into Lua (errors, output) */
-    mx_secrets_scrub(&h->secrets, h->resp_headers.p, &h->resp_headers.len);
-    mx_secrets_scrub(&h->secrets, h->resp_body.p, &h->resp_body.len);
-    const char *p = h->resp_headers.p, *end = p ? p + h->resp_headers.len : NULL;
-    int nheaders = 0;
-    for (const char *c = p; c && c < end; c++)
-        nheaders += *c == '\0';
-    lua_createtable(L, 0, nheaders / 2);
-    while (p && p < end) {
-        const char *name = p;
-        const char *value = name + strlen(name) + 1;
-        lua_getfield(L, -1, name);
-        if (lua_isstring(L, -1))
-            lua_pushfstring(L, "%s, %s", lua_tostring(L, -1), value);
-        else
-            lua_pushstring(L, value);
-        lua_setfield(L, -3, name);
-        lua_pop(L, 1);
-        p = value + strlen(value) + 1;
-    }
-    lua_setfield(L, -2, "headers");
-    if (!(h->output && h->status >= 200 && h->status < 300)) {
-        lua_pushlstring(L, h->resp_body.p ? h->resp_body.p : "", h->resp_body.len);
-        lua_setfield(L, -2, "body");
-    } else {
-        set_field_str(L, "file", h->output);
-    }
-    set_field_str(L, "url", shown);
-    set_field_str(L, "method", h->method);
-    set_field_num(L, "time", mx_now() - h->base.started);
-    curl_off_t up = 0, down = 0;
-    curl_easy_getinfo(h->easy, CURLINFO_SIZE_UPLOAD_T, &up);
-    curl_easy_getinfo(h->easy, CURLINFO_SIZE_DOWNLOAD_T, &down);
-    lua_pushinteger(L, (lua_Integer)up);
-    lua_setfield(L, -2, "size_up");
-    lua_pushinteger(L, (lua_Integer)down);
-    lua_setfield(L, -2, "size_down");
-    lua_pushinteger(L, h->redirects);
-    lua_setfield(L, -2, "redirects");
-    long connects = 0; /* new connections this exchange opened: 0 when one was reused */
-    curl_easy_getinfo(h->easy, CURLINFO_NUM_CONNECTS, &connects);
-    lua_pushinteger(L, connects);
-    lua_setfield(L, -2, "new_connections");
-    long version = 0;
-    curl_easy_getinfo(h->easy, CURLINFO_HTTP_VERSION, &version);
-    set_field_str(L, "http_version",
-                  version == CURL_HTTP_VERSION_2_0   ? "2"
-                  : version == CURL_HTTP_VERSION_1_0 ? "1.0"
-                  : version == CURL_HTTP_VERSION_3   ? "3"
-                                                     : "1.1");
-    return 1;
-}
-
 static void http_cancel(mx_op *op) {
     struct http_op *h = (struct http_op *)op;
     if (h->easy) curl_multi_remove_handle(mx_sched_multi(op->sched), h->easy);
@@ -598,14 +484,14 @@ static void http_destroy(mx_op *op) {
         luaL_unref(mx_sched_state(op->sched), LUA_REGISTRYINDEX, h->progress_ref);
 }
 
-static const struct mx_op_vtable http_vt = {"http", http_push, http_cancel, http_destroy,
+static const struct mx_op_vtable http_vt = {"http", mx_http_push, http_cancel, http_destroy,
                                             http_curl_done};
 
 /* ---- core.http(req) -------------------------------------------------------------------------- */
 
 static int http_k(lua_State *L, int status, lua_KContext base) {
     (void)status;
-    return mx_await_results(L, base);
+    return mx_http_decode_json(L, mx_await_results(L, base));
 }
 
 /* Starts the transfer of the request at stack[1], holding `slot` (a place among its host's,
@@ -717,4 +603,5 @@ void mx_http_open(lua_State *L) {
                         {"http_trace", l_http_trace},
                         {NULL, NULL}};
     luaL_setfuncs(L, funcs, 0);
+    mx_http_response_open(L);
 }

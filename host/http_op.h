@@ -50,6 +50,7 @@ struct http_op {
     struct mx_secrets secrets; /* credentials and URL secrets this request carries */
     struct mx_trace tr;
     int insecure;
+    int decode_json; /* req.decode_json: a JSON answer gets resp.json (http_k) */
     long timeout_ms, connect_timeout_ms, low_speed_time;
     CURLcode result;
     char errbuf[CURL_ERROR_SIZE];
@@ -71,6 +72,13 @@ char *mx_http_origin(const char *url);
 int mx_http_credential_header(const char *line);
 /* Creates h->easy with every option of the exchange (the first hop is set up separately). */
 void mx_http_setup_easy(struct http_op *h);
+/* The op's results: resp, or nil and an error table (http_response.c). */
+int mx_http_push(mx_op *op, lua_State *L);
+/* In the task after the wait, with the `n` results mx_http_push gave: decodes a JSON body it
+ * marked into resp.json (or resp.json_error); returns the count of results left. */
+int mx_http_decode_json(lua_State *L, int n);
+/* Creates the responses' metatable and the table of headers not yet built (mx_http_open). */
+void mx_http_response_open(lua_State *L);
 /* Protected call: reads the request table at index 1 into the op (light userdata at index 2);
  * raises an argument error for a bad field (the caller frees the half-built op). */
 int mx_http_build(lua_State *L);

@@ -233,6 +233,7 @@ int mx_http_build(lua_State *L) {
     h->low_speed_time = (long)opt_number(L, "low_speed_time", 60);
     h->max_redirects = (int)opt_number(L, "max_redirects", 5);
     h->insecure = opt_bool(L, "insecure");
+    h->decode_json = opt_bool(L, "decode_json");
     const char *ca_file = opt_string(L, "ca_file");
     if (ca_file) h->ca_file = mx_http_dup(ca_file);
     h->max_body = (size_t)opt_number(L, "max_response_size", DEFAULT_MAX_RESPONSE_SIZE);

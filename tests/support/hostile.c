@@ -22,6 +22,8 @@
  *   /retryafter  ?v=VALUE: 503 with Retry-After: VALUE
  *   /slow        ?ms=1000: 200 {"ok":true} after ms milliseconds
  *   /big         ?size=N: 200 with N bytes at once
+ *   /typed       ?ct=TYPE&s=STATUS&body=TEXT: TEXT (default {"ok":true}) with Content-Type TYPE
+ *                (none when absent), X-Twice sent twice and X-Request-Id: typed-1
  */
 #define _GNU_SOURCE /* memmem */
 #include <errno.h>
@@ -236,6 +238,18 @@ static int answer(int fd, const char *method, const char *path, const char *quer
             if (send_all(fd, zeros, left < (long)sizeof zeros ? (size_t)left : sizeof zeros) != 0)
                 return -1;
         return 0;
+    }
+    if (strcmp(route, "typed") == 0) {
+        char ct[512], head_out[1024];
+        const char *type = param(query, "ct", ct, sizeof ct, NULL);
+        const char *text = param(query, "body", body, sizeof body, "{\"ok\":true}");
+        snprintf(head_out, sizeof head_out,
+                 "HTTP/1.1 %s\r\n%s%s%sContent-Length: %zu\r\nX-Twice: one\r\n"
+                 "X-Twice: two\r\nX-Request-Id: typed-1\r\n\r\n",
+                 param(query, "s", v, sizeof v, "200 OK"), type ? "Content-Type: " : "",
+                 type ? type : "", type ? "\r\n" : "", strlen(text));
+        if (send_str(fd, head_out) != 0) return -1;
+        return send_str(fd, text);
     }
     return respond(fd, "404 Not Found", "", "{\"errorMessage\":\"no such behaviour\"}");
 }
