@@ -204,13 +204,35 @@ static void free_headers(struct curl_slist *list) {
     curl_slist_free_all(list);
 }
 
+/* Our User-Agent and the Accept-Encoding libcurl would send for CURLOPT_ACCEPT_ENCODING "" (the
+ * encodings this libcurl decodes; the option stays set, so it still decodes them) go out as lines
+ * of our header list: given as options, libcurl formats both anew for every request
+ * (curl_maprintf, ~4.4K instructions each). A caller's own header of either name replaces ours. */
+#define USER_AGENT "User-Agent: mxdeploy/0.1 (+libcurl)"
+
+static const char *accept_encoding(void) {
+    static char line[80];
+    if (!line[0]) {
+        const curl_version_info_data *v = curl_version_info(CURLVERSION_NOW);
+        int z = (v->features & CURL_VERSION_LIBZ) != 0,
+            br = (v->features & CURL_VERSION_BROTLI) != 0,
+            zstd = (v->features & CURL_VERSION_ZSTD) != 0;
+        snprintf(line, sizeof line, "Accept-Encoding: %s%s%s%s%s", z ? "deflate, gzip" : "",
+                 z && br ? ", " : "", br ? "br" : "", (z || br) && zstd ? ", " : "",
+                 zstd        ? "zstd"
+                 : !z && !br ? "identity"
+                             : "");
+    }
+    return line;
+}
+
 /* Builds the header list for this hop; credential headers only while on the original origin.
  * A hop without a body carries no Content-Type to another origin, and never libcurl's default
  * (application/x-www-form-urlencoded for an empty POST). */
 static void build_headers(struct http_op *h, int same_origin) {
     free_headers(h->headers);
     h->headers = NULL;
-    int bodyless = !h->body && !h->mime, has_type = 0;
+    int bodyless = !h->body && !h->mime, has_type = 0, has_agent = 0, has_encoding = 0;
     char *p = h->user_headers.p;
     while (p && *p) {
         char *nl = strchr(p, '\n');
@@ -221,10 +243,14 @@ static void build_headers(struct http_op *h, int same_origin) {
             h->headers = curl_slist_append(h->headers, p);
             has_type |= is_type;
         }
+        has_agent |= strncasecmp(p, "user-agent:", 11) == 0;
+        has_encoding |= strncasecmp(p, "accept-encoding:", 16) == 0;
         *nl = '\n';
         p = nl + 1;
     }
     if (bodyless && !has_type) h->headers = curl_slist_append(h->headers, "Content-Type:");
+    if (!has_agent) h->headers = curl_slist_append(h->headers, USER_AGENT);
+    if (!has_encoding) h->headers = curl_slist_append(h->headers, accept_encoding());
     for (int i = 0; i < 2; i++)
         if (h->auth_lines[i] && same_origin)
             h->headers = curl_slist_append(h->headers, h->auth_lines[i]);
@@ -292,7 +318,6 @@ void mx_http_setup_easy(struct http_op *h) {
     curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
     curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
     curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, "");
-    curl_easy_setopt(e, CURLOPT_USERAGENT, "mxdeploy/0.1 (+libcurl)");
     curl_easy_setopt(e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
     /* over TLS (where HTTP/2 may be offered) wait to share a connection rather than open more;
      * plain http is HTTP/1.1 here, where waiting would serialise the first requests */

@@ -152,3 +152,28 @@ describe("decode_json", function()
   end)
 end)
 
+
+describe("User-Agent and Accept-Encoding (sent from the header list, issue 9)", function()
+  it("go out once each, and a compressed answer is decoded", function()
+    local resp = assert(core.http{ url = h.url .. "/gzip", decode_json = true })
+    assert.are.equal("gzip", resp.headers["content-encoding"])
+    assert.are.equal("mxdeploy/0.1 (+libcurl)", resp.json.user_agent)
+    local offered = {}
+    for enc in resp.json.accept_encoding:gmatch("[^, ]+") do offered[#offered + 1] = enc end
+    assert.is_truthy(resp.json.accept_encoding:find("gzip", 1, true))
+    assert.is_falsy(resp.json.accept_encoding:find("|", 1, true))
+    assert.are.equal(#offered, #resp.json.accept_encoding:gsub("[^,]", "") + 1)
+  end)
+
+  it("are replaced, not doubled, by a caller's own (any case)", function()
+    local resp = assert(core.http{ url = h.url .. "/gzip", decode_json = true,
+      headers = { ["user-agent"] = "mine/1", ["ACCEPT-ENCODING"] = "gzip" } })
+    assert.are.same({ "mine/1", "gzip" }, { resp.json.user_agent, resp.json.accept_encoding })
+  end)
+
+  it("go to every hop of a redirect", function()
+    local resp = assert(core.http{ url = h.url .. "/redirect?s=302&to=/gzip/after", decode_json = true })
+    assert.are.same({ 1, "mxdeploy/0.1 (+libcurl)" }, { resp.redirects, resp.json.user_agent })
+    assert.is_truthy(resp.json.accept_encoding:find("gzip", 1, true))
+  end)
+end)
