@@ -41,10 +41,11 @@ static size_t on_header(char *data, size_t size, size_t nmemb, void *ud) {
     }
     const char *colon = memchr(data, ':', n);
     if (!colon) return n;
-    for (const char *c = data; c < colon; c++) {
-        char lc = (char)tolower((unsigned char)*c);
-        buf_add(&h->resp_headers, &lc, 1);
-    }
+    size_t at = h->resp_headers.len, name_len = (size_t)(colon - data);
+    buf_add(&h->resp_headers, data, name_len); /* then lowercased in place */
+    if (!h->resp_headers.failed)
+        for (char *c = h->resp_headers.p + at; c < h->resp_headers.p + at + name_len; c++)
+            *c = (char)tolower((unsigned char)*c);
     buf_add(&h->resp_headers, "", 1);
     const char *v = colon + 1, *end = data + n;
     while (v < end && (*v == ' ' || *v == '\t'))
@@ -204,6 +205,12 @@ static void free_headers(struct curl_slist *list) {
     curl_slist_free_all(list);
 }
 
+/* POST, PUT and PATCH: setup_hop gives them an empty body when they have none. */
+static int empty_post(const char *method) {
+    return strcmp(method, "POST") == 0 || strcmp(method, "PUT") == 0 ||
+           strcmp(method, "PATCH") == 0;
+}
+
 /* Our User-Agent and the Accept-Encoding libcurl would send for CURLOPT_ACCEPT_ENCODING "" (the
  * encodings this libcurl decodes; the option stays set, so it still decodes them) go out as lines
  * of our header list: given as options, libcurl formats both anew for every request
@@ -248,13 +255,16 @@ static void build_headers(struct http_op *h, int same_origin) {
         *nl = '\n';
         p = nl + 1;
     }
-    if (bodyless && !has_type) h->headers = curl_slist_append(h->headers, "Content-Type:");
+    /* only where libcurl would add one: the empty body setup_hop gives a bodyless POST/PUT/PATCH */
+    if (bodyless && !has_type && empty_post(h->method))
+        h->headers = curl_slist_append(h->headers, "Content-Type:");
     if (!has_agent) h->headers = curl_slist_append(h->headers, USER_AGENT);
     if (!has_encoding) h->headers = curl_slist_append(h->headers, accept_encoding());
     for (int i = 0; i < 2; i++)
         if (h->auth_lines[i] && same_origin)
             h->headers = curl_slist_append(h->headers, h->auth_lines[i]);
-    h->headers = curl_slist_append(h->headers, "Expect:");
+    /* libcurl asks for 100-continue only before a body (large or of unknown size) */
+    if (!bodyless) h->headers = curl_slist_append(h->headers, "Expect:");
 }
 
 /* GET, HEAD and OPTIONS: the methods libcurl may send again on a new connection. */
@@ -286,8 +296,7 @@ static void setup_hop(struct http_op *h) {
     } else if (h->body) {
         curl_easy_setopt(e, CURLOPT_POSTFIELDS, h->body);
         curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)h->body_len);
-    } else if (strcmp(h->method, "POST") == 0 || strcmp(h->method, "PUT") == 0 ||
-               strcmp(h->method, "PATCH") == 0) {
+    } else if (empty_post(h->method)) {
         curl_easy_setopt(e, CURLOPT_POSTFIELDS, "");
         curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)0);
     }
