@@ -353,6 +353,8 @@ static void start_transfer(struct http_op *h) {
     /* "METHOD url" for mx.pending(), cut to fit: only a description */
     char shown[2048];
     mx_redact_url(h->url, shown, sizeof shown);
+    free(h->shown);
+    h->shown = mx_http_dup(shown); /* the response's url */
     size_t cap = sizeof h->base.what - 1, m = strlen(h->method), u = strlen(shown);
     if (m > cap) m = cap;
     memcpy(h->base.what, h->method, m);
@@ -548,6 +550,7 @@ static void http_destroy(mx_op *op) {
     mx_secrets_free(&h->secrets);
     free(h->method);
     free(h->url);
+    free(h->shown);
     free(h->origin);
     free(h->body);
     free(h->upload_path);

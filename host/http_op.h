@@ -29,6 +29,7 @@ struct http_op {
     char *auth_lines[2];        /* credential header lines; NULL once dropped */
     curl_mime *mime;
     char *method, *url, *origin;
+    char *shown; /* url redacted (for the response and mx.pending), set as each hop starts */
     char *body;
     size_t body_len;
     char *upload_path;

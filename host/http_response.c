@@ -128,8 +128,7 @@ static int json_response(const struct buf *headers) {
 /* Results: resp, or nil and an error table. */
 int mx_http_push(mx_op *op, lua_State *L) {
     struct http_op *h = (struct http_op *)op;
-    char shown[2048];
-    mx_redact_url(h->url, shown, sizeof shown);
+    const char *shown = h->shown; /* h->url redacted, by start_transfer */
     if (h->result != CURLE_OK) {
         lua_pushnil(L);
         lua_createtable(L, 0, 6);
