@@ -309,10 +309,12 @@ static void setup_hop(struct http_op *h) {
 
 /* ---- easy handles ---------------------------------------------------------------------------- */
 
-/* One easy handle per exchange. A pool of curl_easy_reset handles saved 6% per request, but with
- * libcurl 7.88.1 a handle reused after certain malformed answers read memory libcurl had freed
- * (fuzz_response under ASan: heap-use-after-free inside curl_multi_perform, gone without the pool).
- */
+/* One easy handle per exchange. A pool of curl_easy_reset handles saved 6% per request (~8K of
+ * ~210K instructions), but libcurl before 8.1.0 (Debian 12 has 7.88.1) keeps a pointer to the last
+ * stored response header across transfers of one handle (state.prevhead; curl/curl#11101, fixed by
+ * #11103): an answer whose first header line is folded (starts with a space or tab) then appends
+ * to freed memory. fuzz_response under ASan finds it within a minute even when only the handles
+ * of clean exchanges are reused: the answer that triggers it is the next one, not the last. */
 
 void mx_http_setup_easy(struct http_op *h) {
     CURL *e = h->easy = curl_easy_init();
