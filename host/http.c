@@ -414,6 +414,24 @@ static int sent_before(const struct http_op *h, const char *url) {
     return 0;
 }
 
+/* A new easy handle for the next hop, set up as the first: libcurl before 8.1.0 keeps a pointer to
+ * the last response header it stored across the transfers of one handle (state.prevhead,
+ * curl/curl#11101), so a hop whose answer starts its headers with a folded line appended it to
+ * freed memory (heap-use-after-free under ASan; a server chose it). An upload's multipart body is
+ * built again for the new handle (libcurl does not rewind one made for another). */
+static void fresh_easy(struct http_op *h) {
+    int upload = h->mime != NULL;
+    if (upload) {
+        curl_easy_setopt(h->easy, CURLOPT_MIMEPOST, NULL);
+        curl_mime_free(h->mime);
+        h->mime = NULL;
+    }
+    curl_easy_cleanup(h->easy);
+    mx_http_setup_easy(h);
+    if (upload) mx_http_build_mime(h);
+    if (h->out) curl_easy_setopt(h->easy, CURLOPT_BUFFERSIZE, (long)MX_DOWNLOAD_READ_SIZE);
+}
+
 /* Follows a redirect as a new hop; returns 1 when a new hop was started. */
 static int follow_redirect(struct http_op *h) {
     char *location = NULL;
@@ -476,6 +494,7 @@ static int follow_redirect(struct http_op *h) {
         h->user_headers = kept;
     }
     build_headers(h, same);
+    fresh_easy(h);
     setup_hop(h);
     start_transfer(h);
     return 1;
@@ -556,6 +575,8 @@ static void http_destroy(mx_op *op) {
     free(h->origin);
     free(h->body);
     free(h->upload_path);
+    free(h->file_field);
+    buf_wipe_free(&h->form);
     free(h->output);
     free(h->tmp_path);
     free(h->ca_file);

@@ -32,7 +32,8 @@ struct http_op {
     char *shown; /* url redacted (for the response and mx.pending), set as each hop starts */
     char *body;
     size_t body_len;
-    char *upload_path;
+    char *upload_path, *file_field;
+    struct buf form; /* req.form: "name\0", a size_t length, the value; for each field */
     char *output, *tmp_path;
     char *ca_file; /* trust these CA certificates (PEM) instead of the system's */
     FILE *out;
@@ -80,6 +81,8 @@ int mx_http_push(mx_op *op, lua_State *L);
 int mx_http_decode_json(lua_State *L, int n);
 /* Creates the responses' metatable and the table of headers not yet built (mx_http_open). */
 void mx_http_response_open(lua_State *L);
+/* The upload's multipart body (h->mime) for h->easy, from the file and the form fields kept. */
+void mx_http_build_mime(struct http_op *h);
 /* Protected call: reads the request table at index 1 into the op (light userdata at index 2);
  * raises an argument error for a bad field (the caller frees the half-built op). */
 int mx_http_build(lua_State *L);

@@ -277,6 +277,32 @@ describe("what servers send back (rows 10, 11, 13)", function()
 end)
 
 -- Issue 10 item 7 and issue 14 test 1: --trace at every level, retry decisions, no secret.
+describe("an answer whose headers start with a folded line", function()
+  local h
+  setup(function() h = hostile.start() end)
+  teardown(function() h:stop() end)
+
+  -- libcurl 7.88 kept a pointer to the previous hop's last header and appended the folded line to
+  -- freed memory (caught by the ASan build); each hop now has its own handle
+  it("is a network error on the first hop and after a redirect, also for an upload", function()
+    local file = P.tmpfile(("u"):rep(3000))
+    for _, req in ipairs({
+      { url = h.url .. "/folded" },
+      { url = h.url .. "/redirect?s=302&to=/folded" },
+      { url = h.url .. "/redirect?s=307&to=/folded/again", method = "POST", file = file },
+      { url = h.url .. "/redirect?s=303&to=/folded/get", method = "POST", file = file },
+    }) do
+      local resp, err = core.http(req)
+      assert.is_nil(resp, req.url)
+      assert.are.same({ "network", true }, { err.kind, err.reached }, req.url)
+    end
+    os.remove(file)
+    assert.are.equal(1, h:count("POST", "/folded/again")) -- the upload went on to the second hop
+    assert.are.equal(1, h:count("GET", "/folded/get"))
+    assert.are.equal(200, assert(core.http{ url = h.url .. "/redirect?s=302&to=/ok/fine" }).status)
+  end)
+end)
+
 describe("origins remembered by their scheme://authority text (issue 9)", function()
   local h
   setup(function() h = hostile.start() end)

@@ -284,6 +284,11 @@ static int answer(int fd, const char *method, const char *path, const char *quer
         return 0;
     }
     if (strcmp(route, "gzip") == 0) return gzip_echo(fd, head);
+    if (strcmp(route, "folded") == 0)
+        return send_str(fd, "HTTP/1.1 200 OK\r\n folded: x\r\nContent-Type: application/json\r\n"
+                            "Content-Length: 2\r\n\r\n{}") == 0
+                   ? 0
+                   : -1;
     if (strcmp(route, "typed") == 0) {
         char ct[512], head_out[1024];
         const char *type = param(query, "ct", ct, sizeof ct, NULL);
