@@ -300,6 +300,13 @@ describe("an answer whose headers start with a folded line", function()
     assert.are.equal(1, h:count("POST", "/folded/again")) -- the upload went on to the second hop
     assert.are.equal(1, h:count("GET", "/folded/get"))
     assert.are.equal(200, assert(core.http{ url = h.url .. "/redirect?s=302&to=/ok/fine" }).status)
+    -- an upload with form fields follows a 307 whole: its body is built again for the new hop
+    local up = P.tmpfile(("v"):rep(5000))
+    local resp = assert(core.http{ url = h.url .. "/redirect?s=307&to=/ok/upload", method = "POST", file = up,
+      form = { fileName = "p.mda", note = "x" }, timeout = 10 })
+    os.remove(up)
+    assert.are.same({ 200, 1 }, { resp.status, resp.redirects })
+    assert.are.equal(1, h:count("POST", "/ok/upload"))
   end)
 end)
 
