@@ -163,9 +163,11 @@ end
 function M.check(op, ...)
   local n = select("#", ...)
   local args = { ... }
-  local out = { path = {} }
-  for i, p in ipairs(op.params) do
-    local v = args[i]
+  local params, input = op.params, op.input
+  local path = {}
+  local out = { path = path }
+  for i = 1, #params do
+    local p, v = params[i], args[i]
     if type(v) == "number" then
       local iv = math.tointeger(v)
       if iv then v = tostring(iv)
@@ -182,10 +184,10 @@ function M.check(op, ...)
       local problem = M.rules[rule](v)
       if problem then fail(op, i, p .. ": " .. problem) end
     end
-    out.path[i] = v
+    path[i] = v
   end
-  local i = #op.params + 1
-  if op.input == "upload" then
+  local i = #params + 1
+  if input == "upload" then
     local file = args[i]
     if type(file) ~= "string" then
       fail(op, i, "file: path of the package expected, got " .. typename(file))
@@ -194,7 +196,7 @@ function M.check(op, ...)
     if not size then fail(op, i, "file: " .. problem) end
     out.file, out.size = file, size
     i = i + 1
-  elseif op.input == "download" and type(args[i]) ~= "table" then
+  elseif input == "download" and type(args[i]) ~= "table" then
     local output = args[i]
     if output ~= nil and type(output) ~= "string" then
       fail(op, i, "output: file path expected, got " .. typename(output))
@@ -203,7 +205,7 @@ function M.check(op, ...)
     i = i + 1
   end
   local opts = args[i]
-  if op.input == nil and opts ~= nil and type(opts) ~= "table" then
+  if input == nil and opts ~= nil and type(opts) ~= "table" then
     fail(op, i, "no more arguments expected, got " .. typename(opts))
   end
   if opts ~= nil and type(opts) ~= "table" then
@@ -212,7 +214,7 @@ function M.check(op, ...)
   if n > i then
     fail(op, i + 1, "no more arguments expected, got " .. typename(args[i + 1]))
   end
-  if op.input == nil then
+  if input == nil then
     if opts ~= nil and next(opts) ~= nil then
       fail(op, i, "this operation takes no body or query parameters")
     end

@@ -23,8 +23,11 @@ function M.origin(url)
   return (scheme .. authority:gsub("^.*@", "")):lower()
 end
 
+-- paused_until: the end of the latest pause of any host. Without a quota a request waits only
+-- while its host is paused, so until a pause is in force acquire needs no host at all (working
+-- out the origin of every request's URL was ~9K instructions).
 function M.new(rate)
-  return setmetatable({ rate = rate, hosts = {} }, Budget)
+  return setmetatable({ rate = rate, hosts = {}, paused_until = 0 }, Budget)
 end
 
 function Budget:host(url)
@@ -38,6 +41,7 @@ function Budget:host(url)
 end
 
 function Budget:acquire(url)
+  if not self.rate and core.now() >= self.paused_until then return end
   local h = self:host(url)
   while true do
     local now = core.now()
@@ -73,6 +77,7 @@ function Budget:pause(url, seconds)
     h.paused_until = untl
     h.pauses = h.pauses + 1
   end
+  if untl > self.paused_until then self.paused_until = untl end
 end
 
 --- Seconds until `url`'s host may be asked again (0 when it may now).

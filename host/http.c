@@ -4,7 +4,7 @@
  * request twice, streamed multipart uploads, atomic streamed downloads, a cap on answers held in
  * memory, progress, tracing with redaction, and errors that say whether the request provably
  * never reached the server (the only case where a POST may be retried). The request table is
- * read in http_request.c.
+ * read in http_request.c, the results built in http_response.c.
  */
 #include "http.h"
 
@@ -41,10 +41,11 @@ static size_t on_header(char *data, size_t size, size_t nmemb, void *ud) {
     }
     const char *colon = memchr(data, ':', n);
     if (!colon) return n;
-    for (const char *c = data; c < colon; c++) {
-        char lc = (char)tolower((unsigned char)*c);
-        buf_add(&h->resp_headers, &lc, 1);
-    }
+    size_t at = h->resp_headers.len, name_len = (size_t)(colon - data);
+    buf_add(&h->resp_headers, data, name_len); /* then lowercased in place */
+    if (!h->resp_headers.failed)
+        for (char *c = h->resp_headers.p + at; c < h->resp_headers.p + at + name_len; c++)
+            *c = (char)tolower((unsigned char)*c);
     buf_add(&h->resp_headers, "", 1);
     const char *v = colon + 1, *end = data + n;
     while (v < end && (*v == ' ' || *v == '\t'))
@@ -127,8 +128,8 @@ char *mx_http_dup(const char *s) {
     return d;
 }
 
-/* "scheme://host:port" of url (default ports filled in), newly allocated. */
-char *mx_http_origin(const char *url) {
+/* "scheme://host:port" of url (default ports filled in), newly allocated, by libcurl's parser. */
+static char *parse_origin(const char *url) {
     CURLU *u = curl_url();
     char *scheme = NULL, *host = NULL, *port = NULL, *out = NULL;
     if (curl_url_set(u, CURLUPART_URL, url, 0) == CURLUE_OK &&
@@ -149,6 +150,46 @@ char *mx_http_origin(const char *url) {
     return out;
 }
 
+/* The origins of the last few "scheme://authority" prefixes (the text before the first /, ? or #
+ * after "://", exactly as given), so a request to a host seen before skips libcurl's URL parser
+ * (9K of ~250K instructions per request). Only a prefix without user info is kept (no secret
+ * stays here), and only for a URL whose rest libcurl accepts whatever it holds: no control
+ * character or space (which it refuses anywhere) and well under its 8 MB limit; any other URL is
+ * parsed, so the answer is always the parser's. */
+enum { ORIGIN_CACHE = 8, ORIGIN_KEY = 256 };
+static struct {
+    char key[ORIGIN_KEY];
+    char *origin;
+} origins[ORIGIN_CACHE];
+static unsigned origins_next;
+#define SCHEME_CHARS "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789+-."
+
+char *mx_http_origin(const char *url) {
+    const char *sep = strstr(url, "://");
+    size_t key_len = sep ? (size_t)(sep + 3 - url) + strcspn(sep + 3, "/?#") : 0;
+    int cacheable = sep && key_len < ORIGIN_KEY && !memchr(url, '@', key_len) &&
+                    strspn(url, SCHEME_CHARS) == (size_t)(sep - url);
+    for (const char *c = url + key_len; cacheable && *c; c++)
+        if ((unsigned char)*c <= ' ' || *c == 0x7f || c - url > (1 << 20)) cacheable = 0;
+    if (cacheable)
+        for (int i = 0; i < ORIGIN_CACHE; i++)
+            if (origins[i].origin && strncmp(origins[i].key, url, key_len) == 0 &&
+                origins[i].key[key_len] == '\0')
+                return mx_http_dup(origins[i].origin);
+    char *origin = parse_origin(url);
+    if (origin && cacheable) {
+        unsigned i = origins_next++ % ORIGIN_CACHE;
+        char *kept = strdup(origin);
+        if (kept) {
+            free(origins[i].origin);
+            origins[i].origin = kept;
+            memcpy(origins[i].key, url, key_len);
+            origins[i].key[key_len] = '\0';
+        }
+    }
+    return origin;
+}
+
 int mx_http_credential_header(const char *line) {
     static const char *const names[] = {
         "authorization:", "mendix-username:", "mendix-apikey:", "cookie:", "proxy-authorization:"};
@@ -164,13 +205,41 @@ static void free_headers(struct curl_slist *list) {
     curl_slist_free_all(list);
 }
 
+/* POST, PUT and PATCH: setup_hop gives them an empty body when they have none. */
+static int empty_post(const char *method) {
+    return strcmp(method, "POST") == 0 || strcmp(method, "PUT") == 0 ||
+           strcmp(method, "PATCH") == 0;
+}
+
+/* Our User-Agent and the Accept-Encoding libcurl would send for CURLOPT_ACCEPT_ENCODING "" (the
+ * encodings this libcurl decodes; the option stays set, so it still decodes them) go out as lines
+ * of our header list: given as options, libcurl formats both anew for every request
+ * (curl_maprintf, ~4.4K instructions each). A caller's own header of either name replaces ours. */
+#define USER_AGENT "User-Agent: mxdeploy/0.1 (+libcurl)"
+
+static const char *accept_encoding(void) {
+    static char line[80];
+    if (!line[0]) {
+        const curl_version_info_data *v = curl_version_info(CURLVERSION_NOW);
+        int z = (v->features & CURL_VERSION_LIBZ) != 0,
+            br = (v->features & CURL_VERSION_BROTLI) != 0,
+            zstd = (v->features & CURL_VERSION_ZSTD) != 0;
+        snprintf(line, sizeof line, "Accept-Encoding: %s%s%s%s%s", z ? "deflate, gzip" : "",
+                 z && br ? ", " : "", br ? "br" : "", (z || br) && zstd ? ", " : "",
+                 zstd        ? "zstd"
+                 : !z && !br ? "identity"
+                             : "");
+    }
+    return line;
+}
+
 /* Builds the header list for this hop; credential headers only while on the original origin.
  * A hop without a body carries no Content-Type to another origin, and never libcurl's default
  * (application/x-www-form-urlencoded for an empty POST). */
 static void build_headers(struct http_op *h, int same_origin) {
     free_headers(h->headers);
     h->headers = NULL;
-    int bodyless = !h->body && !h->mime, has_type = 0;
+    int bodyless = !h->body && !h->mime, has_type = 0, has_agent = 0, has_encoding = 0;
     char *p = h->user_headers.p;
     while (p && *p) {
         char *nl = strchr(p, '\n');
@@ -181,14 +250,21 @@ static void build_headers(struct http_op *h, int same_origin) {
             h->headers = curl_slist_append(h->headers, p);
             has_type |= is_type;
         }
+        has_agent |= strncasecmp(p, "user-agent:", 11) == 0;
+        has_encoding |= strncasecmp(p, "accept-encoding:", 16) == 0;
         *nl = '\n';
         p = nl + 1;
     }
-    if (bodyless && !has_type) h->headers = curl_slist_append(h->headers, "Content-Type:");
+    /* only where libcurl would add one: the empty body setup_hop gives a bodyless POST/PUT/PATCH */
+    if (bodyless && !has_type && empty_post(h->method))
+        h->headers = curl_slist_append(h->headers, "Content-Type:");
+    if (!has_agent) h->headers = curl_slist_append(h->headers, USER_AGENT);
+    if (!has_encoding) h->headers = curl_slist_append(h->headers, accept_encoding());
     for (int i = 0; i < 2; i++)
         if (h->auth_lines[i] && same_origin)
             h->headers = curl_slist_append(h->headers, h->auth_lines[i]);
-    h->headers = curl_slist_append(h->headers, "Expect:");
+    /* libcurl asks for 100-continue only before a body (large or of unknown size) */
+    if (!bodyless) h->headers = curl_slist_append(h->headers, "Expect:");
 }
 
 /* GET, HEAD and OPTIONS: the methods libcurl may send again on a new connection. */
@@ -220,8 +296,7 @@ static void setup_hop(struct http_op *h) {
     } else if (h->body) {
         curl_easy_setopt(e, CURLOPT_POSTFIELDS, h->body);
         curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)h->body_len);
-    } else if (strcmp(h->method, "POST") == 0 || strcmp(h->method, "PUT") == 0 ||
-               strcmp(h->method, "PATCH") == 0) {
+    } else if (empty_post(h->method)) {
         curl_easy_setopt(e, CURLOPT_POSTFIELDS, "");
         curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)0);
     }
@@ -234,10 +309,12 @@ static void setup_hop(struct http_op *h) {
 
 /* ---- easy handles ---------------------------------------------------------------------------- */
 
-/* One easy handle per exchange. A pool of curl_easy_reset handles saved 6% per request, but with
- * libcurl 7.88.1 a handle reused after certain malformed answers read memory libcurl had freed
- * (fuzz_response under ASan: heap-use-after-free inside curl_multi_perform, gone without the pool).
- */
+/* One easy handle per exchange. A pool of curl_easy_reset handles saved 6% per request (~8K of
+ * ~210K instructions), but libcurl before 8.1.0 (Debian 12 has 7.88.1) keeps a pointer to the last
+ * stored response header across transfers of one handle (state.prevhead; curl/curl#11101, fixed by
+ * #11103): an answer whose first header line is folded (starts with a space or tab) then appends
+ * to freed memory. fuzz_response under ASan finds it within a minute even when only the handles
+ * of clean exchanges are reused: the answer that triggers it is the next one, not the last. */
 
 void mx_http_setup_easy(struct http_op *h) {
     CURL *e = h->easy = curl_easy_init();
@@ -252,7 +329,6 @@ void mx_http_setup_easy(struct http_op *h) {
     curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
     curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
     curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, "");
-    curl_easy_setopt(e, CURLOPT_USERAGENT, "mxdeploy/0.1 (+libcurl)");
     curl_easy_setopt(e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
     /* over TLS (where HTTP/2 may be offered) wait to share a connection rather than open more;
      * plain http is HTTP/1.1 here, where waiting would serialise the first requests */
@@ -279,6 +355,8 @@ static void start_transfer(struct http_op *h) {
     /* "METHOD url" for mx.pending(), cut to fit: only a description */
     char shown[2048];
     mx_redact_url(h->url, shown, sizeof shown);
+    free(h->shown);
+    h->shown = mx_http_dup(shown); /* the response's url */
     size_t cap = sizeof h->base.what - 1, m = strlen(h->method), u = strlen(shown);
     if (m > cap) m = cap;
     memcpy(h->base.what, h->method, m);
@@ -334,6 +412,24 @@ static int sent_before(const struct http_op *h, const char *url) {
     for (const char *p = h->sent_to.p; p && *p; p = strchr(p, '\n') + 1)
         if (strncmp(p, url, n) == 0 && p[n] == '\n') return 1;
     return 0;
+}
+
+/* A new easy handle for the next hop, set up as the first: libcurl before 8.1.0 keeps a pointer to
+ * the last response header it stored across the transfers of one handle (state.prevhead,
+ * curl/curl#11101), so a hop whose answer starts its headers with a folded line appended it to
+ * freed memory (heap-use-after-free under ASan; a server chose it). An upload's multipart body is
+ * built again for the new handle (libcurl does not rewind one made for another). */
+static void fresh_easy(struct http_op *h) {
+    int upload = h->mime != NULL;
+    if (upload) {
+        curl_easy_setopt(h->easy, CURLOPT_MIMEPOST, NULL);
+        curl_mime_free(h->mime);
+        h->mime = NULL;
+    }
+    curl_easy_cleanup(h->easy);
+    mx_http_setup_easy(h);
+    if (upload) mx_http_build_mime(h);
+    if (h->out) curl_easy_setopt(h->easy, CURLOPT_BUFFERSIZE, (long)MX_DOWNLOAD_READ_SIZE);
 }
 
 /* Follows a redirect as a new hop; returns 1 when a new hop was started. */
@@ -398,6 +494,7 @@ static int follow_redirect(struct http_op *h) {
         h->user_headers = kept;
     }
     build_headers(h, same);
+    fresh_easy(h);
     setup_hop(h);
     start_transfer(h);
     return 1;
@@ -442,120 +539,6 @@ static void http_curl_done(mx_op *op, CURLcode rc) {
     mx_op_complete(op);
 }
 
-static void set_field_str(lua_State *L, const char *k, const char *v) {
-    lua_pushstring(L, v);
-    lua_setfield(L, -2, k);
-}
-
-static void set_field_num(lua_State *L, const char *k, lua_Number v) {
-    lua_pushnumber(L, v);
-    lua_setfield(L, -2, k);
-}
-
-/* Results: resp, or nil and an error table. */
-static int http_push(mx_op *op, lua_State *L) {
-    struct http_op *h = (struct http_op *)op;
-    char shown[2048];
-    mx_redact_url(h->url, shown, sizeof shown);
-    if (h->result != CURLE_OK) {
-        lua_pushnil(L);
-        lua_createtable(L, 0, 6);
-        int timeout = h->result == CURLE_OPERATION_TIMEDOUT;
-        int tls = h->result == CURLE_PEER_FAILED_VERIFICATION ||
-                  h->result == CURLE_SSL_CACERT_BADFILE || h->result == CURLE_SSL_CERTPROBLEM ||
-                  h->result == CURLE_SSL_ISSUER_ERROR;
-        set_field_str(L, "kind",
-                      h->too_large ? "response"
-                      : timeout    ? "timeout"
-                      : tls        ? "tls"
-                                   : "network");
-        struct buf msg = {0};
-        if (h->too_large) {
-            char text[160];
-            snprintf(text, sizeof text,
-                     "response body larger than %zu bytes, the limit for an answer held in memory "
-                     "(max_response_size)",
-                     h->max_body);
-            buf_adds(&msg, text);
-        } else if (h->resp_body.failed || h->resp_headers.failed) {
-            buf_adds(&msg, "not enough memory for the response");
-        } else {
-            buf_adds(&msg, h->errbuf[0] ? h->errbuf : curl_easy_strerror(h->result));
-        }
-        mx_secrets_scrub(&h->secrets, msg.p, &msg.len);
-        lua_pushlstring(L, msg.p, msg.len);
-        lua_setfield(L, -2, "message");
-        buf_wipe_free(&msg);
-        lua_pushinteger(L, h->result);
-        lua_setfield(L, -2, "curl_code");
-        /* Provably never reached: no hop got an answer and no byte of this hop was sent. */
-        long sent = 0;
-        curl_easy_getinfo(h->easy, CURLINFO_REQUEST_SIZE, &sent);
-        lua_pushboolean(L, h->answered > 0 || sent > 0);
-        lua_setfield(L, -2, "reached");
-        set_field_str(L, "method", h->method);
-        set_field_str(L, "url", shown);
-        return 2;
-    }
-    /* sized for the fields here and the two mx.request adds (retries, json): growing a table
-     * rehashes it, which was half of building the response */
-    lua_createtable(L, 0, 16);
-    lua_pushinteger(L, h->status);
-    lua_setfield(L, -2, "status");
-    if (h->redirect_stop) set_field_str(L, "redirect_stop", h->redirect_stop);
-    /* a server that echoes a secret it was sent does not get it into Lua (errors, output) */
-    mx_secrets_scrub(&h->secrets, h->resp_headers.p, &h->resp_headers.len);
-    mx_secrets_scrub(&h->secrets, h->resp_body.p, &h->resp_body.len);
-    const char *p = h->resp_headers.p, *end = p ? p + h->resp_headers.len : NULL;
-    int nheaders = 0;
-    for (const char *c = p; c && c < end; c++)
-        nheaders += *c == '\0';
-    lua_createtable(L, 0, nheaders / 2);
-    while (p && p < end) {
-        const char *name = p;
-        const char *value = name + strlen(name) + 1;
-        lua_getfield(L, -1, name);
-        if (lua_isstring(L, -1))
-            lua_pushfstring(L, "%s, %s", lua_tostring(L, -1), value);
-        else
-            lua_pushstring(L, value);
-        lua_setfield(L, -3, name);
-        lua_pop(L, 1);
-        p = value + strlen(value) + 1;
-    }
-    lua_setfield(L, -2, "headers");
-    if (!(h->output && h->status >= 200 && h->status < 300)) {
-        lua_pushlstring(L, h->resp_body.p ? h->resp_body.p : "", h->resp_body.len);
-        lua_setfield(L, -2, "body");
-    } else {
-        set_field_str(L, "file", h->output);
-    }
-    set_field_str(L, "url", shown);
-    set_field_str(L, "method", h->method);
-    set_field_num(L, "time", mx_now() - h->base.started);
-    curl_off_t up = 0, down = 0;
-    curl_easy_getinfo(h->easy, CURLINFO_SIZE_UPLOAD_T, &up);
-    curl_easy_getinfo(h->easy, CURLINFO_SIZE_DOWNLOAD_T, &down);
-    lua_pushinteger(L, (lua_Integer)up);
-    lua_setfield(L, -2, "size_up");
-    lua_pushinteger(L, (lua_Integer)down);
-    lua_setfield(L, -2, "size_down");
-    lua_pushinteger(L, h->redirects);
-    lua_setfield(L, -2, "redirects");
-    long connects = 0; /* new connections this exchange opened: 0 when one was reused */
-    curl_easy_getinfo(h->easy, CURLINFO_NUM_CONNECTS, &connects);
-    lua_pushinteger(L, connects);
-    lua_setfield(L, -2, "new_connections");
-    long version = 0;
-    curl_easy_getinfo(h->easy, CURLINFO_HTTP_VERSION, &version);
-    set_field_str(L, "http_version",
-                  version == CURL_HTTP_VERSION_2_0   ? "2"
-                  : version == CURL_HTTP_VERSION_1_0 ? "1.0"
-                  : version == CURL_HTTP_VERSION_3   ? "3"
-                                                     : "1.1");
-    return 1;
-}
-
 static void http_cancel(mx_op *op) {
     struct http_op *h = (struct http_op *)op;
     if (h->easy) curl_multi_remove_handle(mx_sched_multi(op->sched), h->easy);
@@ -588,9 +571,12 @@ static void http_destroy(mx_op *op) {
     mx_secrets_free(&h->secrets);
     free(h->method);
     free(h->url);
+    free(h->shown);
     free(h->origin);
     free(h->body);
     free(h->upload_path);
+    free(h->file_field);
+    buf_wipe_free(&h->form);
     free(h->output);
     free(h->tmp_path);
     free(h->ca_file);
@@ -598,14 +584,14 @@ static void http_destroy(mx_op *op) {
         luaL_unref(mx_sched_state(op->sched), LUA_REGISTRYINDEX, h->progress_ref);
 }
 
-static const struct mx_op_vtable http_vt = {"http", http_push, http_cancel, http_destroy,
+static const struct mx_op_vtable http_vt = {"http", mx_http_push, http_cancel, http_destroy,
                                             http_curl_done};
 
 /* ---- core.http(req) -------------------------------------------------------------------------- */
 
 static int http_k(lua_State *L, int status, lua_KContext base) {
     (void)status;
-    return mx_await_results(L, base);
+    return mx_http_decode_json(L, mx_await_results(L, base));
 }
 
 /* Starts the transfer of the request at stack[1], holding `slot` (a place among its host's,
@@ -717,4 +703,5 @@ void mx_http_open(lua_State *L) {
                         {"http_trace", l_http_trace},
                         {NULL, NULL}};
     luaL_setfuncs(L, funcs, 0);
+    mx_http_response_open(L);
 }

@@ -29,9 +29,11 @@ struct http_op {
     char *auth_lines[2];        /* credential header lines; NULL once dropped */
     curl_mime *mime;
     char *method, *url, *origin;
+    char *shown; /* url redacted (for the response and mx.pending), set as each hop starts */
     char *body;
     size_t body_len;
-    char *upload_path;
+    char *upload_path, *file_field;
+    struct buf form; /* req.form: "name\0", a size_t length, the value; for each field */
     char *output, *tmp_path;
     char *ca_file; /* trust these CA certificates (PEM) instead of the system's */
     FILE *out;
@@ -50,6 +52,7 @@ struct http_op {
     struct mx_secrets secrets; /* credentials and URL secrets this request carries */
     struct mx_trace tr;
     int insecure;
+    int decode_json; /* req.decode_json: a JSON answer gets resp.json (http_k) */
     long timeout_ms, connect_timeout_ms, low_speed_time;
     CURLcode result;
     char errbuf[CURL_ERROR_SIZE];
@@ -71,6 +74,15 @@ char *mx_http_origin(const char *url);
 int mx_http_credential_header(const char *line);
 /* Creates h->easy with every option of the exchange (the first hop is set up separately). */
 void mx_http_setup_easy(struct http_op *h);
+/* The op's results: resp, or nil and an error table (http_response.c). */
+int mx_http_push(mx_op *op, lua_State *L);
+/* In the task after the wait, with the `n` results mx_http_push gave: decodes a JSON body it
+ * marked into resp.json (or resp.json_error); returns the count of results left. */
+int mx_http_decode_json(lua_State *L, int n);
+/* Creates the responses' metatable and the table of headers not yet built (mx_http_open). */
+void mx_http_response_open(lua_State *L);
+/* The upload's multipart body (h->mime) for h->easy, from the file and the form fields kept. */
+void mx_http_build_mime(struct http_op *h);
 /* Protected call: reads the request table at index 1 into the op (light userdata at index 2);
  * raises an argument error for a bad field (the caller frees the half-built op). */
 int mx_http_build(lua_State *L);

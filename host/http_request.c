@@ -131,6 +131,26 @@ static void read_auth(lua_State *L, struct http_op *h) {
     lua_pop(L, 1);
 }
 
+void mx_http_build_mime(struct http_op *h) {
+    h->mime = curl_mime_init(h->easy);
+    if (!h->mime) mx_http_out_of_memory();
+    curl_mimepart *part = curl_mime_addpart(h->mime);
+    curl_mime_name(part, h->file_field ? h->file_field : "file");
+    curl_mime_filedata(part, h->upload_path); /* streamed from disk by libcurl */
+    for (size_t at = 0; at < h->form.len;) {  /* "name\0", the value's length, the value */
+        const char *name = h->form.p + at;
+        size_t n;
+        at += strlen(name) + 1;
+        memcpy(&n, h->form.p + at, sizeof n);
+        at += sizeof n;
+        curl_mimepart *p = curl_mime_addpart(h->mime);
+        curl_mime_name(p, name);
+        curl_mime_data(p, h->form.p + at, n);
+        at += n;
+    }
+    curl_easy_setopt(h->easy, CURLOPT_UPLOAD_BUFFERSIZE, (long)MX_UPLOAD_READ_SIZE);
+}
+
 static void read_upload(lua_State *L, struct http_op *h) {
     const char *file = opt_string(L, "file");
     if (!file) return;
@@ -138,27 +158,25 @@ static void read_upload(lua_State *L, struct http_op *h) {
     if (!f) luaL_error(L, "cannot read upload file %s", file);
     fclose(f);
     h->upload_path = mx_http_dup(file);
-    h->mime = curl_mime_init(h->easy);
     const char *field = opt_string(L, "file_field");
-    curl_mimepart *part = curl_mime_addpart(h->mime);
-    curl_mime_name(part, field ? field : "file");
-    curl_mime_filedata(part, file); /* streamed from disk by libcurl */
-    curl_easy_setopt(h->easy, CURLOPT_UPLOAD_BUFFERSIZE, (long)MX_UPLOAD_READ_SIZE);
-    lua_getfield(L, 1, "form");
+    if (field) h->file_field = mx_http_dup(field);
+    lua_getfield(L, 1, "form"); /* kept: a redirect's hop builds the body again */
     if (lua_istable(L, -1)) {
         lua_pushnil(L);
         while (lua_next(L, -2)) {
             if (lua_type(L, -2) != LUA_TSTRING || !lua_isstring(L, -1))
                 luaL_error(L, "bad argument #1 to 'http' (form must map names to strings)");
-            curl_mimepart *p = curl_mime_addpart(h->mime);
-            curl_mime_name(p, lua_tostring(L, -2));
             size_t n;
-            const char *v = lua_tolstring(L, -1, &n);
-            curl_mime_data(p, v, n);
+            const char *name = lua_tostring(L, -2), *v = lua_tolstring(L, -1, &n);
+            buf_add(&h->form, name, strlen(name) + 1);
+            buf_add(&h->form, &n, sizeof n);
+            buf_add(&h->form, v, n);
+            if (h->form.failed) luaL_error(L, "not enough memory");
             lua_pop(L, 1);
         }
     }
     lua_pop(L, 1);
+    mx_http_build_mime(h);
 }
 
 static void read_output(lua_State *L, struct http_op *h) {
@@ -233,6 +251,7 @@ int mx_http_build(lua_State *L) {
     h->low_speed_time = (long)opt_number(L, "low_speed_time", 60);
     h->max_redirects = (int)opt_number(L, "max_redirects", 5);
     h->insecure = opt_bool(L, "insecure");
+    h->decode_json = opt_bool(L, "decode_json");
     const char *ca_file = opt_string(L, "ca_file");
     if (ca_file) h->ca_file = mx_http_dup(ca_file);
     h->max_body = (size_t)opt_number(L, "max_response_size", DEFAULT_MAX_RESPONSE_SIZE);

@@ -243,6 +243,10 @@ static int json_decode(lua_State *L) {
     return 1;
 }
 
+int mx_json_decode(lua_State *L) {
+    return json_decode(L);
+}
+
 /* ---- encoding ------------------------------------------------------------------------------ */
 
 struct encoder {
@@ -431,6 +435,32 @@ static void encode_object(struct encoder *e, int idx, int depth) {
     check_gen(e, yajl_gen_map_close(e->g));
 }
 
+/* A table whose metatable has __pairs (a response, whose headers are built when first asked for) is
+ * encoded as what pairs() walks: with its __pairs function at the top of the stack, replaces it by
+ * a plain table of those members and returns that table's index. */
+static int pairs_copy(lua_State *L, int idx) {
+    lua_pushvalue(L, idx);
+    lua_call(L, 1, 3); /* iterator, state, control */
+    int f = lua_gettop(L) - 2;
+    lua_newtable(L);
+    for (;;) {
+        lua_pushvalue(L, f);
+        lua_pushvalue(L, f + 1);
+        lua_pushvalue(L, f + 2);
+        lua_call(L, 2, 2);
+        if (lua_isnil(L, -2)) {
+            lua_pop(L, 2);
+            break;
+        }
+        lua_pushvalue(L, -2);
+        lua_replace(L, f + 2); /* the key is the next control value */
+        lua_rawset(L, f + 3);
+    }
+    lua_replace(L, f); /* the copy where the iterator was */
+    lua_pop(L, 2);
+    return f;
+}
+
 static void encode_table(struct encoder *e, int idx, int depth) {
     lua_State *L = e->L;
     if (depth >= ENCODE_MAX_DEPTH)
@@ -443,17 +473,20 @@ static void encode_table(struct encoder *e, int idx, int depth) {
     lua_pushvalue(L, idx);
     lua_pushboolean(L, 1);
     lua_rawset(L, e->visiting);
-    int marked = 0;
+    int marked = 0, members = idx;
     if (lua_getmetatable(L, idx)) {
         lua_getfield(L, LUA_REGISTRYINDEX, ARRAY_MT_KEY);
         marked = lua_rawequal(L, -1, -2);
         lua_pop(L, 2);
+        if (!marked && luaL_getmetafield(L, idx, "__pairs") != LUA_TNIL)
+            members = pairs_copy(L, idx);
     }
-    lua_Integer len = array_length(L, idx, marked);
+    lua_Integer len = array_length(L, members, marked);
     if (len >= 0)
-        encode_array(e, idx, len, depth);
+        encode_array(e, members, len, depth);
     else
-        encode_object(e, idx, depth);
+        encode_object(e, members, depth);
+    if (members != idx) lua_remove(L, members);
     lua_pushvalue(L, idx);
     lua_pushnil(L);
     lua_rawset(L, e->visiting);

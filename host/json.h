@@ -6,4 +6,7 @@
 /* Opens the `mxdeploy.json` module (also used by the sandbox's own Lua state). */
 int luaopen_mxdeploy_json(lua_State *L);
 
+/* json.decode(s) as a lua_CFunction (for the transport's decode_json); needs the module opened. */
+int mx_json_decode(lua_State *L);
+
 #endif

@@ -167,6 +167,26 @@ describe("mx.operations()", function()
   end)
 end)
 
+describe("path values in URLs", function()
+  it("are percent-encoded each time, the same value alike, also past the remembered few", function()
+    local plans = {}
+    local c = mx.connect{ dry_run = true, base_urls = { v1 = "https://example.test/api/1" },
+      on_plan = function(e) plans[#plans + 1] = e.path end }
+    local function path_of(app, env)
+      c.v1.start_environment(app, env, { AutoSyncDb = true })
+      return plans[#plans]
+    end
+    local want = "/api/1/apps/a%20b%2Fc%3F%23%25/environments/Test/start"
+    assert.are.equal(want, path_of("a b/c?#%", "Test"))
+    assert.are.equal(want, path_of("a b/c?#%", "Test"))
+    assert.are.equal("/api/1/apps/calc-1.x_~/environments/T%C3%A9st/start", path_of("calc-1.x_~", "Tést"))
+    for i = 1, 600 do
+      assert.are.equal("/api/1/apps/app%20" .. i .. "/environments/" .. i .. "/start", path_of("app " .. i, i))
+    end
+    assert.are.equal(want, path_of("a b/c?#%", "Test"))
+  end)
+end)
+
 describe("paginated list iterators against the sandbox", function()
   local sandboxctl = require("mxdeploy.sandboxctl")
   local PROJECT, CLUSTER = "c533ee0b-f7db-4e62-868b-1192d392ccec", "42dec69c-9bdb-4918-a979-716fbbe3b8a6"

@@ -26,6 +26,18 @@ describe("retries against the sandbox", function()
     assert.are.equal(3, count(sb, "GET", "/deploy/api/1/apps"))
   end)
 
+  it("a status a policy lists is retried even when it is not an error", function()
+    sb:configure{ faults = { { route = "GET /deploy/api/1/apps", error_rate = 1, status = 202, times = 2 } } }
+    local c2 = mx.sandbox_client(sb, { retry = { base_delay = 0.01, max_delay = 0.05, statuses = { [202] = true } } })
+    assert.are.equal("calc", c2.v1.list_apps()[1].AppId)
+    assert.are.equal(2, c2:last_response().retries)
+    assert.are.equal(3, count(sb, "GET", "/deploy/api/1/apps"))
+    sb:configure{ faults = { { route = "GET /deploy/api/1/apps", error_rate = 1, status = 202, times = 1 } } }
+    c.v1.list_apps() -- the default policy does not list 202: the answer is the result
+    assert.are.equal(0, c:last_response().retries)
+    assert.are.equal(202, c:last_response().status)
+  end)
+
   for _, status in ipairs{ 429, 502, 504 } do
     it("GET is retried on " .. status, function()
       sb:configure{ faults = { { route = "GET /deploy/api/1/apps/calc", error_rate = 1, status = status, times = 1 } } }

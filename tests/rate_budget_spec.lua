@@ -90,6 +90,24 @@ describe("rate budget", function()
     assert.is_true(mx.now() - t0 < 0.4)
   end)
 
+  it("a pause holds only its own host, and only until it ends", function()
+    local rate_budget = require("mxdeploy.rate_budget")
+    local b = rate_budget.new()
+    local a_url, other = "http://127.0.0.1:1/x", "http://localhost:1/y"
+    local t0 = mx.now()
+    b:acquire(a_url) -- nothing paused: at once
+    b:pause(a_url .. "/z", 0.3)
+    b:acquire(other)
+    b:acquire("http://u:p@LOCALHOST:1/other") -- the same other origin
+    assert.is_true(mx.now() - t0 < 0.2, "a request to another host waited for the pause")
+    b:acquire(a_url)
+    assert.is_true(mx.now() - t0 >= 0.29, "the paused host's request did not wait")
+    t0 = mx.now()
+    b:acquire(a_url) -- the pause is over
+    assert.is_true(mx.now() - t0 < 0.1)
+    assert.is_true(b:paused_for(a_url) == 0)
+  end)
+
   it("refuses a malformed rate", function()
     local ok, e = pcall(mx.connect, { rate = { requests = 0, per = 60 } })
     assert.are.equal("argument", e.kind)

@@ -277,6 +277,70 @@ describe("what servers send back (rows 10, 11, 13)", function()
 end)
 
 -- Issue 10 item 7 and issue 14 test 1: --trace at every level, retry decisions, no secret.
+describe("an answer whose headers start with a folded line", function()
+  local h
+  setup(function() h = hostile.start() end)
+  teardown(function() h:stop() end)
+
+  -- libcurl 7.88 kept a pointer to the previous hop's last header and appended the folded line to
+  -- freed memory (caught by the ASan build); each hop now has its own handle
+  it("is a network error on the first hop and after a redirect, also for an upload", function()
+    local file = P.tmpfile(("u"):rep(3000))
+    for _, req in ipairs({
+      { url = h.url .. "/folded" },
+      { url = h.url .. "/redirect?s=302&to=/folded" },
+      { url = h.url .. "/redirect?s=307&to=/folded/again", method = "POST", file = file },
+      { url = h.url .. "/redirect?s=303&to=/folded/get", method = "POST", file = file },
+    }) do
+      local resp, err = core.http(req)
+      assert.is_nil(resp, req.url)
+      assert.are.same({ "network", true }, { err.kind, err.reached }, req.url)
+    end
+    os.remove(file)
+    assert.are.equal(1, h:count("POST", "/folded/again")) -- the upload went on to the second hop
+    assert.are.equal(1, h:count("GET", "/folded/get"))
+    assert.are.equal(200, assert(core.http{ url = h.url .. "/redirect?s=302&to=/ok/fine" }).status)
+    -- an upload with form fields follows a 307 whole: its body is built again for the new hop
+    local up = P.tmpfile(("v"):rep(5000))
+    local resp = assert(core.http{ url = h.url .. "/redirect?s=307&to=/ok/upload", method = "POST", file = up,
+      form = { fileName = "p.mda", note = "x" }, timeout = 10 })
+    os.remove(up)
+    assert.are.same({ 200, 1 }, { resp.status, resp.redirects })
+    assert.are.equal(1, h:count("POST", "/ok/upload"))
+  end)
+end)
+
+describe("origins remembered by their scheme://authority text (issue 9)", function()
+  local h
+  setup(function() h = hostile.start() end)
+  teardown(function() h:stop() end)
+
+  it("a URL libcurl refuses is refused even when its origin was seen before", function()
+    assert.are.equal(200, core.http{ url = h.url .. "/ok/seen" }.status)
+    for _, bad in ipairs({ "/ok/a space", "/ok/tab\there", "/ok?q=line\nbreak", "/ok/del\127" }) do
+      local ok, err = pcall(core.http, { url = h.url .. bad })
+      assert.is_false(ok, bad)
+      assert.matches("not an http%(s%) URL", err, 1, false)
+    end
+    assert.are.equal(200, core.http{ url = h.url .. "/ok/again?x=1#f" }.status)
+  end)
+
+  it("user info in the URL is not part of the origin: a same-origin redirect still counts as one", function()
+    local userinfo = h.url:gsub("^http://", "http://someone:pw@")
+    for _ = 1, 2 do -- the second time the origin of the plain prefix is remembered
+      local resp = assert(core.http{ url = userinfo .. "/redirect?s=302&to=" .. h.url .. "/ok/back" })
+      assert.are.same({ 200, 1 }, { resp.status, resp.redirects })
+    end
+    -- on the same origin the credentials a request carries follow the redirect, to another they do not
+    local creds = core.credentials{ username = "u@example.com", apikey = APIKEY }
+    local other = h.url:gsub("127%.0%.0%.1", "localhost")
+    local same = assert(core.http{ url = h.url .. "/redirect?s=307&to=" .. h.url .. "/quote/same", auth = creds })
+    local away = assert(core.http{ url = h.url .. "/redirect?s=307&to=" .. other .. "/quote/away", auth = creds })
+    assert.matches("invalid key %*%*%*", same.body) -- the key arrived (and was scrubbed on the way back)
+    assert.matches("invalid key  %(auth %)", away.body) -- nothing arrived
+  end)
+end)
+
 describe("--trace", function()
   local h
   setup(function() h = hostile.start() end)

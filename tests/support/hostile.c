@@ -22,6 +22,10 @@
  *   /retryafter  ?v=VALUE: 503 with Retry-After: VALUE
  *   /slow        ?ms=1000: 200 {"ok":true} after ms milliseconds
  *   /big         ?size=N: 200 with N bytes at once
+ *   /gzip        200 gzip-encoded JSON {"accept_encoding": ..., "user_agent": ...}: the request's
+ *                Accept-Encoding and User-Agent headers, each as many times as sent, joined by " |
+ * " /typed       ?ct=TYPE&s=STATUS&body=TEXT: TEXT (default {"ok":true}) with Content-Type TYPE
+ *                (none when absent), X-Twice sent twice and X-Request-Id: typed-1
  */
 #define _GNU_SOURCE /* memmem */
 #include <errno.h>
@@ -150,6 +154,48 @@ static void bomb(int fd) {
     }
 }
 
+/* Every value of request header name, joined by " | ", into out. */
+static void header_all(const char *head, const char *name, char *out, size_t n) {
+    size_t len = strlen(name), at = 0;
+    out[0] = '\0';
+    for (const char *p = strstr(head, "\r\n"); p && p[2]; p = strstr(p + 2, "\r\n")) {
+        const char *line = p + 2;
+        if (strncasecmp(line, name, len) != 0 || line[len] != ':') continue;
+        const char *v = line + len + 1;
+        while (*v == ' ')
+            v++;
+        int w = snprintf(out + at, n - at, "%s%.*s", at ? " | " : "", (int)strcspn(v, "\r\n"), v);
+        if (w < 0 || (size_t)w >= n - at) return;
+        at += (size_t)w;
+    }
+}
+
+/* The request's Accept-Encoding and User-Agent, as gzip-encoded JSON (no escaping: tests send
+ * plain values). */
+static int gzip_echo(int fd, const char *head) {
+    char ae[512], ua[512], json[1200];
+    static __thread unsigned char out[4096];
+    header_all(head, "Accept-Encoding", ae, sizeof ae);
+    header_all(head, "User-Agent", ua, sizeof ua);
+    snprintf(json, sizeof json, "{\"accept_encoding\":\"%s\",\"user_agent\":\"%s\"}", ae, ua);
+    z_stream z = {0};
+    if (deflateInit2(&z, 9, Z_DEFLATED, 16 + 15, 9, Z_DEFAULT_STRATEGY) != Z_OK) return -1;
+    z.next_in = (unsigned char *)json;
+    z.avail_in = (unsigned)strlen(json);
+    z.next_out = out;
+    z.avail_out = sizeof out;
+    deflate(&z, Z_FINISH);
+    size_t have = sizeof out - z.avail_out;
+    deflateEnd(&z);
+    char headers[256];
+    snprintf(headers, sizeof headers,
+             "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Encoding: gzip\r\n"
+             "Content-Length: %zu\r\n\r\n",
+             have);
+    if (send_str(fd, headers) != 0) return -1;
+    return send_all(fd, out, have);
+}
+
 static void endless(int fd) {
     send_str(fd, "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nConnection: close\r\n\r\n[");
     static char chunk[1 << 16];
@@ -236,6 +282,24 @@ static int answer(int fd, const char *method, const char *path, const char *quer
             if (send_all(fd, zeros, left < (long)sizeof zeros ? (size_t)left : sizeof zeros) != 0)
                 return -1;
         return 0;
+    }
+    if (strcmp(route, "gzip") == 0) return gzip_echo(fd, head);
+    if (strcmp(route, "folded") == 0)
+        return send_str(fd, "HTTP/1.1 200 OK\r\n folded: x\r\nContent-Type: application/json\r\n"
+                            "Content-Length: 2\r\n\r\n{}") == 0
+                   ? 0
+                   : -1;
+    if (strcmp(route, "typed") == 0) {
+        char ct[512], head_out[1024];
+        const char *type = param(query, "ct", ct, sizeof ct, NULL);
+        const char *text = param(query, "body", body, sizeof body, "{\"ok\":true}");
+        snprintf(head_out, sizeof head_out,
+                 "HTTP/1.1 %s\r\n%s%s%sContent-Length: %zu\r\nX-Twice: one\r\n"
+                 "X-Twice: two\r\nX-Request-Id: typed-1\r\n\r\n",
+                 param(query, "s", v, sizeof v, "200 OK"), type ? "Content-Type: " : "",
+                 type ? type : "", type ? "\r\n" : "", strlen(text));
+        if (send_str(fd, head_out) != 0) return -1;
+        return send_str(fd, text);
     }
     return respond(fd, "404 Not Found", "", "{\"errorMessage\":\"no such behaviour\"}");
 }
