@@ -258,7 +258,7 @@ function M.request(req)
       body = req.json, output = req.output, operation = "request" })
     return { status = 0, planned = true, headers = {}, json = { planned = true } }
   end
-  return request.request(req)
+  return request.perform(req) -- checked above
 end
 
 function M.download(url, output, opts)
