@@ -212,10 +212,32 @@ static size_t string_end(const char *s, size_t n, size_t i) {
     return n;
 }
 
+static int is_name(const char *s, size_t i, size_t name_end, const char *name) {
+    size_t n = strlen(name);
+    return name_end - i - 2 == n && memcmp(s + i + 1, name, n) == 0;
+}
+
 void mx_redact_json_to(struct buf *out, const char *s, size_t n) {
     size_t from = 0, i = 0;
+    /* Nesting depth, and the depth inside a "headers" array (a webhook's custom headers,
+     * [{"key": "Authorization", "value": "..."}]): the "value" of its objects is a secret too. */
+    int depth = 0, headers_opening = -1, headers_depth = -1;
     while (i < n) {
-        if (s[i] != '"') {
+        char c = s[i];
+        if (c == '[' || c == '{') {
+            depth++;
+            if (c == '[' && depth == headers_opening) headers_depth = depth;
+            headers_opening = -1;
+            i++;
+            continue;
+        }
+        if (c == ']' || c == '}') {
+            if (depth == headers_depth) headers_depth = -1;
+            depth--;
+            i++;
+            continue;
+        }
+        if (c != '"') {
             i++;
             continue;
         }
@@ -229,13 +251,18 @@ void mx_redact_json_to(struct buf *out, const char *s, size_t n) {
         }
         for (j++; j < n && isspace((unsigned char)s[j]);)
             j++;
-        if (j < n && s[j] == '"' && secret_member(s + i + 1, name_end - i - 2)) {
+        int secret =
+            secret_member(s + i + 1, name_end - i - 2) ||
+            (headers_depth >= 0 && depth == headers_depth + 1 && is_name(s, i, name_end, "value"));
+        if (j < n && s[j] == '"' && secret) {
             buf_add(out, s + from, j + 1 - from);
             buf_add(out, "***", 3);
             size_t v_end = string_end(s, n, j);
             from = s[v_end - 1] == '"' && v_end > j + 1 ? v_end - 1 : v_end;
             i = v_end;
         } else {
+            if (j < n && s[j] == '[' && is_name(s, i, name_end, "headers"))
+                headers_opening = depth + 1;
             i = j;
         }
     }

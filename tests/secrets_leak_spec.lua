@@ -96,7 +96,7 @@ describe("secrets", function()
     assert.is_nil(out:find("NoPathTok55", 1, true), out)
   end)
 
-  it("--trace=body does not print a webhook's validationSecret, sent or received", function()
+  it("--trace=body does not print a webhook's validationSecret or custom header values, sent or received", function()
     local code, out = run(([[
       local mx = require("mxdeploy")
       local sb = require("mxdeploy.sandboxctl").start{ time_scale = 0.001 }
@@ -104,7 +104,8 @@ describe("secrets", function()
       mx.configure{ trace = "body" }
       local ok, err = pcall(function()
         local hook = c.webhooks.create_webhook(%q, { name = "x", url = "http://127.0.0.1:9/hook",
-          eventTypes = { "package.uploaded" }, isActive = true, validationSecret = %q })
+          eventTypes = { "package.uploaded" }, isActive = true, validationSecret = %q,
+          headers = { { key = "Authorization", value = "Bearer HdrS3cretXyz" }, { key = "X-Team", value = "TeamS3cret42" } } })
         local got = c.webhooks.get_webhook(%q, hook.id)
         print("same secret", got.validationSecret == %q)
       end)
@@ -116,6 +117,9 @@ describe("secrets", function()
     assert.matches('> body: {.*"validationSecret":"%*%*%*"', out)
     assert.matches('< body %(%d+ bytes%): {.*"validationSecret":"%*%*%*"', out)
     assert.is_nil(out:find("Q0FGRUJBQkVk", 1, true), out)
+    assert.is_nil(out:find("HdrS3cretXyz", 1, true), out)
+    assert.is_nil(out:find("TeamS3cret42", 1, true), out)
+    assert.matches('"key":"Authorization"', out) -- the names stay readable
   end)
 
   it("the sandbox's request log does not keep a webhook's validationSecret", function()
