@@ -94,10 +94,28 @@ function Log:auth_ok(mount, h)
 end
 
 -- `body` with the string value of every member whose name holds a secret word (a webhook's
--- validationSecret, a password) replaced by "<redacted>": such a secret is not seeded, so
--- Log:scrub cannot know it. The rest of the text stays exactly as sent.
+-- validationSecret, a password), and every "value" of an object in a "headers" array (a
+-- webhook's custom headers, [{"key": "Authorization", "value": "..."}]), replaced by
+-- "<redacted>": such a secret is not seeded, so Log:scrub cannot know it. The rest of the text
+-- stays exactly as sent.
+local BRACKET = { [91] = 1, [123] = 1, [93] = -1, [125] = -1 } -- [ { ] }
 local function redact_members(body)
   local out, from, i = {}, 1, 1
+  -- nesting depth between strings; the depth inside a "headers" array (as host/redact.c)
+  local depth, headers_opening, headers_depth = 0, nil, nil
+  local function count_brackets(a, b)
+    for pos in body:sub(a, b):gmatch("()[%[%]{}]") do
+      local c = body:byte(a + pos - 1)
+      if BRACKET[c] == 1 then
+        depth = depth + 1
+        if c == 91 and depth == headers_opening then headers_depth = depth end
+        headers_opening = nil
+      else
+        if depth == headers_depth then headers_depth = nil end
+        depth = depth - 1
+      end
+    end
+  end
   local function string_end(at) -- just past the string opening at `at` (or past the end)
     local j = at + 1
     while true do
@@ -109,17 +127,22 @@ local function redact_members(body)
   while true do
     local q = body:find('"', i, true)
     if not q then break end
+    count_brackets(i, q - 1)
     local name_end = string_end(q)
     local value = body:match("^%s*:%s*()\"", name_end) -- only a member's name is looked at
     local secret = false
     if value then
-      local name = body:sub(q + 1, name_end - 2):lower():gsub("[%-_]", "")
+      local raw = body:sub(q + 1, name_end - 2)
+      secret = headers_depth ~= nil and depth == headers_depth + 1 and raw == "value"
+      local name = raw:lower():gsub("[%-_]", "")
       for _, w in ipairs(SECRET_MEMBER_WORDS) do
-        if name:find(w, 1, true) then
+        if secret or name:find(w, 1, true) then
           secret = true
           break
         end
       end
+    elseif body:sub(q + 1, name_end - 2) == "headers" and body:match("^%s*:%s*%[", name_end) then
+      headers_opening = depth + 1
     end
     if value and secret then
       local v_end = string_end(value)

@@ -122,12 +122,13 @@ describe("secrets", function()
     assert.matches('"key":"Authorization"', out) -- the names stay readable
   end)
 
-  it("the sandbox's request log does not keep a webhook's validationSecret", function()
+  it("the sandbox's request log does not keep a webhook's validationSecret or custom header values", function()
     local sb = S.start()
     local ok, err = pcall(function()
       local c = mx.sandbox_client(sb, { retry = false })
       c.webhooks.create_webhook(S.PROJECT, { name = "x", url = "http://127.0.0.1:9/hook",
-        eventTypes = { "package.uploaded" }, isActive = true, validationSecret = WEBHOOK_SECRET })
+        eventTypes = { "package.uploaded" }, isActive = true, validationSecret = WEBHOOK_SECRET,
+        headers = { { key = "Authorization", value = "Bearer HdrS3cretXyz" } } })
       local logged
       for _, r in ipairs(sb:requests()) do
         if r.method == "POST" and r.path:find("/webhooks$") then logged = r end
@@ -136,6 +137,8 @@ describe("secrets", function()
       assert.matches('"validationSecret":"<redacted>"', logged.body)
       assert.matches('"name":"x"', logged.body) -- the rest as sent
       assert.is_nil(logged.body:find("Q0FGRUJBQkVk", 1, true))
+      assert.is_nil(logged.body:find("HdrS3cretXyz", 1, true), logged.body)
+      assert.matches('"key":"Authorization"', logged.body)
     end)
     sb:stop()
     assert(ok, err)
