@@ -692,6 +692,7 @@ void mx_sched_open(lua_State *L) {
                         {"now", l_now},
                         {"spawn", l_spawn},
                         {"wait_any", l_wait_any},
+                        {"wait_all", l_wait_all},
                         {"current", l_current},
                         {"pending", l_pending},
                         {"set_error_metatable", l_set_error_mt},

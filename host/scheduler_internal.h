@@ -31,9 +31,15 @@ struct mx_task {
     int plain_yield; /* suspended in coroutine.yield(), not in a wait */
     double created;
     mx_task *ready_next;
-    mx_task *prev, *next; /* live (unfinished or unobserved) tasks */
-    mx_op **waiters;      /* join ops waiting for this task */
+    mx_task *prev, *next;   /* live (unfinished or unobserved) tasks */
+    struct waiter *waiters; /* join ops waiting for this task */
     int nwaiters, capwaiters;
+};
+
+/* A join op waiting for a task, and the task's place in that join's list. */
+struct waiter {
+    mx_op *op;
+    int index;
 };
 
 struct watch {
@@ -83,5 +89,6 @@ void cancel_task_with(mx_sched *s, mx_task *t, const char *kind, const char *mes
 void mx_sched_register_task_type(lua_State *L);
 int l_spawn(lua_State *L);
 int l_wait_any(lua_State *L);
+int l_wait_all(lua_State *L);
 
 #endif

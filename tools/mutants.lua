@@ -217,11 +217,11 @@ return {
     why = "mx.timeout raises its timeout but leaves the timed-out work running",
   },
   {
-    name = "tasks-wait-all-in-order", area = "scheduler", file = "bindings/tasks.lua",
-    from = "        failed, failure = true, err\n        alarm:cancel()\n",
-    to = "        failed, failure = true, err\n",
-    specs = { "bindings_jobs_spec", "bindings_edge_spec" },
-    why = "wait_all notices a failure only when it reaches it in list order (waits for a slow first job)",
+    name = "tasks-wait-all-in-order", area = "scheduler", file = "host/scheduler_tasks.c",
+    from = "if (j->winner || j->remaining == 0) mx_op_complete(op);",
+    to = "if (j->remaining == 0) mx_op_complete(op);",
+    specs = { "bindings_jobs_spec", "tasks_fleet_spec" },
+    why = "wait_all notices a failure only once every other task has finished (waits for a slow job)",
   },
 
   -- ---- operations ---------------------------------------------------------------------------
