@@ -518,6 +518,7 @@ static int l_pending(lua_State *L) {
     int i = 0;
     for (mx_task *t = s->live; t; t = t->next) {
         if (t->state != T_WAITING || !t->op) continue;
+        if (t->op->describe) t->op->describe(t->op);
         lua_createtable(L, 0, 4);
         lua_pushinteger(L, t->id);
         lua_setfield(L, -2, "task");
