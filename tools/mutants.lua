@@ -223,6 +223,13 @@ return {
     specs = { "bindings_jobs_spec", "tasks_fleet_spec" },
     why = "wait_all notices a failure only once every other task has finished (waits for a slow job)",
   },
+  {
+    name = "sched-dead-stack-kept", area = "scheduler", file = "host/scheduler_tasks.c",
+    from = "    lua_resetthread(co);\n    lua_setiuservalue(L, ud, 1);",
+    to = "    if (status != LUA_OK) lua_resetthread(co);\n    lua_setiuservalue(L, ud, 1);",
+    specs = { "tasks_fleet_spec" },
+    why = "a finished task keeps its grown stack until the collector finds its coroutine: a fleet's garbage piles up",
+  },
 
   -- ---- operations ---------------------------------------------------------------------------
   {
