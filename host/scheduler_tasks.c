@@ -147,16 +147,8 @@ void resume_task(mx_sched *s, mx_task *t) {
 /* Makes a waiting or ready task resume with an error (cancel, interrupt, deadlock). */
 void cancel_task_with(mx_sched *s, mx_task *t, const char *kind, const char *message) {
     lua_State *L = s->L;
-    if (t->state == T_READY) { /* unlink from the ready queue */
-        mx_task **pp = &s->ready_head, *prev = NULL;
-        while (*pp && *pp != t) {
-            prev = *pp;
-            pp = &(*pp)->ready_next;
-        }
-        if (*pp) {
-            *pp = t->ready_next;
-            if (s->ready_tail == t) s->ready_tail = prev;
-        }
+    if (t->state == T_READY) {
+        ready_unlink(s, t);
         if (t->resume == R_START) { /* never ran: it ends here */
             lua_settop(t->co, 0);
             push_core_error(t->co, kind, message);
