@@ -19,14 +19,18 @@ struct mx_host_slot {
     struct gate *head, *tail; /* queued requests, oldest first */
 };
 
-/* A queued request. */
+/* A queued request. It holds no copy of its URL: the string stays on the waiting task's stack
+ * (pushed by mx_hostq_wait) while the request is queued, and is redacted into `what` only if asked
+ * (mx.pending(), a timeout): at 4,096 queued tasks, redacting and formatting every request as it
+ * queued was ~2.5K instructions each, for a text nobody read. */
 struct gate {
     mx_op base;
     mx_host_slot *slot;
     struct gate *prev, *next;
-    int queued;   /* in slot's queue */
-    int admitted; /* holds a place (handed over by mx_hostq_release) */
-    int consumed; /* the place went on to the transfer */
+    int queued;      /* in slot's queue */
+    int admitted;    /* holds a place (handed over by mx_hostq_release) */
+    int consumed;    /* the place went on to the transfer */
+    const char *url; /* the request's URL, on the waiting task's stack */
     char method[16];
 };
 
@@ -109,6 +113,15 @@ void mx_hostq_set_cap(long cap) {
         admit(s);
 }
 
+/* "METHOD redacted-url" (cut to fit) into `what`, once. */
+static void gate_describe(mx_op *op) {
+    struct gate *g = (struct gate *)op;
+    if (op->what[0]) return;
+    char shown[2048];
+    mx_redact_url(g->url, shown, sizeof shown);
+    snprintf(op->what, sizeof op->what, "%s %.140s", g->method, shown); /* cut to fit */
+}
+
 static int gate_push(mx_op *op, lua_State *L) {
     struct gate *g = (struct gate *)op;
     if (g->admitted) {
@@ -119,6 +132,7 @@ static int gate_push(mx_op *op, lua_State *L) {
     }
     /* the request's timeout passed while it waited for a place: like a transfer timing out,
      * but it provably never reached the server */
+    gate_describe(op);
     char msg[640];
     snprintf(msg, sizeof msg,
              "timed out after %.1f s waiting for one of the %ld connections to %s (never sent)",
@@ -153,12 +167,18 @@ static const struct mx_op_vtable gate_vt = {"http", gate_push, gate_cancel, gate
 int mx_hostq_wait(lua_State *L, mx_sched *s, mx_host_slot *slot, double timeout, const char *method,
                   const char *url, lua_KFunction k) {
     (void)s;
+    (void)url;
     struct gate *g = (struct gate *)mx_op_new(L, &gate_vt, sizeof *g);
     g->slot = slot;
-    snprintf(g->method, sizeof g->method, "%s", method);
-    char shown[2048];
-    mx_redact_url(url, shown, sizeof shown);
-    snprintf(g->base.what, sizeof g->base.what, "%s %.140s", g->method, shown); /* cut to fit */
+    g->base.describe = gate_describe;
+    size_t m = strlen(method);
+    if (m >= sizeof g->method) m = sizeof g->method - 1;
+    memcpy(g->method, method, m);
+    g->method[m] = '\0';
+    /* the URL string itself, kept on this stack for the wait (the request table at stack[1] may be
+     * changed meanwhile by other tasks; the string on the stack cannot) */
+    lua_getfield(L, 1, "url");
+    g->url = lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : "?";
     g->prev = slot->tail;
     if (slot->tail)
         slot->tail->next = g;

@@ -27,7 +27,9 @@ int mx_hostq_try_acquire(mx_host_slot *slot, long cap);
 /* Queues the calling task for a place and waits (mx_await with continuation k; stack[1] is kept).
  * In k, after mx_await_results: (slot as a light userdata, seconds queued) = a place is now held
  * and must be released; (nil, error table) = `timeout` seconds (> 0; 0 = none) passed first.
- * method and url name the request in mx.pending() and the error. */
+ * method names the request in mx.pending() and the error, with the `url` field of the request
+ * table at stack[1], which is pushed and held on the stack while queued and redacted only when
+ * asked for; the `url` argument is not read. */
 int mx_hostq_wait(lua_State *L, mx_sched *s, mx_host_slot *slot, double timeout, const char *method,
                   const char *url, lua_KFunction k);
 

@@ -189,15 +189,34 @@ mx_op *mx_op_new(lua_State *L, const struct mx_op_vtable *vt, size_t size) {
     return op;
 }
 
+/* Takes t out of the ready queue: O(1), so cancelling many ready tasks (Ctrl-C over a fleet whose
+ * waits all ended in one turn) does not walk the queue for each. */
+void ready_unlink(mx_sched *s, mx_task *t) {
+    if (!t->in_ready) return;
+    if (t->ready_prev)
+        t->ready_prev->ready_next = t->ready_next;
+    else
+        s->ready_head = t->ready_next;
+    if (t->ready_next)
+        t->ready_next->ready_prev = t->ready_prev;
+    else
+        s->ready_tail = t->ready_prev;
+    t->ready_next = t->ready_prev = NULL;
+    t->in_ready = 0;
+}
+
 void make_ready(mx_sched *s, mx_task *t, enum resume_kind how) {
+    ready_unlink(s, t);
     t->state = T_READY;
     t->resume = how;
     t->ready_next = NULL;
+    t->ready_prev = s->ready_tail;
     if (s->ready_tail)
         s->ready_tail->ready_next = t;
     else
         s->ready_head = t;
     s->ready_tail = t;
+    t->in_ready = 1;
 }
 
 void mx_op_complete(mx_op *op) {
@@ -253,10 +272,7 @@ static void arm_interrupt_hook(lua_State *L) {
 
 static mx_task *pop_ready(mx_sched *s) {
     mx_task *t = s->ready_head;
-    if (t) {
-        s->ready_head = t->ready_next;
-        if (!s->ready_head) s->ready_tail = NULL;
-    }
+    if (t) ready_unlink(s, t);
     return t;
 }
 
@@ -518,6 +534,7 @@ static int l_pending(lua_State *L) {
     int i = 0;
     for (mx_task *t = s->live; t; t = t->next) {
         if (t->state != T_WAITING || !t->op) continue;
+        if (t->op->describe) t->op->describe(t->op);
         lua_createtable(L, 0, 4);
         lua_pushinteger(L, t->id);
         lua_setfield(L, -2, "task");
@@ -692,6 +709,7 @@ void mx_sched_open(lua_State *L) {
                         {"now", l_now},
                         {"spawn", l_spawn},
                         {"wait_any", l_wait_any},
+                        {"wait_all", l_wait_all},
                         {"current", l_current},
                         {"pending", l_pending},
                         {"set_error_metatable", l_set_error_mt},

@@ -43,6 +43,9 @@ struct mx_op {
     double due;     /* timers: when it fires */
     int heap_index; /* timers: position in the heap, -1 when not in it */
     char what[160]; /* for mx.pending(): URL, "2.0 s", ... */
+    /* Optional: fills `what` when it is asked for (mx.pending()), for ops that would spend more
+     * writing it at creation than is ever read (a request queued for a connection). */
+    void (*describe)(mx_op *op);
 };
 
 /* Creates the scheduler of this Lua state (one per process; owned by the state, freed when it

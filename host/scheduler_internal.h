@@ -30,10 +30,17 @@ struct mx_task {
     int unobserved;  /* failed and nobody has waited for it yet */
     int plain_yield; /* suspended in coroutine.yield(), not in a wait */
     double created;
-    mx_task *ready_next;
-    mx_task *prev, *next; /* live (unfinished or unobserved) tasks */
-    mx_op **waiters;      /* join ops waiting for this task */
+    mx_task *ready_next, *ready_prev; /* the ready queue, while in_ready */
+    int in_ready;
+    mx_task *prev, *next;   /* live (unfinished or unobserved) tasks */
+    struct waiter *waiters; /* join ops waiting for this task */
     int nwaiters, capwaiters;
+};
+
+/* A join op waiting for a task, and the task's place in that join's list. */
+struct waiter {
+    mx_op *op;
+    int index;
 };
 
 struct watch {
@@ -72,6 +79,7 @@ struct mx_sched {
 void push_core_error(lua_State *L, const char *kind, const char *message);
 int is_error_kind(lua_State *L, int idx, const char *kind);
 void make_ready(mx_sched *s, mx_task *t, enum resume_kind how);
+void ready_unlink(mx_sched *s, mx_task *t);
 void op_free(mx_op *op);
 void op_free_safely(mx_sched *s, mx_op *op);
 int deliver(lua_State *L, mx_op *op);
@@ -83,5 +91,6 @@ void cancel_task_with(mx_sched *s, mx_task *t, const char *kind, const char *mes
 void mx_sched_register_task_type(lua_State *L);
 int l_spawn(lua_State *L);
 int l_wait_any(lua_State *L);
+int l_wait_all(lua_State *L);
 
 #endif

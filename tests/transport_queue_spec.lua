@@ -103,6 +103,28 @@ describe("per-host queue", function()
     assert.are.equal(2, sent(2))
   end)
 
+  it("names a queued request redacted, by the URL it was queued with, in pending() and its timeout", function()
+    sb:configure({ faults = { { route = ROUTE, latency = 0.6 } } })
+    local a = core.spawn(function() return get().status end)
+    core.sleep(0.05)
+    local req = { url = url .. "?t=" .. tag .. "&token=s3cr3t", auth = creds, timeout = 0.3 }
+    local b = core.spawn(function() return core.http(req) end)
+    core.sleep(0.02)
+    req.url = "http://changed.invalid/" -- the table changes while it waits; the queued request does not
+    collectgarbage()
+    collectgarbage()
+    local shown
+    for _, p in ipairs(core.pending()) do if p.task == b.id then shown = p.what end end
+    assert.matches("^GET http://127%.0%.0%.1:%d+/deploy/api/1/apps%?t=%d+&token=%*%*%*$", shown)
+    local resp, err = b:wait()
+    assert.is_nil(resp)
+    assert.are.equal("timeout", err.kind)
+    assert.is_false(err.reached)
+    assert.matches("^http://127%.0%.0%.1:%d+/deploy/api/1/apps%?t=%d+&token=%*%*%*$", err.url)
+    assert.are.equal(200, a:wait())
+    assert.are.equal(1, sent(1))
+  end)
+
   it("gives a transfer that was queued only the rest of its timeout", function()
     sb:configure({ faults = { { route = ROUTE, latency = 0.5 } } })
     local a = core.spawn(function() return get().status end)

@@ -217,11 +217,18 @@ return {
     why = "mx.timeout raises its timeout but leaves the timed-out work running",
   },
   {
-    name = "tasks-wait-all-in-order", area = "scheduler", file = "bindings/tasks.lua",
-    from = "        failed, failure = true, err\n        alarm:cancel()\n",
-    to = "        failed, failure = true, err\n",
-    specs = { "bindings_jobs_spec", "bindings_edge_spec" },
-    why = "wait_all notices a failure only when it reaches it in list order (waits for a slow first job)",
+    name = "tasks-wait-all-in-order", area = "scheduler", file = "host/scheduler_tasks.c",
+    from = "if (j->winner || j->remaining == 0) mx_op_complete(op);",
+    to = "if (j->remaining == 0) mx_op_complete(op);",
+    specs = { "bindings_jobs_spec", "tasks_fleet_spec" },
+    why = "wait_all notices a failure only once every other task has finished (waits for a slow job)",
+  },
+  {
+    name = "sched-dead-stack-kept", area = "scheduler", file = "host/scheduler_tasks.c",
+    from = "    lua_resetthread(co);\n    lua_setiuservalue(L, ud, 1);",
+    to = "    if (status != LUA_OK) lua_resetthread(co);\n    lua_setiuservalue(L, ud, 1);",
+    specs = { "tasks_fleet_spec" },
+    why = "a finished task keeps its grown stack until the collector finds its coroutine: a fleet's garbage piles up",
   },
 
   -- ---- operations ---------------------------------------------------------------------------
