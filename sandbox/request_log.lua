@@ -158,39 +158,64 @@ local function redact_members(body)
 end
 M.redact_members = redact_members
 
--- body, parts of the record; read before routing (an upload's body file may be moved away).
+-- The request's body text (or its multipart parts) for the record, as sent: read before routing
+-- (an upload's body file may be moved away); redacted when the record is first listed.
 function Log:body(req)
   local ct = req.headers["content-type"] or ""
   if ct:lower():find("multipart", 1, true) then return nil, U.multipart_parts(req) end
   local size = req.body_size or 0
   if size == 0 or size > LOG_BODY_MAX then return nil, nil end
-  local body = self:scrub(req.body or U.body_head(req, LOG_BODY_MAX))
-  if type(body) == "string" and body:find('"', 1, true) then body = redact_members(body) end
-  return body, nil
+  return req.body or U.body_head(req, LOG_BODY_MAX), nil
 end
 
--- Records one exchange. `r` = {req=, now=, mount=, resp=, applied=, body=, parts=}
+-- The record as app:requests() shows it, every secret redacted, from what Log:record kept.
+function Log:finish(e)
+  local req_headers = e.headers
+  local body = e.body
+  if type(body) == "string" then
+    body = self:scrub(body)
+    if body:find('"', 1, true) then body = redact_members(body) end
+  end
+  return {
+    seq = e.seq, time = U.iso(e.now), listener = e.listener, method = e.method, path = e.path,
+    query = e.query ~= "" and self:scrub(e.query) or nil, status = e.status,
+    credentials = M.has_credentials(req_headers), body_size = e.body_size,
+    faults = #e.applied > 0 and table.concat(e.applied, ",") or nil,
+    auth_ok = self:auth_ok(e.mount, req_headers), headers = self:headers(req_headers),
+    request_id = e.request_id, body = body, parts = e.parts,
+  }
+end
+
+-- Records one exchange. `r` = {req=, now=, mount=, resp=, applied=, body=, parts=}. What it
+-- needs is kept as it is and made into the shown record (Log:finish) when first listed: a fleet
+-- of jobs makes thousands of requests nobody lists, and redacting and formatting each one at
+-- once was a third of the sandbox's work per request. With a log file, each is written now.
 function Log:record(r)
   local req, resp = r.req, r.resp
-  local rec = {
-    seq = #self.records + 1, time = U.iso(r.now), listener = req.listener, method = req.method, path = req.path,
-    query = req.query ~= "" and self:scrub(req.query) or nil, status = resp.status,
-    credentials = M.has_credentials(req.headers), body_size = req.body_size or 0,
-    faults = #r.applied > 0 and table.concat(r.applied, ",") or nil,
-    auth_ok = self:auth_ok(r.mount, req.headers), headers = self:headers(req.headers),
-    request_id = resp.headers["X-Request-Id"], body = r.body, parts = r.parts,
+  local e = {
+    seq = #self.records + 1, now = r.now, listener = req.listener, method = req.method, path = req.path,
+    query = req.query, status = resp.status, headers = req.headers, body_size = req.body_size or 0,
+    applied = r.applied, mount = r.mount, request_id = resp.headers["X-Request-Id"], body = r.body,
+    parts = r.parts, raw = true,
   }
-  self.records[#self.records + 1] = rec
   if self.file then
+    e = self:finish(e)
     local f = io.open(self.file, "a")
     if f then
-      f:write(json.encode(rec), "\n")
+      f:write(json.encode(e), "\n")
       f:close()
     end
   end
+  self.records[#self.records + 1] = e
 end
 
-function Log:list() return U.copy(self.records) end
+function Log:list()
+  local records = self.records
+  for i = 1, #records do
+    if records[i].raw then records[i] = self:finish(records[i]) end
+  end
+  return U.copy(records)
+end
 
 function Log:reset() self.records = {} end
 
