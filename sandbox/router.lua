@@ -13,6 +13,7 @@
 local M = {}
 
 local function unescape_path(s)
+  if not s:find("%", 1, true) then return s end -- most values have nothing to unescape
   return (s:gsub("%%(%x%x)", function(h) return string.char(tonumber(h, 16)) end))
 end
 
@@ -64,7 +65,8 @@ local function match(rt, segs)
 end
 
 function M.new()
-  local r = { routes = {} }
+  -- routes in the order added, and by segment count (only those can match a path of that many)
+  local r = { routes = {}, by_count = {} }
 
   -- add(method, pattern, [opts], fn) with the resolvers of `needs` (a module's own lookups)
   function r.with(needs)
@@ -72,8 +74,11 @@ function M.new()
       if fn == nil then opts, fn = {}, opts end
       local resolve = opts.needs and needs[opts.needs]
       if opts.needs and not resolve then error("route " .. pattern .. ": unknown need " .. opts.needs, 2) end
-      r.routes[#r.routes + 1] = { method = method, pattern = pattern, segs = compile(pattern),
-        fn = fn, resolve = resolve }
+      local rt = { method = method, pattern = pattern, segs = compile(pattern), fn = fn, resolve = resolve }
+      r.routes[#r.routes + 1] = rt
+      local same = r.by_count[#rt.segs] or {}
+      same[#same + 1] = rt
+      r.by_count[#rt.segs] = same
     end
   end
   r.add = r.with({})
@@ -82,7 +87,7 @@ function M.new()
     local path_found = false
     local segs = split(path)
     if not segs then return nil, false end
-    for _, rt in ipairs(r.routes) do
+    for _, rt in ipairs(r.by_count[#segs] or {}) do
       local p = match(rt, segs)
       if p then
         if rt.method == method then return rt, p end

@@ -34,12 +34,24 @@ function U.arrays(v)
   return t
 end
 
+-- A version 4 UUID whose last 12 digits are the time and a counter (two sandboxes seeded in the
+-- same millisecond still differ there), written from a table of hex digit pairs: string.format
+-- took 10K instructions per UUID, and every answer gets one (X-Request-Id).
+local HEX, NIBBLE = {}, {}
+for i = 0, 255 do HEX[i] = string.format("%02x", i) end
+for i = 0, 15 do NIBBLE[i] = string.format("%x", i) end
 local seq = 0
 function U.uuid()
   seq = seq + 1
   local r = math.random
-  return string.format("%08x-%04x-4%03x-%04x-%012x", r(0, 0x7fffffff), r(0, 0xffff), r(0, 0xfff),
-    0x8000 + r(0, 0x3fff), (math.floor(U.now() * 1000) * 4096 + seq) % 0xffffffffffff)
+  local a, b, c = r(0, 0xffffffff), r(0, 0xfffffff), 0x8000 | r(0, 0x3fff)
+  local t = (math.floor(U.now() * 1000) * 4096 + seq) % 0xffffffffffff
+  local v = b & 0xfff -- after the version digit 4
+  return HEX[a >> 24] .. HEX[(a >> 16) & 255] .. HEX[(a >> 8) & 255] .. HEX[a & 255] .. "-"
+    .. HEX[(b >> 20) & 255] .. HEX[(b >> 12) & 255] .. "-4" .. NIBBLE[v >> 8] .. HEX[v & 255] .. "-"
+    .. HEX[c >> 8] .. HEX[c & 255] .. "-"
+    .. HEX[(t >> 40) & 255] .. HEX[(t >> 32) & 255] .. HEX[(t >> 24) & 255] .. HEX[(t >> 16) & 255]
+    .. HEX[(t >> 8) & 255] .. HEX[t & 255]
 end
 
 function U.shortid()
