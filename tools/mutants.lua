@@ -129,7 +129,7 @@ return {
     why = "a failed certificate check is retried like a network error",
   },
   {
-    name = "retry-reached-always-false", area = "transport", file = "host/http.c",
+    name = "retry-reached-always-false", area = "transport", file = "host/http_response.c",
     from = "lua_pushboolean(L, h->answered > 0 || sent > 0);", to = "lua_pushboolean(L, h->answered > 0);",
     specs = { "bindings_retry_spec", "transport_spec", "transport_hostile_spec" },
     why = "a failed exchange that sent its bytes but got no answer claims it never left: that POST is retried",
@@ -234,7 +234,7 @@ return {
   -- ---- operations ---------------------------------------------------------------------------
   {
     name = "ops-path-not-escaped", area = "operations", file = "bindings/client.lua",
-    from = "parts[#parts + 1] = request.escape(path_values[i - 1])", to = "parts[#parts + 1] = path_values[i - 1]",
+    from = "  e = request.escape(v)", to = "  e = v",
     specs = { "bindings_operations_spec", "bindings_errors_spec", "bindings_edge_spec" },
     why = "path values are not percent-encoded: 'a/b' or '?' in a value reaches another route",
   },
