@@ -33,6 +33,7 @@
 
 #include "mhd_api.h" /* libmicrohttpd, loaded when a server starts */
 #include "scheduler.h"
+#include "thread_signals.h"
 
 #define SERVER_MT "mxdeploy.webhook_server"
 #define ANSWER_TIMEOUT 30 /* seconds a connection waits for Lua's verdict */
@@ -518,14 +519,8 @@ static int l_listen(lua_State *L) {
     pthread_cond_init(&s->cv, NULL);
     s->max_body = (size_t)max_body;
     s->sched = mx_sched_get(L);
-    /* the server's threads never take SIGINT/SIGTERM/SIGHUP: the scheduler's handler must run on
-     * the main thread (it wakes that thread's poll and arms a hook on its Lua state) */
-    sigset_t block, old;
-    sigemptyset(&block);
-    sigaddset(&block, SIGINT);
-    sigaddset(&block, SIGTERM);
-    sigaddset(&block, SIGHUP);
-    pthread_sigmask(SIG_BLOCK, &block, &old);
+    sigset_t old; /* the server's threads never take the process's signals (thread_signals.h) */
+    mx_block_process_signals(&old);
     s->d = MHD_start_daemon(flags, 0, NULL, NULL, handler, s, MHD_OPTION_SOCK_ADDR,
                             (struct sockaddr *)&ss, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)60,
                             MHD_OPTION_CONNECTION_LIMIT, (unsigned)256, MHD_OPTION_NOTIFY_COMPLETED,

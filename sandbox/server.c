@@ -23,6 +23,7 @@
 #include <microhttpd.h>
 
 #include "answer.h"
+#include "thread_signals.h"
 #include "webhook_delivery.h"
 
 #define MEM_BODY_MAX (1024 * 1024) /* larger bodies (and every multipart body) go to a file */
@@ -451,16 +452,10 @@ static int start_listener(struct mx_sbserver *s, struct listener *li, const char
      * sleeping on a thread (hold_answer). */
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME;
     if (tls) flags |= MHD_USE_TLS;
-    /* The listener's threads inherit a mask without SIGINT/SIGTERM/SIGHUP: in `sandboxctl.start`
-     * the server runs inside the mxdeploy process, whose signal handler must run on the main
-     * thread (it wakes that thread's poll and arms a hook on its Lua state). A Ctrl-C delivered
-     * to a sandbox thread instead was sometimes lost. */
-    sigset_t block, old;
-    sigemptyset(&block);
-    sigaddset(&block, SIGINT);
-    sigaddset(&block, SIGTERM);
-    sigaddset(&block, SIGHUP);
-    pthread_sigmask(SIG_BLOCK, &block, &old);
+    /* In `sandboxctl.start` the server runs inside the mxdeploy process: its threads must not
+     * take the process's signals (thread_signals.h). */
+    sigset_t old;
+    mx_block_process_signals(&old);
     li->d = MHD_start_daemon(
         flags, 0, NULL, NULL, handler, li, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
         MHD_OPTION_CONNECTION_LIMIT, (unsigned)CONN_LIMIT, MHD_OPTION_THREAD_POOL_SIZE,
@@ -526,13 +521,9 @@ struct mx_sbserver *mx_sbserver_start(const struct mx_sbserver_opts *o, char *er
     preload(L, "mxdeploy.sandbox.native", luaopen_native);
     if (o->open_libs) o->open_libs(L);
 
-    { /* the waker, with the signal mask of the listeners' threads (see start_listener) */
-        sigset_t block, old;
-        sigemptyset(&block);
-        sigaddset(&block, SIGINT);
-        sigaddset(&block, SIGTERM);
-        sigaddset(&block, SIGHUP);
-        pthread_sigmask(SIG_BLOCK, &block, &old);
+    { /* the waker, with the signal mask of the listeners' threads (thread_signals.h) */
+        sigset_t old;
+        mx_block_process_signals(&old);
         s->waker_started = pthread_create(&s->waker, NULL, waker_main, s) == 0;
         pthread_sigmask(SIG_SETMASK, &old, NULL);
         if (!s->waker_started) {

@@ -13,6 +13,7 @@
 #include <lauxlib.h>
 
 #include "hmac.h"
+#include "thread_signals.h"
 
 #define MAX_DELAY 60.0
 #define SEND_TIMEOUT 15L
@@ -193,13 +194,8 @@ void mx_sbdeliveries_take(struct mx_sbdeliveries *d, lua_State *L, int resp) {
     pthread_mutex_lock(&d->mu);
     d->running++;
     pthread_mutex_unlock(&d->mu);
-    /* the sender never takes the process's SIGINT/SIGTERM/SIGHUP (see the listener in server.c) */
-    sigset_t block, old;
-    sigemptyset(&block);
-    sigaddset(&block, SIGINT);
-    sigaddset(&block, SIGTERM);
-    sigaddset(&block, SIGHUP);
-    pthread_sigmask(SIG_BLOCK, &block, &old);
+    sigset_t old; /* the sender never takes the process's signals (thread_signals.h) */
+    mx_block_process_signals(&old);
     int failed = pthread_create(&t, &attr, sender, b) != 0;
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     if (failed) {
