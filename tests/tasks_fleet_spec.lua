@@ -110,7 +110,10 @@ describe("cancelling many ready tasks", function()
     local t0 = os.clock()
     for i = n, 1, -1 do assert.is_true(list[i]:cancel()) end -- the tail first: the longest walks
     local cpu = os.clock() - t0
-    assert.is_true(cpu < 1.5, ("%.2f s of CPU to cancel %d ready tasks"):format(cpu, n))
+    -- far below the quadratic walk (3.9 s natively, several times that under the sanitizers), with
+    -- room for a loaded machine: ASan/UBSan make every cancel several times slower (1.7 s seen)
+    local bound = os.getenv("MXDEPLOY_SANITIZED") == "ON" and 6 or 1.5
+    assert.is_true(cpu < bound, ("%.2f s of CPU to cancel %d ready tasks"):format(cpu, n))
     for i = 1, n, 997 do assert.are.equal("cancelled", list[i]:status()) end
     -- the queue is whole: tasks made ready afterwards run, in order
     local order = {}
