@@ -219,14 +219,16 @@ static int is_name(const char *s, size_t i, size_t name_end, const char *name) {
 
 void mx_redact_json_to(struct buf *out, const char *s, size_t n) {
     size_t from = 0, i = 0;
-    /* Nesting depth, and the depth inside a "headers" array (a webhook's custom headers,
-     * [{"key": "Authorization", "value": "..."}]): the "value" of its objects is a secret too. */
+    /* Nesting depth, and the depth of the outermost open "headers" array (a webhook's custom
+     * headers, [{"key": "Authorization", "value": "..."}]): every "value" member inside it is a
+     * secret too. A "headers" array nested in it does not replace it: when that one closed, the
+     * values after it went out readable. */
     int depth = 0, headers_opening = -1, headers_depth = -1;
     while (i < n) {
         char c = s[i];
         if (c == '[' || c == '{') {
             depth++;
-            if (c == '[' && depth == headers_opening) headers_depth = depth;
+            if (c == '[' && depth == headers_opening && headers_depth < 0) headers_depth = depth;
             headers_opening = -1;
             i++;
             continue;
@@ -253,7 +255,7 @@ void mx_redact_json_to(struct buf *out, const char *s, size_t n) {
             j++;
         int secret =
             secret_member(s + i + 1, name_end - i - 2) ||
-            (headers_depth >= 0 && depth == headers_depth + 1 && is_name(s, i, name_end, "value"));
+            (headers_depth >= 0 && depth > headers_depth && is_name(s, i, name_end, "value"));
         if (j < n && s[j] == '"' && secret) {
             buf_add(out, s + from, j + 1 - from);
             buf_add(out, "***", 3);

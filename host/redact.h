@@ -30,8 +30,8 @@ void mx_secrets_add_url(struct mx_secrets *s, const char *url);
 /* Replaces every occurrence of a secret in text[0..*len) by "***", in place. */
 void mx_secrets_scrub(const struct mx_secrets *s, char *text, size_t *len);
 /* Appends JSON text s[0..n) with the string value of every member whose name says it is a
- * secret (validationSecret, password, accessToken, apiKey, ...), and of every "value" of an
- * object in a "headers" array (a webhook's custom headers), replaced by "***"; the rest as is.
+ * secret (validationSecret, password, accessToken, apiKey, ...), and of every "value" member
+ * inside a "headers" array (a webhook's custom headers), replaced by "***"; the rest as is.
  * A value cut off at the end of s is replaced up to the end. */
 void mx_redact_json_to(struct buf *out, const char *s, size_t n);
 /* Wipes and frees. */

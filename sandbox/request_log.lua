@@ -101,14 +101,15 @@ end
 local BRACKET = { [91] = 1, [123] = 1, [93] = -1, [125] = -1 } -- [ { ] }
 local function redact_members(body)
   local out, from, i = {}, 1, 1
-  -- nesting depth between strings; the depth inside a "headers" array (as host/redact.c)
+  -- nesting depth between strings; the depth of the outermost open "headers" array, inside
+  -- which every "value" member is hidden (as host/redact.c: a nested one does not replace it)
   local depth, headers_opening, headers_depth = 0, nil, nil
   local function count_brackets(a, b)
     for pos in body:sub(a, b):gmatch("()[%[%]{}]") do
       local c = body:byte(a + pos - 1)
       if BRACKET[c] == 1 then
         depth = depth + 1
-        if c == 91 and depth == headers_opening then headers_depth = depth end
+        if c == 91 and depth == headers_opening and not headers_depth then headers_depth = depth end
         headers_opening = nil
       else
         if depth == headers_depth then headers_depth = nil end
@@ -133,7 +134,7 @@ local function redact_members(body)
     local secret = false
     if value then
       local raw = body:sub(q + 1, name_end - 2)
-      secret = headers_depth ~= nil and depth == headers_depth + 1 and raw == "value"
+      secret = headers_depth ~= nil and depth > headers_depth and raw == "value"
       local name = raw:lower():gsub("[%-_]", "")
       for _, w in ipairs(SECRET_MEMBER_WORDS) do
         if secret or name:find(w, 1, true) then

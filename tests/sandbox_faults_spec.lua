@@ -458,6 +458,39 @@ describe("sandbox connections", function()
   end)
 end)
 
+describe("sandbox: delayed answers (suspended connections)", function()
+  -- a delayed answer suspends its connection and the waker thread resumes it (sandbox/server.c);
+  -- on stop every held answer is resumed at once, and a client that gave up during its delay
+  -- leaves nothing behind
+  it("stops at once with many delayed answers held, after clients gave up during theirs", function()
+    local sb = S.start{ time_scale = 0.001, faults = { { route = "GET /deploy/api/1/apps", latency = 30 } } }
+    local stopped = false
+    finally(function() if not stopped then sb:stop() end end)
+    local h = { ["Mendix-Username"] = sb.username, ["Mendix-ApiKey"] = sb.apikey }
+    local url = sb.bases["deploy-v1"] .. "/apps"
+    local function fetch(timeout)
+      return mx.spawn(function()
+        local resp, err = core.http{ url = url, headers = h, timeout = timeout }
+        return resp and resp.status or err
+      end)
+    end
+    local gone = {}
+    for i = 1, 40 do gone[i] = fetch(0.2) end
+    for _, t in ipairs(gone) do assert.is_not.equal(200, t:wait()) end -- gave up during the delay
+    local held = {}
+    for i = 1, 60 do held[i] = fetch(20) end
+    S.eventually(function() return #sb:requests() >= 100 end, 10)
+    local t0 = core.now()
+    sb:stop()
+    stopped = true
+    local took = core.now() - t0
+    for _, t in ipairs(held) do t:wait() end -- each ended (an answer or a closed connection)
+    local ended = core.now() - t0
+    assert.is_true(took < 2, "stop took " .. took)
+    assert.is_true(ended < 5, "the held clients ended after " .. ended .. " s")
+  end)
+end)
+
 describe("sandbox fault rules from a file", function()
   for _, case in ipairs({
     { "JSON", '[{"route": "GET /deploy/api/1/apps", "error_rate": 1, "status": 503, "times": 1}]' },

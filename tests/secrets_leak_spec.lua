@@ -143,4 +143,24 @@ describe("secrets", function()
     sb:stop()
     assert(ok, err)
   end)
+  -- a "headers" array nested in a header object ended the outer one's redaction when it closed:
+  -- every "value" after it (in that object and the ones that follow) went out readable
+  it("a headers array nested in a header object does not end the outer one's redaction (trace and request log)", function()
+    local code, out = run([[
+      local mx = require("mxdeploy")
+      local sb = require("mxdeploy.sandboxctl").start{ time_scale = 0.001 }
+      mx.configure{ trace = "body" }
+      pcall(mx.request, { method = "POST", url = sb.bases["deploy-v1"] .. "/apps", json = { headers = {
+        { key = "X-A", value = "FirstS3cretAbc", headers = { { key = "X-Inner" } } },
+        { key = "Authorization", value = "Bearer NestedS3cretXyz" } } } })
+      mx.configure{ trace = false }
+      for _, r in ipairs(sb:requests()) do print("logged", r.body) end
+      sb:stop()
+    ]])
+    assert.are.equal(0, code, out)
+    assert.matches("> body: {", out)
+    assert.matches('logged\t{.*"key":"Authorization"', out) -- the names stay readable
+    assert.is_nil(out:find("FirstS3cretAbc", 1, true), out)
+    assert.is_nil(out:find("NestedS3cretXyz", 1, true), out)
+  end)
 end)
