@@ -34,11 +34,7 @@ local function interrupt_when_ready(script)
   return code, out, err
 end
 
-local function lines(s)
-  local n = 0
-  for _ in s:gmatch("[^\n]+") do n = n + 1 end
-  return n
-end
+local lines = P.line_count
 
 describe("command line", function()
   it("sets arg exactly as lua5.4 does", function()

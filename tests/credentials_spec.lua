@@ -23,11 +23,7 @@ local function run(args, env)
     :format(q(source), env or "", q(bin), args))
 end
 
-local function lines(s)
-  local n = 0
-  for _ in s:gmatch("[^\n]+") do n = n + 1 end
-  return n
-end
+local lines = P.line_count
 
 local SECRET_KEY, SECRET_TOKEN = "sandbox-apikey-0000", "sandbox-pat-rw"
 

@@ -24,6 +24,13 @@ function P.quote(s)
   return "'" .. tostring(s):gsub("'", "'\\''") .. "'"
 end
 
+-- How many non-empty lines s has (an error message should be one).
+function P.line_count(s)
+  local n = 0
+  for _ in s:gmatch("[^\n]+") do n = n + 1 end
+  return n
+end
+
 function P.read(path)
   local f = io.open(path, "rb")
   if not f then return nil end
