@@ -218,6 +218,11 @@ static int is_name(const char *s, size_t i, size_t name_end, const char *name) {
 }
 
 void mx_redact_json_to(struct buf *out, const char *s, size_t n) {
+    mx_redact_json_members(out, s, n, secret_member, "***");
+}
+
+void mx_redact_json_members(struct buf *out, const char *s, size_t n, mx_member_test is_secret,
+                            const char *marker) {
     size_t from = 0, i = 0;
     /* Nesting depth, and the depth of the outermost open "headers" array (a webhook's custom
      * headers, [{"key": "Authorization", "value": "..."}]): every "value" member inside it is a
@@ -254,11 +259,11 @@ void mx_redact_json_to(struct buf *out, const char *s, size_t n) {
         for (j++; j < n && isspace((unsigned char)s[j]);)
             j++;
         int secret =
-            secret_member(s + i + 1, name_end - i - 2) ||
+            is_secret(s + i + 1, name_end - i - 2) ||
             (headers_depth >= 0 && depth > headers_depth && is_name(s, i, name_end, "value"));
         if (j < n && s[j] == '"' && secret) {
             buf_add(out, s + from, j + 1 - from);
-            buf_add(out, "***", 3);
+            buf_adds(out, marker);
             size_t v_end = string_end(s, n, j);
             from = s[v_end - 1] == '"' && v_end > j + 1 ? v_end - 1 : v_end;
             i = v_end;

@@ -34,6 +34,11 @@ void mx_secrets_scrub(const struct mx_secrets *s, char *text, size_t *len);
  * inside a "headers" array (a webhook's custom headers), replaced by "***"; the rest as is.
  * A value cut off at the end of s is replaced up to the end. */
 void mx_redact_json_to(struct buf *out, const char *s, size_t n);
+/* The same walk with another test of member names and another marker (the sandbox's request
+ * log: its own secret words, "<redacted>"). is_secret gets the name as written, unescaped. */
+typedef int (*mx_member_test)(const char *name, size_t n);
+void mx_redact_json_members(struct buf *out, const char *s, size_t n, mx_member_test is_secret,
+                            const char *marker);
 /* Wipes and frees. */
 void mx_secrets_free(struct mx_secrets *s);
 

@@ -2,6 +2,7 @@
 -- `log` file), with every secret replaced by "<redacted>". The record's fields are documented at
 -- the top of init.lua.
 local U = require("mxdeploy.sandbox.util")
+local native = require("mxdeploy.sandbox.native")
 local json = U.json
 
 local M = {}
@@ -14,10 +15,8 @@ local SECRET_HEADERS = {
   ["mendix-apikey"] = true, authorization = true, ["proxy-authorization"] = true, cookie = true,
   ["set-cookie"] = true, ["x-api-key"] = true,
 }
+-- (the same words, normalized, are the member names sandbox/server.c's log_secret_member hides)
 local SECRET_WORDS = { "apikey", "api-key", "api_key", "auth", "token", "secret", "password", "cookie", "session" }
--- the words as member names are compared: lowercase, without "-" and "_"
-local SECRET_MEMBER_WORDS = {}
-for _, w in ipairs(SECRET_WORDS) do SECRET_MEMBER_WORDS[#SECRET_MEMBER_WORDS + 1] = (w:gsub("[%-_]", "")) end
 
 -- Whether a (lowercase) header name is a secret's; remembered by name (a fleet of jobs sends the
 -- same few headers thousands of times), at most 256 names, so odd clients cannot grow it.
@@ -94,69 +93,11 @@ function Log:auth_ok(mount, h)
 end
 
 -- `body` with the string value of every member whose name holds a secret word (a webhook's
--- validationSecret, a password), and every "value" of an object in a "headers" array (a
--- webhook's custom headers, [{"key": "Authorization", "value": "..."}]), replaced by
--- "<redacted>": such a secret is not seeded, so Log:scrub cannot know it. The rest of the text
--- stays exactly as sent.
-local BRACKET = { [91] = 1, [123] = 1, [93] = -1, [125] = -1 } -- [ { ] }
-local function redact_members(body)
-  local out, from, i = {}, 1, 1
-  -- nesting depth between strings; the depth of the outermost open "headers" array, inside
-  -- which every "value" member is hidden (as host/redact.c: a nested one does not replace it)
-  local depth, headers_opening, headers_depth = 0, nil, nil
-  local function count_brackets(a, b)
-    for pos in body:sub(a, b):gmatch("()[%[%]{}]") do
-      local c = body:byte(a + pos - 1)
-      if BRACKET[c] == 1 then
-        depth = depth + 1
-        if c == 91 and depth == headers_opening and not headers_depth then headers_depth = depth end
-        headers_opening = nil
-      else
-        if depth == headers_depth then headers_depth = nil end
-        depth = depth - 1
-      end
-    end
-  end
-  local function string_end(at) -- just past the string opening at `at` (or past the end)
-    local j = at + 1
-    while true do
-      local k = body:find('[\\"]', j) -- the next backslash or quote
-      if not k then return #body + 1 end
-      if body:byte(k) == 92 then j = k + 2 else return k + 1 end
-    end
-  end
-  while true do
-    local q = body:find('"', i, true)
-    if not q then break end
-    count_brackets(i, q - 1)
-    local name_end = string_end(q)
-    local value = body:match("^%s*:%s*()\"", name_end) -- only a member's name is looked at
-    local secret = false
-    if value then
-      local raw = body:sub(q + 1, name_end - 2)
-      secret = headers_depth ~= nil and depth > headers_depth and raw == "value"
-      local name = raw:lower():gsub("[%-_]", "")
-      for _, w in ipairs(SECRET_MEMBER_WORDS) do
-        if secret or name:find(w, 1, true) then
-          secret = true
-          break
-        end
-      end
-    elseif body:sub(q + 1, name_end - 2) == "headers" and body:match("^%s*:%s*%[", name_end) then
-      headers_opening = depth + 1
-    end
-    if value and secret then
-      local v_end = string_end(value)
-      out[#out + 1] = body:sub(from, value)
-      out[#out + 1] = REDACTED .. '"'
-      from, i = v_end, v_end
-    else
-      i = value or name_end
-    end
-  end
-  out[#out + 1] = body:sub(from)
-  return table.concat(out)
-end
+-- validationSecret, a password), and every "value" inside a "headers" array (a webhook's custom
+-- headers), replaced by "<redacted>": such a secret is not seeded, so Log:scrub cannot know it.
+-- The rest of the text stays exactly as sent. The walk is host/redact.c's, the one --trace=body
+-- uses (sandbox/server.c gives it this log's words and marker).
+local redact_members = native.redact_members
 M.redact_members = redact_members
 
 -- The request's body text (or its multipart parts) for the record, as sent: read before routing

@@ -23,6 +23,8 @@
 #include <microhttpd.h>
 
 #include "answer.h"
+#include "buf.h"
+#include "redact.h"
 #include "thread_signals.h"
 #include "webhook_delivery.h"
 
@@ -89,10 +91,49 @@ static int native_now(lua_State *L) {
     return 1;
 }
 
+/* A member name the request log hides (sandbox/request_log.lua): lowercased and without "-" and
+ * "_", it holds one of these words. */
+static int log_secret_member(const char *name, size_t n) {
+    static const char *const words[] = {"apikey",   "auth",   "token",  "secret",
+                                        "password", "cookie", "session"};
+    char small[256];
+    char *norm = n < sizeof small ? small : malloc(n + 1);
+    if (!norm) return 1; /* no memory to look: hide it */
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++)
+        if (name[i] != '-' && name[i] != '_')
+            norm[k++] = (char)((name[i] >= 'A' && name[i] <= 'Z') ? name[i] + 32 : name[i]);
+    norm[k] = '\0';
+    int secret = 0;
+    for (size_t w = 0; w < sizeof words / sizeof *words && !secret; w++)
+        secret = strstr(norm, words[w]) != NULL;
+    if (norm != small) free(norm);
+    return secret;
+}
+
+/* native.redact_members(body): the request log's copy of a JSON body, with the values of
+ * secret-named members and of a "headers" array's "value" members replaced by "<redacted>"
+ * (host/redact.c's walk, which --trace=body uses with its own words and "***"). */
+static int native_redact_members(lua_State *L) {
+    size_t n;
+    const char *s = luaL_checklstring(L, 1, &n);
+    struct buf out = {0};
+    mx_redact_json_members(&out, s, n, log_secret_member, "<redacted>");
+    if (out.failed) {
+        buf_wipe_free(&out);
+        return luaL_error(L, "not enough memory to redact a logged body");
+    }
+    lua_pushlstring(L, out.p ? out.p : "", out.len);
+    buf_wipe_free(&out);
+    return 1;
+}
+
 static int luaopen_native(lua_State *L) {
     lua_newtable(L);
     lua_pushcfunction(L, native_now);
     lua_setfield(L, -2, "now");
+    lua_pushcfunction(L, native_redact_members);
+    lua_setfield(L, -2, "redact_members");
     mx_sbdeliveries_open_crypto(L);
     return 1;
 }
