@@ -19,6 +19,7 @@ local json = require("mxdeploy.json")
 local errors = require("mxdeploy.errors")
 local request = require("mxdeploy.request")
 local tasks = require("mxdeploy.tasks")
+local jobs = require("mxdeploy.jobs") -- tasks needs it anyway
 
 -- The operation table, clients and argument rules load on first use (mx.connect, mx.v1, ...,
 -- mx.operations, mx.raw): building the 83 operations was most of `mxdeploy -e ''`, which a
@@ -27,8 +28,8 @@ local tasks = require("mxdeploy.tasks")
 local function lazy(name)
   return function() return require(name) end
 end
-local operations, client, arguments, jobs =
-  lazy("mxdeploy.operations"), lazy("mxdeploy.client"), lazy("mxdeploy.arguments"), lazy("mxdeploy.jobs")
+local operations, client, arguments =
+  lazy("mxdeploy.operations"), lazy("mxdeploy.client"), lazy("mxdeploy.arguments")
 
 local M = {}
 
@@ -46,8 +47,7 @@ M.timeout = tasks.timeout
 M.map = tasks.map
 function M.raw(...) return arguments().raw(...) end
 
--- HTTP
-M.request = request.request
+-- HTTP (mx.request and mx.download: below, with the dry-run rule)
 M.retry_policy = request.policy
 M.progress = require("mxdeploy.progress").new
 M.logger = require("mxdeploy.progress").logger
@@ -85,7 +85,7 @@ M.json = json
 M.null = json.null
 M.array = json.array
 M.errors = errors
-function M.is_job(...) return jobs().is_job(...) end
+M.is_job = jobs.is_job
 
 function M.connect(...) return client().connect(...) end
 
