@@ -65,8 +65,8 @@ local function match(rt, segs)
 end
 
 function M.new()
-  -- routes in the order added, and by segment count (only those can match a path of that many)
-  local r = { routes = {}, by_count = {} }
+  -- routes by segment count (only those can match a path of that many), each list in the order added
+  local r = { by_count = {} }
 
   -- add(method, pattern, [opts], fn) with the resolvers of `needs` (a module's own lookups)
   function r.with(needs)
@@ -75,7 +75,6 @@ function M.new()
       local resolve = opts.needs and needs[opts.needs]
       if opts.needs and not resolve then error("route " .. pattern .. ": unknown need " .. opts.needs, 2) end
       local rt = { method = method, pattern = pattern, segs = compile(pattern), fn = fn, resolve = resolve }
-      r.routes[#r.routes + 1] = rt
       local same = r.by_count[#rt.segs] or {}
       same[#same + 1] = rt
       r.by_count[#rt.segs] = same
